@@ -1,0 +1,112 @@
+"""Shapes of the catalog API. Output and input serializers are separate; neither holds business logic."""
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from catalog.models import AccuracyClaim, ClaimSource, Domain, Library, Metric, ModelEntry, SourceKind, Task
+
+
+class ClaimSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AccuracyClaim
+        fields = ["dataset", "split", "metric", "value", "img_size", "source", "source_url", "created"]
+
+
+class ModelListSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="model_id", read_only=True)
+    tags = serializers.ListField(source="tag_list", child=serializers.CharField(), read_only=True)
+    size_bytes = serializers.IntegerField(source="weights_size_bytes", read_only=True, allow_null=True)
+    url = serializers.SerializerMethodField()
+    html_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelEntry
+        fields = [
+            "id", "namespace", "name", "title", "summary", "domain", "task", "library", "architecture",
+            "pretrained_on", "license", "tags", "num_params", "size_bytes", "gmacs", "claimed_top1",
+            "verified_top1", "downloads", "url", "html_url", "created", "updated",
+        ]  # fmt: skip
+
+    def _absolute(self, path: str) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+    def get_url(self, model: ModelEntry) -> str:
+        return self._absolute(reverse("api:model-detail", kwargs={"namespace": model.namespace, "name": model.name}))
+
+    def get_html_url(self, model: ModelEntry) -> str:
+        return self._absolute(model.get_absolute_url())
+
+
+class PreprocessingSerializer(serializers.Serializer):
+    input_size = serializers.ListField(child=serializers.IntegerField())
+    mean = serializers.ListField(child=serializers.FloatField())
+    std = serializers.ListField(child=serializers.FloatField())
+    interpolation = serializers.CharField()
+    crop_pct = serializers.FloatField(allow_null=True)
+    crop_mode = serializers.CharField()
+
+
+class SourceSerializer(serializers.Serializer):
+    kind = serializers.CharField(source="source_kind")
+    hf_repo_id = serializers.CharField()
+    hf_revision = serializers.CharField()
+
+
+class ModelDetailSerializer(ModelListSerializer):
+    preprocessing = PreprocessingSerializer(source="*", read_only=True)
+    source = SourceSerializer(source="*", read_only=True)
+    claims = ClaimSerializer(many=True, read_only=True)
+
+    class Meta(ModelListSerializer.Meta):
+        fields = [
+            *ModelListSerializer.Meta.fields,
+            "card", "paper_ids", "num_classes", "label_names", "preprocessing", "source", "revision", "claims",
+        ]  # fmt: skip
+
+
+class ModelWriteSerializer(serializers.Serializer):
+    """Input for registering (all required fields) or updating (partial) a catalog entry."""
+
+    namespace = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$", required=True)
+    name = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$", required=True)
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    summary = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    card = serializers.CharField(required=False, allow_blank=True)
+    domain = serializers.ChoiceField(choices=Domain.choices)
+    task = serializers.ChoiceField(choices=Task.choices)
+    library = serializers.ChoiceField(choices=Library.choices)
+    architecture = serializers.CharField(max_length=96, required=False, allow_blank=True)
+    pretrained_on = serializers.CharField(max_length=96, required=False, allow_blank=True)
+    license = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    paper_ids = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
+    num_params = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    gmacs = serializers.FloatField(min_value=0, required=False, allow_null=True)
+    input_size = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=3, max_length=3, required=False)
+    num_classes = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    label_names = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
+    mean = serializers.ListField(child=serializers.FloatField(), required=False)
+    std = serializers.ListField(child=serializers.FloatField(), required=False)
+    interpolation = serializers.ChoiceField(choices=["bilinear", "bicubic", "nearest", "lanczos", "box", "hamming"], required=False)
+    crop_pct = serializers.FloatField(min_value=0.01, max_value=2, required=False, allow_null=True)
+    crop_mode = serializers.ChoiceField(choices=["center", "squash", "border"], required=False)
+    hf_repo_id = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$", required=False, allow_blank=True)
+    hf_revision = serializers.RegexField(r"^[0-9a-f]{40}$", required=False, allow_blank=True, help_text="A full commit sha.")
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("hf_repo_id") and not attrs.get("hf_revision") and not self.partial:
+            raise serializers.ValidationError({"hf_revision": ["A Hugging Face source needs a pinned commit sha."]})
+        if attrs.get("hf_repo_id"):
+            attrs["source_kind"] = SourceKind.HUGGING_FACE
+        return attrs
+
+
+class ClaimWriteSerializer(serializers.Serializer):
+    dataset = serializers.CharField(max_length=96)
+    split = serializers.CharField(max_length=32, default="validation")
+    metric = serializers.ChoiceField(choices=Metric.choices)
+    value = serializers.FloatField(min_value=0, max_value=100)
+    img_size = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    source = serializers.ChoiceField(choices=ClaimSource.choices, default=ClaimSource.AUTHOR)
+    source_url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")

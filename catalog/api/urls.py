@@ -1,0 +1,9 @@
+from django.urls import path
+
+from catalog.api import views
+
+urlpatterns = [
+    path("models/", views.ModelListView.as_view(), name="model-list"),
+    path("models/<str:namespace>/<str:name>/", views.ModelDetailView.as_view(), name="model-detail"),
+    path("models/<str:namespace>/<str:name>/claims/", views.ModelClaimsView.as_view(), name="model-claims"),
+]

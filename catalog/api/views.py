@@ -1,0 +1,118 @@
+"""Catalog REST endpoints: parse input, call a selector or service, shape the output."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, generics, status
+from rest_framework.filters import BaseFilterBackend
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from catalog import selectors, services
+from catalog.api.serializers import (
+    ClaimSerializer,
+    ClaimWriteSerializer,
+    ModelDetailSerializer,
+    ModelListSerializer,
+    ModelWriteSerializer,
+)
+from catalog.filters import CatalogFilterSet, unknown_parameters
+from catalog.models import ModelEntry
+from hub.pagination import StrictPageNumberPagination
+
+
+class RejectUnknownParameters(BaseFilterBackend):
+    """A misspelt filter must fail loudly rather than return the unfiltered catalog."""
+
+    def filter_queryset(self, request: Request, queryset, view):
+        unknown = unknown_parameters(request.query_params.keys(), allowed_extra=("page", "page_size", "format"))
+        if unknown:
+            raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
+        return queryset
+
+
+def raise_as_api_error(error: DjangoValidationError) -> None:
+    detail = error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
+    raise exceptions.ValidationError(detail)
+
+
+class ModelListView(generics.ListCreateAPIView):
+    """The catalog: filter, search, order and paginate; staff register new entries."""
+
+    filter_backends = [RejectUnknownParameters, DjangoFilterBackend]
+    filterset_class = CatalogFilterSet
+    pagination_class = StrictPageNumberPagination
+
+    def get_queryset(self):
+        return selectors.with_claims(selectors.model_queryset())
+
+    def get_serializer_class(self):
+        return ModelWriteSerializer if self.request.method == "POST" else ModelListSerializer
+
+    @extend_schema(request=ModelWriteSerializer, responses={201: ModelDetailSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = ModelWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            model = services.model_register(**serializer.validated_data)
+        except DjangoValidationError as error:
+            raise_as_api_error(error)
+        return Response(ModelDetailSerializer(model, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+class ModelDetailView(generics.GenericAPIView):
+    serializer_class = ModelDetailSerializer
+    pagination_class = None
+
+    def get_object(self) -> ModelEntry:
+        try:
+            return selectors.model_get(namespace=self.kwargs["namespace"], name=self.kwargs["name"])
+        except ModelEntry.DoesNotExist:
+            raise exceptions.NotFound(f"No model {self.kwargs['namespace']}/{self.kwargs['name']}.") from None
+
+    def get(self, request: Request, namespace: str, name: str) -> Response:
+        return Response(self.get_serializer(self.get_object()).data)
+
+    @extend_schema(request=ModelWriteSerializer, responses={200: ModelDetailSerializer})
+    def patch(self, request: Request, namespace: str, name: str) -> Response:
+        model = self.get_object()
+        serializer = ModelWriteSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        fields = {key: value for key, value in serializer.validated_data.items() if key not in ("namespace", "name")}
+        try:
+            services.model_update(model=model, **fields)
+        except DjangoValidationError as error:
+            raise_as_api_error(error)
+        return Response(self.get_serializer(self.get_object()).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, namespace: str, name: str) -> Response:
+        try:
+            services.model_delete(model=self.get_object())
+        except IntegrityError:
+            raise exceptions.ValidationError({"model": ["The model is still referenced."]}) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ModelClaimsView(generics.GenericAPIView):
+    serializer_class = ClaimSerializer
+    pagination_class = None
+
+    def _model(self) -> ModelEntry:
+        return get_object_or_404(ModelEntry, namespace=self.kwargs["namespace"], name=self.kwargs["name"])
+
+    def get(self, request: Request, namespace: str, name: str) -> Response:
+        return Response(ClaimSerializer(self._model().claims.all(), many=True).data)
+
+    @extend_schema(request=ClaimWriteSerializer, responses={201: ClaimSerializer})
+    def post(self, request: Request, namespace: str, name: str) -> Response:
+        model = self._model()
+        serializer = ClaimWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            claim = services.claim_record(model=model, **serializer.validated_data)
+        except DjangoValidationError as error:
+            raise_as_api_error(error)
+        return Response(ClaimSerializer(claim).data, status=status.HTTP_201_CREATED)

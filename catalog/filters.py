@@ -1,0 +1,123 @@
+"""The catalog query language, shared by the REST API and the pages: one FilterSet validates and applies it.
+
+Every bad value becomes a form error keyed by the parameter's name, which the API turns into a 400 and the
+pages show beside the form. Unknown parameters are refused too: a typo must not silently widen a result.
+"""
+
+import re
+from collections.abc import Iterable
+
+import django_filters
+from django import forms
+from django.db.models import F, Q, QuerySet
+
+from catalog.models import Domain, Library, ModelEntry, Task
+
+_SUFFIXES = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
+_COUNT_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmbg]?)\s*$", re.IGNORECASE)
+
+
+class CountField(forms.Field):
+    """A non-negative count with an optional k/M/B suffix: 10M = 10,000,000."""
+
+    def to_python(self, value: str | None) -> int | None:
+        if value in (None, ""):
+            return None
+        match = _COUNT_PATTERN.match(str(value))
+        if not match:
+            raise forms.ValidationError(f"Enter a number such as 5000000 or 5M, not {value!r}.")
+        return int(float(match.group(1)) * _SUFFIXES[match.group(2).lower()])
+
+
+class CountFilter(django_filters.Filter):
+    field_class = CountField
+
+
+class FiniteNumberField(forms.FloatField):
+    def to_python(self, value: str | None) -> float | None:
+        number = super().to_python(value)
+        if number is not None and (number != number or number in (float("inf"), float("-inf"))):
+            raise forms.ValidationError("Enter a finite number.")
+        return number
+
+
+class NumberFilter(django_filters.Filter):
+    field_class = FiniteNumberField
+
+
+class BooleanChoiceFilter(django_filters.Filter):
+    field_class = forms.TypedChoiceField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
+        kwargs.setdefault("coerce", lambda value: value == "true")
+        kwargs.setdefault("empty_value", None)
+        super().__init__(*args, **kwargs)
+
+
+# ordering value -> (column, whether nulls sort last in both directions)
+ORDERING_FIELDS = {
+    "name": "name",
+    "num_params": "num_params",
+    "size": "weights_size_bytes",
+    "gmacs": "gmacs",
+    "claimed_top1": "claimed_top1",
+    "verified_top1": "verified_top1",
+    "downloads": "downloads",
+    "created": "created",
+}
+ORDERING_CHOICES = [(key, key) for key in ORDERING_FIELDS] + [(f"-{key}", f"-{key}") for key in ORDERING_FIELDS]
+
+
+class CatalogFilterSet(django_filters.FilterSet):
+    search = django_filters.CharFilter(method="filter_search", max_length=200, help_text="Words in name, title, summary or tags.")
+    domain = django_filters.ChoiceFilter(choices=Domain.choices)
+    task = django_filters.ChoiceFilter(choices=Task.choices)
+    library = django_filters.ChoiceFilter(choices=Library.choices)
+    license = django_filters.CharFilter(field_name="license", lookup_expr="iexact", max_length=64)
+    pretrained_on = django_filters.CharFilter(field_name="pretrained_on", lookup_expr="iexact", max_length=96)
+    architecture = django_filters.CharFilter(field_name="architecture", lookup_expr="iexact", max_length=96)
+    namespace = django_filters.CharFilter(field_name="namespace", lookup_expr="exact", max_length=96)
+    params_min = CountFilter(field_name="num_params", lookup_expr="gte", help_text="At least this many parameters (5M, 5000000).")
+    params_max = CountFilter(field_name="num_params", lookup_expr="lte", help_text="At most this many parameters.")
+    size_mb_max = NumberFilter(method="filter_size_mb_max", min_value=0, help_text="Weights file at most this many MB (10^6 bytes).")
+    gmacs_max = NumberFilter(field_name="gmacs", lookup_expr="lte", min_value=0)
+    min_top1 = NumberFilter(method="filter_min_top1", min_value=0, max_value=100, help_text="Claimed or verified top-1 at least this (percent).")
+    verified = BooleanChoiceFilter(method="filter_verified", help_text="true: only models whose accuracy the hub measured.")
+    ordering = django_filters.ChoiceFilter(method="filter_ordering", choices=ORDERING_CHOICES, help_text="Prefix with - for descending. Missing values sort last.")
+
+    class Meta:
+        model = ModelEntry
+        fields: list[str] = []
+
+    def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        for word in value.split():
+            queryset = queryset.filter(
+                Q(name__icontains=word) | Q(title__icontains=word) | Q(summary__icontains=word) | Q(tags__icontains=word)
+            )
+        return queryset
+
+    def filter_size_mb_max(self, queryset: QuerySet, name: str, value: float) -> QuerySet:
+        return queryset.filter(weights_size_bytes__lte=int(value * 1_000_000))
+
+    def filter_min_top1(self, queryset: QuerySet, name: str, value: float) -> QuerySet:
+        return queryset.filter(Q(claimed_top1__gte=value) | Q(verified_top1__gte=value))
+
+    def filter_verified(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
+        return queryset.filter(verified_top1__isnull=not value)
+
+    def filter_ordering(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.order_by(*ordering_expressions(value))
+
+
+def ordering_expressions(value: str) -> list:
+    descending = value.startswith("-")
+    column = F(ORDERING_FIELDS[value.lstrip("-")])
+    primary = column.desc(nulls_last=True) if descending else column.asc(nulls_last=True)
+    # A unique tie-breaker keeps pages stable: no row appears twice or goes missing across pages.
+    return [primary, "namespace", "name"]
+
+
+def unknown_parameters(params: Iterable[str], *, allowed_extra: Iterable[str]) -> list[str]:
+    allowed = set(CatalogFilterSet.base_filters) | set(allowed_extra)
+    return sorted(set(params) - allowed)

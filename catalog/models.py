@@ -1,0 +1,184 @@
+"""What models exist and what they claim.
+
+A ModelEntry is identified like a Hugging Face repo: `namespace/name`. Columns the catalog filters and sorts
+on (best claimed top-1, verified top-1, size) are denormalised onto the row and indexed, and only services
+write them, so list pages stay one indexed query at any catalog size.
+"""
+
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.urls import reverse
+
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}"
+name_validator = RegexValidator(
+    rf"^{NAME_PATTERN}$",
+    "Use letters, digits, '.', '_' or '-' (at most 96 characters), starting with a letter or digit.",
+)
+
+
+class Domain(models.TextChoices):
+    VISION = "vision", "Vision"
+    NLP = "nlp", "NLP"
+    AUDIO = "audio", "Audio"
+    TABULAR = "tabular", "Tabular"
+    MULTIMODAL = "multimodal", "Multimodal"
+
+
+class Task(models.TextChoices):
+    # Values follow the Hugging Face pipeline tags so the HF-compatible API can report them unchanged.
+    IMAGE_CLASSIFICATION = "image-classification", "Image classification"
+    IMAGE_FEATURE_EXTRACTION = "image-feature-extraction", "Image feature extraction"
+    FEATURE_EXTRACTION = "feature-extraction", "Feature extraction"
+    OBJECT_DETECTION = "object-detection", "Object detection"
+    IMAGE_SEGMENTATION = "image-segmentation", "Image segmentation"
+    ZERO_SHOT_IMAGE_CLASSIFICATION = "zero-shot-image-classification", "Zero-shot image classification"
+    TEXT_CLASSIFICATION = "text-classification", "Text classification"
+    TOKEN_CLASSIFICATION = "token-classification", "Token classification"
+    QUESTION_ANSWERING = "question-answering", "Question answering"
+    TEXT_GENERATION = "text-generation", "Text generation"
+    FILL_MASK = "fill-mask", "Fill mask"
+    SENTENCE_SIMILARITY = "sentence-similarity", "Sentence similarity"
+    AUDIO_CLASSIFICATION = "audio-classification", "Audio classification"
+    SPEECH_RECOGNITION = "automatic-speech-recognition", "Speech recognition"
+    TABULAR_CLASSIFICATION = "tabular-classification", "Tabular classification"
+    TABULAR_REGRESSION = "tabular-regression", "Tabular regression"
+
+
+class Library(models.TextChoices):
+    TIMM = "timm", "timm"
+    TRANSFORMERS = "transformers", "Transformers"
+    TORCHVISION = "torchvision", "torchvision"
+    SENTENCE_TRANSFORMERS = "sentence-transformers", "Sentence Transformers"
+    OPEN_CLIP = "open_clip", "OpenCLIP"
+    OTHER = "other", "Other"
+
+
+class SourceKind(models.TextChoices):
+    HUGGING_FACE = "hf", "Hugging Face repository"
+    UPLOAD = "upload", "Uploaded file"
+    LOCAL = "local", "Local file"
+    NONE = "none", "No weights yet"
+
+
+class WeightsFile(models.Model):
+    """A safetensors file in storage, content-addressed: one row and one stored copy per sha256."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    file = models.FileField(upload_to="weights/", max_length=255)
+    size_bytes = models.PositiveBigIntegerField()
+    tensor_count = models.PositiveIntegerField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]} ({self.size_bytes} bytes)"
+
+
+class ModelEntry(models.Model):
+    namespace = models.CharField(max_length=96, validators=[name_validator])
+    name = models.CharField(max_length=96, validators=[name_validator])
+    title = models.CharField(max_length=200, blank=True)
+    summary = models.CharField(max_length=500, blank=True)
+    card = models.TextField(blank=True, help_text="Model card, Markdown. Rendered sanitised.")
+
+    domain = models.CharField(max_length=16, choices=Domain.choices, db_index=True)
+    task = models.CharField(max_length=40, choices=Task.choices, db_index=True)
+    library = models.CharField(max_length=32, choices=Library.choices, db_index=True)
+    architecture = models.CharField(max_length=96, blank=True, db_index=True)
+    pretrained_on = models.CharField(max_length=96, blank=True, db_index=True)
+    license = models.CharField(max_length=64, blank=True, db_index=True)
+    paper_ids = models.JSONField(default=list, blank=True)
+    tags = models.CharField(max_length=500, blank=True, help_text="Comma-separated, lower case.")
+
+    num_params = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
+    weights_size_bytes = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
+    gmacs = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0)])
+    input_size = models.JSONField(default=list, blank=True, help_text="[channels, height, width]")
+    num_classes = models.PositiveIntegerField(null=True, blank=True)
+    label_names = models.JSONField(default=list, blank=True)
+
+    mean = models.JSONField(default=list, blank=True)
+    std = models.JSONField(default=list, blank=True)
+    interpolation = models.CharField(max_length=16, blank=True)
+    crop_pct = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.01), MaxValueValidator(2)])
+    crop_mode = models.CharField(max_length=16, blank=True)
+
+    source_kind = models.CharField(max_length=8, choices=SourceKind.choices, default=SourceKind.NONE)
+    hf_repo_id = models.CharField(max_length=200, blank=True)
+    hf_revision = models.CharField(max_length=64, blank=True, help_text="Pinned commit or tag.")
+    weights = models.ForeignKey(WeightsFile, null=True, blank=True, on_delete=models.PROTECT, related_name="models")
+    revision = models.CharField(max_length=40, blank=True, help_text="Content hash of config and weights.")
+
+    # Denormalised by services for indexed filtering and ordering.
+    claimed_top1 = models.FloatField(null=True, blank=True, db_index=True)
+    verified_top1 = models.FloatField(null=True, blank=True, db_index=True)
+    downloads = models.PositiveBigIntegerField(default=0, db_index=True)
+
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["namespace", "name"], name="unique_model_id")]
+        ordering = ["namespace", "name"]
+        verbose_name = "model"
+
+    def __str__(self) -> str:
+        return self.model_id
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [tag for tag in self.tags.split(",") if tag]
+
+    @property
+    def size_mb(self) -> float | None:
+        return None if self.weights_size_bytes is None else self.weights_size_bytes / 1_000_000
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:model-detail", kwargs={"namespace": self.namespace, "name": self.name})
+
+
+class Metric(models.TextChoices):
+    TOP1 = "top1", "Top-1 accuracy"
+    TOP5 = "top5", "Top-5 accuracy"
+    ACCURACY = "accuracy", "Accuracy"
+    F1 = "f1", "F1"
+    MAP = "map", "mAP"
+    MIOU = "miou", "mIoU"
+
+
+class ClaimSource(models.TextChoices):
+    AUTHOR = "author", "Model author"
+    PAPER = "paper", "Paper"
+    RESULTS_TABLE = "results-table", "Results table"
+
+
+class AccuracyClaim(models.Model):
+    """What someone says the model scores. Values are percentages (0-100)."""
+
+    model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="claims")
+    dataset = models.CharField(max_length=96)
+    split = models.CharField(max_length=32, default="validation")
+    metric = models.CharField(max_length=16, choices=Metric.choices)
+    value = models.FloatField(validators=[MinValueValidator(0), MaxValueValidator(100)])
+    img_size = models.PositiveIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=ClaimSource.choices, default=ClaimSource.AUTHOR)
+    source_url = models.URLField(max_length=500, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "dataset", "split", "metric", "source"], name="unique_claim_per_source"
+            )
+        ]
+        ordering = ["dataset", "split", "metric"]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.metric}={self.value} on {self.dataset}/{self.split}"
+
+    @property
+    def is_top1(self) -> bool:
+        return self.metric in (Metric.TOP1, Metric.ACCURACY)

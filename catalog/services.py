@@ -1,0 +1,251 @@
+"""Writes to the catalog. Views, serializers and commands call these; nothing else changes catalog rows."""
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max, Q
+
+from catalog.claims_csv import ClaimRow
+from catalog.models import AccuracyClaim, ClaimSource, Domain, Library, Metric, ModelEntry, SourceKind, Task
+
+EDITABLE_FIELDS = frozenset(
+    {
+        "title", "summary", "card", "domain", "task", "library", "architecture", "pretrained_on", "license",
+        "paper_ids", "tags", "num_params", "weights_size_bytes", "gmacs", "input_size", "num_classes",
+        "label_names", "mean", "std", "interpolation", "crop_pct", "crop_mode", "source_kind", "hf_repo_id",
+        "hf_revision",
+    }
+)  # fmt: skip
+
+
+def normalise_tags(tags: str | Iterable[str]) -> str:
+    items = tags.split(",") if isinstance(tags, str) else tags
+    seen: dict[str, None] = {}
+    for tag in items:
+        cleaned = tag.strip().lower()
+        if cleaned:
+            seen[cleaned] = None
+    return ",".join(seen)
+
+
+def _apply_fields(model: ModelEntry, fields: Mapping[str, Any]) -> None:
+    unknown = sorted(set(fields) - EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({name: "Not an editable field." for name in unknown})
+    for name, value in fields.items():
+        setattr(model, name, normalise_tags(value) if name == "tags" else value)
+
+
+@transaction.atomic
+def model_register(*, namespace: str, name: str, **fields: Any) -> ModelEntry:
+    """Create a catalog entry. Raises ValidationError naming each bad field (including a taken id)."""
+    model = ModelEntry(namespace=namespace, name=name)
+    _apply_fields(model, fields)
+    model.full_clean()
+    model.save()
+    return model
+
+
+@transaction.atomic
+def model_update(*, model: ModelEntry, **fields: Any) -> ModelEntry:
+    _apply_fields(model, fields)
+    model.full_clean()
+    model.save()
+    return model
+
+
+@transaction.atomic
+def model_delete(*, model: ModelEntry) -> None:
+    model.delete()
+
+
+def _refresh_claimed_top1(model: ModelEntry) -> None:
+    # The catalog's headline "claimed top-1" is the best top-1 (or accuracy) claim on any dataset.
+    best = model.claims.filter(Q(metric=Metric.TOP1) | Q(metric=Metric.ACCURACY)).aggregate(best=Max("value"))
+    ModelEntry.objects.filter(pk=model.pk).update(claimed_top1=best["best"])
+    model.claimed_top1 = best["best"]
+
+
+@transaction.atomic
+def claim_record(
+    *,
+    model: ModelEntry,
+    dataset: str,
+    metric: str,
+    value: float,
+    split: str = "validation",
+    source: str = ClaimSource.AUTHOR,
+    source_url: str = "",
+    img_size: int | None = None,
+) -> AccuracyClaim:
+    """Add or replace the claim a source makes for (dataset, split, metric)."""
+    claim = AccuracyClaim.objects.filter(
+        model=model, dataset=dataset, split=split, metric=metric, source=source
+    ).first() or AccuracyClaim(model=model, dataset=dataset, split=split, metric=metric, source=source)
+    claim.value = value
+    claim.source_url = source_url
+    claim.img_size = img_size
+    claim.full_clean()
+    claim.save()
+    _refresh_claimed_top1(model)
+    return claim
+
+
+# --- timm registry import -------------------------------------------------------------------------------
+
+
+@dataclass
+class TimmImportSummary:
+    created: int = 0
+    updated: int = 0
+    without_stats: list[str] = field(default_factory=list)
+
+
+TIMM_BATCH_SIZE = 500
+
+
+def _timm_card(record: Any) -> str:
+    lines = [f"# {record.name}", "", f"`{record.architecture}` from the timm registry", ""]
+    if record.paper_name:
+        lines.append(f"**Paper:** {record.paper_name}")
+    if record.paper_ids:
+        lines.append(f"**Paper ids:** {', '.join(record.paper_ids)}")
+    if record.origin_url:
+        lines.append(f"**Origin:** <{record.origin_url}>")
+    if record.notes:
+        lines += ["", "## Notes", *[f"- {note}" for note in record.notes]]
+    lines += [
+        "",
+        "## Usage",
+        "```python",
+        "import timm",
+        f'model = timm.create_model("{record.name}", pretrained=True)',
+        "```",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _timm_entry(record: Any, stats: Any | None) -> ModelEntry:
+    pretrained_on = record.pretrained_on
+    summary = f"{record.architecture} ({record.tag or 'default'}) image model"
+    summary += f" pretrained on {pretrained_on}." if pretrained_on else "."
+    return ModelEntry(
+        namespace="timm",
+        name=record.name,
+        title=record.name,
+        summary=summary,
+        card=_timm_card(record),
+        domain=Domain.VISION,
+        task=Task.IMAGE_CLASSIFICATION if record.num_classes > 0 else Task.IMAGE_FEATURE_EXTRACTION,
+        library=Library.TIMM,
+        architecture=record.architecture,
+        pretrained_on=pretrained_on,
+        license=record.license,
+        paper_ids=list(record.paper_ids),
+        tags=normalise_tags(["timm", record.architecture.split("_")[0], pretrained_on, record.tag]),
+        num_params=stats.num_params if stats else None,
+        gmacs=stats.gmacs if stats else None,
+        input_size=list(record.input_size),
+        num_classes=record.num_classes,
+        mean=[round(v, 6) for v in record.mean],
+        std=[round(v, 6) for v in record.std],
+        interpolation=record.interpolation,
+        crop_pct=record.crop_pct,
+        crop_mode=getattr(record, "crop_mode", "") or "",
+        source_kind=SourceKind.HUGGING_FACE if record.hf_hub_id else SourceKind.NONE,
+        hf_repo_id=record.hf_hub_id,
+    )
+
+
+TIMM_UPDATE_FIELDS = [
+    "title", "summary", "card", "domain", "task", "library", "architecture", "pretrained_on", "license",
+    "paper_ids", "tags", "num_params", "gmacs", "input_size", "num_classes", "mean", "std", "interpolation",
+    "crop_pct", "crop_mode", "source_kind", "hf_repo_id", "updated",
+]  # fmt: skip
+
+
+def timm_registry_import(
+    *,
+    records: Iterable[Any],
+    stats_by_key: Mapping[str, Any],
+    stats_key: Callable[[Any], str],
+    on_progress: Callable[[int], None] | None = None,
+) -> TimmImportSummary:
+    """Upsert one `timm/<name>` entry per pretrained config; batches keep it to a few seconds for ~1,800."""
+    summary = TimmImportSummary()
+    batch: list[ModelEntry] = []
+    for record in records:
+        stats = stats_by_key.get(stats_key(record))
+        if stats is None:
+            summary.without_stats.append(record.name)
+        batch.append(_timm_entry(record, stats))
+        if len(batch) >= TIMM_BATCH_SIZE:
+            _upsert_timm_batch(batch, summary)
+            if on_progress:
+                on_progress(len(batch))
+            batch = []
+    if batch:
+        _upsert_timm_batch(batch, summary)
+        if on_progress:
+            on_progress(len(batch))
+    return summary
+
+
+@transaction.atomic
+def _upsert_timm_batch(batch: list[ModelEntry], summary: TimmImportSummary) -> None:
+    existing = set(
+        ModelEntry.objects.filter(namespace="timm", name__in=[entry.name for entry in batch]).values_list(
+            "name", flat=True
+        )
+    )
+    ModelEntry.objects.bulk_create(
+        batch,
+        update_conflicts=True,
+        unique_fields=["namespace", "name"],
+        update_fields=TIMM_UPDATE_FIELDS,
+    )
+    summary.updated += len(existing)
+    summary.created += len(batch) - len(existing)
+
+
+# --- claims import --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ClaimsImportSummary:
+    recorded: int = 0
+    unknown_models: list[str] = field(default_factory=list)
+
+
+def _find_claimed_model(model_name: str, namespace: str) -> ModelEntry | None:
+    if "/" in model_name:
+        claimed_namespace, _, name = model_name.partition("/")
+        return ModelEntry.objects.filter(namespace=claimed_namespace, name=name).first()
+    return ModelEntry.objects.filter(namespace=namespace, name=model_name).first()
+
+
+@transaction.atomic
+def claims_import(
+    *,
+    rows: Iterable[ClaimRow],
+    dataset: str,
+    split: str,
+    source_url: str,
+    namespace: str = "timm",
+) -> ClaimsImportSummary:
+    """Record top-1 (and top-5) claims from a results table. All or nothing; unknown models are reported."""
+    summary = ClaimsImportSummary()
+    for row in rows:
+        model = _find_claimed_model(row.model, namespace)
+        if model is None:
+            summary.unknown_models.append(row.model)
+            continue
+        common = {"model": model, "dataset": dataset, "split": split, "source": ClaimSource.RESULTS_TABLE}
+        claim_record(**common, metric=Metric.TOP1, value=row.top1, source_url=source_url, img_size=row.img_size)
+        if row.top5 is not None:
+            claim_record(**common, metric=Metric.TOP5, value=row.top5, source_url=source_url, img_size=row.img_size)
+        summary.recorded += 1
+    return summary

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from catalog import views
+
+app_name = "catalog"
+urlpatterns = [
+    path("", views.catalog_index, name="index"),
+    path("models/<str:namespace>/<str:name>/", views.model_detail, name="model-detail"),
+    path("compare/", views.compare, name="compare"),
+]

@@ -1,0 +1,94 @@
+"""Server-rendered catalog pages. They parse the request, call selectors, and render; nothing else."""
+
+from django.core.exceptions import ValidationError
+from django.core.paginator import EmptyPage, Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from catalog import selectors
+from catalog.filters import ORDERING_FIELDS
+from catalog.models import Domain, Library, ModelEntry, Task
+from catalog.rendering import render_markdown, scatter_plot
+
+PAGE_SIZE = 25
+# Facet choices travel as links; the search form carries them along so "Apply" keeps them.
+HIDDEN_FILTERS = ("domain", "task", "library", "license", "pretrained_on", "architecture", "namespace")
+MAX_COMPARE = 6
+SORT_LABELS = {
+    "name": "Name",
+    "-downloads": "Most downloaded",
+    "-claimed_top1": "Claimed top-1 (high first)",
+    "-verified_top1": "Verified top-1 (high first)",
+    "num_params": "Parameters (small first)",
+    "-num_params": "Parameters (large first)",
+    "size": "File size (small first)",
+    "gmacs": "GMACs (low first)",
+    "-created": "Newest",
+}
+
+
+def _page_number(raw: str | None) -> int:
+    if not raw:
+        return 1
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValidationError({"page": f"Page must be a whole number of at least 1, not {raw!r}."})
+    return int(raw)
+
+
+def catalog_index(request: HttpRequest) -> HttpResponse:
+    errors: dict[str, list[str]] = {}
+    page = None
+    facets: dict = {}
+    plot = None
+    try:
+        queryset = selectors.model_list(query=request.GET, allowed_extra=("page",))
+        number = _page_number(request.GET.get("page"))
+        paginator = Paginator(selectors.with_claims(queryset), PAGE_SIZE)
+        try:
+            page = paginator.page(number)
+        except EmptyPage:
+            raise ValidationError({"page": f"Page {number} is past the end ({paginator.num_pages} pages)."}) from None
+        facets = selectors.catalog_facets(queryset=queryset)
+        plot = scatter_plot(selectors.scatter_points(queryset=queryset))
+    except ValidationError as error:
+        errors = error.message_dict
+    query_without_page = request.GET.copy()
+    query_without_page.pop("page", None)
+    context = {
+        "page": page,
+        "errors": errors,
+        "facets": facets,
+        "plot": plot,
+        "query": request.GET,
+        "query_without_page": query_without_page.urlencode(),
+        "hidden_filters": [(key, request.GET[key]) for key in HIDDEN_FILTERS if request.GET.get(key)],
+        "sort_labels": SORT_LABELS,
+        "all_orderings": sorted(ORDERING_FIELDS),
+        "domains": Domain.choices,
+        "tasks": Task.choices,
+        "libraries": Library.choices,
+        "total": ModelEntry.objects.count(),
+    }
+    return render(request, "catalog/index.html", context, status=400 if errors else 200)
+
+
+def model_detail(request: HttpRequest, namespace: str, name: str) -> HttpResponse:
+    try:
+        model = selectors.model_get(namespace=namespace, name=name)
+    except ModelEntry.DoesNotExist:
+        raise Http404(f"No model {namespace}/{name} in this catalog.") from None
+    context = {"model": model, "card_html": render_markdown(model.card), "claims": list(model.claims.all())}
+    return render(request, "catalog/model_detail.html", context)
+
+
+def compare(request: HttpRequest) -> HttpResponse:
+    model_ids = [item.strip() for item in request.GET.get("models", "").split(",") if item.strip()]
+    error = ""
+    if not model_ids:
+        error = "Choose models to compare: /compare/?models=namespace/name,namespace/name"
+    elif len(model_ids) > MAX_COMPARE:
+        error = f"Compare at most {MAX_COMPARE} models at once; you asked for {len(model_ids)}."
+    models, missing = ([], []) if error else selectors.models_by_ids(model_ids=list(dict.fromkeys(model_ids)))
+    context = {"models": models, "missing": missing, "error": error}
+    status = 400 if error else (404 if missing and not models else 200)
+    return render(request, "catalog/compare.html", context, status=status)

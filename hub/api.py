@@ -1,0 +1,41 @@
+"""The API's single error shape: {"error": one sentence naming the problem, "detail": field messages}."""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def _summarise(detail: Any) -> str:
+    """One human sentence that names the offending field(s)."""
+    if isinstance(detail, dict):
+        fields = ", ".join(sorted(str(key) for key in detail))
+        first = next(iter(detail.values()))
+        message = first[0] if isinstance(first, list) and first else first
+        return f"Invalid {fields}: {message}"
+    if isinstance(detail, list):
+        return str(detail[0]) if detail else "Invalid request."
+    return str(detail)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "Not found.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    detail = response.data
+    if isinstance(detail, dict) and set(detail) == {"detail"}:
+        detail = detail["detail"]
+    response.data = {"error": _summarise(detail), "detail": detail}
+    return response
+
+
+def error_response(status: int, error: str, detail: Any = None) -> Response:
+    return Response({"error": error, "detail": detail if detail is not None else error}, status=status)
