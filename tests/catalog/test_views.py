@@ -1,0 +1,91 @@
+"""Server-rendered pages render real content and refuse bad queries readably."""
+
+import re
+
+import pytest
+
+
+@pytest.fixture
+def catalog(make_model):
+    make_model(
+        name="tiny-cnn", summary="A small convolutional net", num_params=1_200_000, weights_size_bytes=4_800_000,
+        gmacs=0.05, license="apache-2.0", tags="cnn,edge", card="# Tiny CNN\n\nTrained on **digits**.\n\n<script>alert(1)</script>\n[x](javascript:alert(1))",
+        claims=[{"dataset": "digits", "split": "test", "metric": "top1", "value": 97.25}],
+    )  # fmt: skip
+    make_model(
+        namespace="acme", name="bert-mini", domain="nlp", task="text-classification", library="transformers",
+        summary="Small BERT", num_params=11_000_000, license="mit",
+    )  # fmt: skip
+    make_model(
+        name="big-vit", summary="A transformer", num_params=86_000_000, license="mit",
+        claims=[{"dataset": "imagenet-1k", "metric": "top1", "value": 84.0}],
+    )  # fmt: skip
+
+
+def test_the_catalog_lists_models_with_facets_and_a_plot(client, catalog):
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "3 of 3 models" in html
+    for model_id in ("demo/tiny-cnn", "acme/bert-mini", "demo/big-vit"):
+        assert f'href="/models/{model_id}/"' in html
+    assert "1.2M" in html and "97.25%" in html
+    assert re.search(r"Vision</a> <span class=\"n\">2</span>", html)
+    assert html.count("<circle") == 2  # the two models with both a size and a top-1
+
+
+def test_the_catalog_filters_searches_and_sorts(client, catalog):
+    html = client.get("/?domain=vision&search=transformer&ordering=-num_params").content.decode()
+    assert "1 of 3 models" in html and "demo/big-vit" in html and "demo/tiny-cnn" not in html
+    table = client.get("/?ordering=num_params").content.decode().split('<table class="models">')[1]
+    assert table.index("demo/tiny-cnn") < table.index("acme/bert-mini") < table.index("demo/big-vit")
+
+
+def test_the_catalog_explains_a_bad_query(client, catalog):
+    response = client.get("/?params_max=lots&domain=space")
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "That query cannot be run" in html
+    assert "<code>params_max</code>" in html and "<code>domain</code>" in html
+
+
+def test_the_catalog_paginates(client, make_model):
+    for index in range(30):
+        make_model(name=f"m-{index:02d}")
+    first = client.get("/").content.decode()
+    assert "Page 1 of 2" in first and 'rel="next"' in first and "demo/m-24" in first and "demo/m-25" not in first
+    second = client.get("/?page=2").content.decode()
+    assert "demo/m-29" in second and 'rel="prev"' in second
+    assert client.get("/?page=3").status_code == 400
+    assert client.get("/?page=x").status_code == 400
+
+
+def test_the_model_page_shows_the_card_sanitised_metadata_and_claims(client, catalog):
+    response = client.get("/models/demo/tiny-cnn/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<h1>Tiny CNN</h1>" in html and "<strong>digits</strong>" in html
+    assert "<script>alert(1)</script>" not in html and "javascript:" not in html
+    assert "1,200,000 (1.2M)" in html and "4.8 MB" in html and "apache-2.0" in html
+    assert "97.25%" in html and "digits" in html and "Not measured by the hub yet" in html
+
+
+def test_an_unknown_model_page_is_a_404(client, db):
+    response = client.get("/models/nobody/nothing/")
+    assert response.status_code == 404
+    assert "No model nobody/nothing in this catalog." in response.content.decode()
+
+
+def test_the_compare_page_puts_models_side_by_side(client, catalog):
+    response = client.get("/compare/?models=demo/tiny-cnn,demo/big-vit,nobody/x")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.index("demo/tiny-cnn") < html.index("demo/big-vit")
+    assert "1.2M" in html and "86.0M" in html and "97.25%" in html and "84.00%" in html
+    assert "Not in this catalog: <code>nobody/x</code>" in html
+
+
+def test_the_compare_page_refuses_empty_or_oversized_requests(client, catalog):
+    assert client.get("/compare/").status_code == 400
+    assert client.get("/compare/?models=" + ",".join(f"a/m{i}" for i in range(7))).status_code == 400
+    assert client.get("/compare/?models=nobody/x").status_code == 404

@@ -1,0 +1,65 @@
+import itertools
+
+import pytest
+from django.core.cache import cache
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from catalog import services
+from catalog.models import ModelEntry
+
+_counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_storage_and_cache(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    cache.clear()  # throttle counters live in the cache
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def make_model(db):
+    def make(namespace: str = "demo", name: str | None = None, claims: list[dict] | None = None, **fields) -> ModelEntry:
+        fields.setdefault("domain", "vision")
+        fields.setdefault("task", "image-classification")
+        fields.setdefault("library", "timm")
+        model = services.model_register(namespace=namespace, name=name or f"model-{next(_counter)}", **fields)
+        for claim in claims or []:
+            services.claim_record(model=model, **claim)
+        model.refresh_from_db()
+        return model
+
+    return make
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user("alice", password="pw-alice-123", is_staff=True)
+
+
+@pytest.fixture
+def outsider(django_user_model):
+    return django_user_model.objects.create_user("mallory", password="pw-mallory-123")
+
+
+@pytest.fixture
+def staff_client(staff_user) -> APIClient:
+    client = APIClient()
+    token = Token.objects.create(user=staff_user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def outsider_client(outsider) -> APIClient:
+    client = APIClient()
+    token = Token.objects.create(user=outsider)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
