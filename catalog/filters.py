@@ -91,10 +91,8 @@ class CatalogFilterSet(django_filters.FilterSet):
         fields: list[str] = []
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        for word in value.split():
-            queryset = queryset.filter(
-                Q(name__icontains=word) | Q(title__icontains=word) | Q(summary__icontains=word) | Q(tags__icontains=word)
-            )
+        for word in value.lower().split():
+            queryset = queryset.filter(search_text__contains=word)
         return queryset
 
     def filter_size_mb_max(self, queryset: QuerySet, name: str, value: float) -> QuerySet:

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Q
 
 from catalog.claims_csv import ClaimRow
@@ -45,6 +45,7 @@ def model_register(*, namespace: str, name: str, **fields: Any) -> ModelEntry:
     model = ModelEntry(namespace=namespace, name=name)
     _apply_fields(model, fields)
     model.full_clean()
+    model.search_text = model.build_search_text()
     model.save()
     return model
 
@@ -53,6 +54,7 @@ def model_register(*, namespace: str, name: str, **fields: Any) -> ModelEntry:
 def model_update(*, model: ModelEntry, **fields: Any) -> ModelEntry:
     _apply_fields(model, fields)
     model.full_clean()
+    model.search_text = model.build_search_text()
     model.save()
     return model
 
@@ -132,7 +134,7 @@ def _timm_entry(record: Any, stats: Any | None) -> ModelEntry:
     pretrained_on = record.pretrained_on
     summary = f"{record.architecture} ({record.tag or 'default'}) image model"
     summary += f" pretrained on {pretrained_on}." if pretrained_on else "."
-    return ModelEntry(
+    entry = ModelEntry(
         namespace="timm",
         name=record.name,
         title=record.name,
@@ -158,12 +160,14 @@ def _timm_entry(record: Any, stats: Any | None) -> ModelEntry:
         source_kind=SourceKind.HUGGING_FACE if record.hf_hub_id else SourceKind.NONE,
         hf_repo_id=record.hf_hub_id,
     )
+    entry.search_text = entry.build_search_text()
+    return entry
 
 
 TIMM_UPDATE_FIELDS = [
     "title", "summary", "card", "domain", "task", "library", "architecture", "pretrained_on", "license",
     "paper_ids", "tags", "num_params", "gmacs", "input_size", "num_classes", "mean", "std", "interpolation",
-    "crop_pct", "crop_mode", "source_kind", "hf_repo_id", "updated",
+    "crop_pct", "crop_mode", "source_kind", "hf_repo_id", "search_text", "updated",
 ]  # fmt: skip
 
 
@@ -191,7 +195,14 @@ def timm_registry_import(
         _upsert_timm_batch(batch, summary)
         if on_progress:
             on_progress(len(batch))
+    catalog_analyze()
     return summary
+
+
+def catalog_analyze() -> None:
+    """Refresh the query planner's statistics after bulk writes, so SQLite picks selective indexes."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {ModelEntry._meta.db_table}")
 
 
 @transaction.atomic
