@@ -60,7 +60,6 @@ SECRET_KEY = env_str("DEPOT_SECRET_KEY", "") or _load_or_create_secret_key()
 DEBUG = env_bool("DEPOT_DEBUG", False)
 ALLOWED_HOSTS = env_list("DEPOT_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("DEPOT_CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000")
-SITE_URL = env_str("DEPOT_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

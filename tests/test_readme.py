@@ -1,0 +1,19 @@
+"""The README's configuration table lists every environment variable the settings read."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_environment_variable_is_in_the_configuration_table():
+    settings_source = (ROOT / "hub" / "settings.py").read_text()
+    read = set(re.findall(r'env_(?:str|bool|int|list)\(\s*"([A-Z_]+)"', settings_source))
+    read |= set(re.findall(r'os\.environ\.get\(\s*"([A-Z_]+)"', settings_source)) - {"name"}
+    assert read, "no environment variables found; did the settings helpers change?"
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([A-Z_]+)`", table, flags=re.MULTILINE))
+    assert read - documented == set(), "undocumented settings"
+    make_variables = {"HOST", "PORT"}
+    assert documented - read - make_variables == set(), "documented settings that nothing reads"
