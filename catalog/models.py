@@ -97,6 +97,7 @@ class ModelEntry(models.Model):
     input_size = models.JSONField(default=list, blank=True, help_text="[channels, height, width]")
     num_classes = models.PositiveIntegerField(null=True, blank=True)
     label_names = models.JSONField(default=list, blank=True)
+    model_args = models.JSONField(default=dict, blank=True, help_text="Extra timm.create_model keyword arguments.")
 
     mean = models.JSONField(default=list, blank=True)
     std = models.JSONField(default=list, blank=True)

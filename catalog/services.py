@@ -1,21 +1,41 @@
 """Writes to the catalog. Views, serializers and commands call these; nothing else changes catalog rows."""
 
+import hashlib
+import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 
+from catalog import hfconfig, weights
 from catalog.claims_csv import ClaimRow
-from catalog.models import AccuracyClaim, ClaimSource, Domain, Library, Metric, ModelEntry, SourceKind, Task
+from catalog.models import (
+    AccuracyClaim,
+    ClaimSource,
+    Domain,
+    Library,
+    Metric,
+    ModelEntry,
+    SourceKind,
+    Task,
+    WeightsFile,
+)
+
+# Paths the site itself uses; a namespace with one of these names would shadow pages or the HF protocol.
+RESERVED_NAMESPACES = frozenset({"admin", "api", "static", "media", "models", "compare", "benchmarks", "datasets"})
 
 EDITABLE_FIELDS = frozenset(
     {
         "title", "summary", "card", "domain", "task", "library", "architecture", "pretrained_on", "license",
         "paper_ids", "tags", "num_params", "weights_size_bytes", "gmacs", "input_size", "num_classes",
-        "label_names", "mean", "std", "interpolation", "crop_pct", "crop_mode", "source_kind", "hf_repo_id",
+        "label_names", "model_args", "mean", "std", "interpolation", "crop_pct", "crop_mode", "source_kind", "hf_repo_id",
         "hf_revision",
     }
 )  # fmt: skip
@@ -31,6 +51,12 @@ def normalise_tags(tags: str | Iterable[str]) -> str:
     return ",".join(seen)
 
 
+def _stamp(model: ModelEntry) -> None:
+    """Derived columns, recomputed on every write so they can never drift from what they summarise."""
+    model.search_text = model.build_search_text()
+    model.revision = hfconfig.content_revision(model, weights_sha256=model.weights.sha256 if model.weights else None)
+
+
 def _apply_fields(model: ModelEntry, fields: Mapping[str, Any]) -> None:
     unknown = sorted(set(fields) - EDITABLE_FIELDS)
     if unknown:
@@ -42,10 +68,12 @@ def _apply_fields(model: ModelEntry, fields: Mapping[str, Any]) -> None:
 @transaction.atomic
 def model_register(*, namespace: str, name: str, **fields: Any) -> ModelEntry:
     """Create a catalog entry. Raises ValidationError naming each bad field (including a taken id)."""
+    if namespace.lower() in RESERVED_NAMESPACES:
+        raise ValidationError({"namespace": f"{namespace!r} is reserved for the site's own paths."})
     model = ModelEntry(namespace=namespace, name=name)
     _apply_fields(model, fields)
     model.full_clean()
-    model.search_text = model.build_search_text()
+    _stamp(model)
     model.save()
     return model
 
@@ -54,7 +82,7 @@ def model_register(*, namespace: str, name: str, **fields: Any) -> ModelEntry:
 def model_update(*, model: ModelEntry, **fields: Any) -> ModelEntry:
     _apply_fields(model, fields)
     model.full_clean()
-    model.search_text = model.build_search_text()
+    _stamp(model)
     model.save()
     return model
 
@@ -160,14 +188,14 @@ def _timm_entry(record: Any, stats: Any | None) -> ModelEntry:
         source_kind=SourceKind.HUGGING_FACE if record.hf_hub_id else SourceKind.NONE,
         hf_repo_id=record.hf_hub_id,
     )
-    entry.search_text = entry.build_search_text()
+    _stamp(entry)
     return entry
 
 
 TIMM_UPDATE_FIELDS = [
     "title", "summary", "card", "domain", "task", "library", "architecture", "pretrained_on", "license",
     "paper_ids", "tags", "num_params", "gmacs", "input_size", "num_classes", "mean", "std", "interpolation",
-    "crop_pct", "crop_mode", "source_kind", "hf_repo_id", "search_text", "updated",
+    "crop_pct", "crop_mode", "source_kind", "hf_repo_id", "search_text", "revision", "updated",
 ]  # fmt: skip
 
 
@@ -260,3 +288,104 @@ def claims_import(
             claim_record(**common, metric=Metric.TOP5, value=row.top5, source_url=source_url, img_size=row.img_size)
         summary.recorded += 1
     return summary
+
+
+# --- weights --------------------------------------------------------------------------------------------
+
+
+def _storage_name(sha256: str) -> str:
+    return f"weights/{sha256[:2]}/{sha256}.safetensors"
+
+
+def _stored_copy_is_intact(name: str, sha256: str) -> bool:
+    if not default_storage.exists(name):
+        return False
+    with default_storage.open(name, "rb") as handle:
+        digest = hashlib.sha256()
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest() == sha256
+
+
+def _store_weights(path: Path, info: weights.SafetensorsInfo) -> tuple[WeightsFile, bool]:
+    """The WeightsFile for these bytes, stored once; True when this call wrote the file."""
+    existing = WeightsFile.objects.filter(sha256=info.sha256).first()
+    name = _storage_name(info.sha256)
+    if existing is not None and _stored_copy_is_intact(existing.file.name, info.sha256):
+        return existing, False
+    if default_storage.exists(name) and not _stored_copy_is_intact(name, info.sha256):
+        default_storage.delete(name)  # a leftover from an interrupted write: never serve it
+    if not default_storage.exists(name):
+        with open(path, "rb") as handle:
+            stored = default_storage.save(name, File(handle))
+        if stored != name:
+            default_storage.delete(stored)
+            raise RuntimeError(f"storage renamed {name} to {stored}; refusing a non-content-addressed name")
+    if existing is not None:
+        return existing, True
+    row = WeightsFile.objects.create(
+        sha256=info.sha256, file=name, size_bytes=info.size_bytes, tensor_count=len(info.tensors)
+    )
+    return row, True
+
+
+def _prepare_safetensors(path: Path, *, original_name: str, convert_pickle: bool, work_dir: Path) -> Path:
+    is_pickle = Path(original_name).suffix.lower() in weights.PICKLE_SUFFIXES or weights.looks_like_pickle(path)
+    if not is_pickle:
+        return path
+    if not convert_pickle:
+        weights.refuse_pickle(path, original_name=original_name)
+    converted = work_dir / "converted.safetensors"
+    weights.convert_pickle_to_safetensors(path, converted)
+    return converted
+
+
+def weights_attach(
+    *,
+    model: ModelEntry,
+    path: Path,
+    original_name: str,
+    source_kind: str = SourceKind.UPLOAD,
+    convert_pickle: bool = False,
+) -> WeightsFile:
+    """Check a weights file and make it the model's weights. Raises weights.WeightsError on refusal.
+
+    Checks run before anything is stored; if the database write fails after the file was stored, the stored
+    copy is removed again, so a refusal or crash leaves neither a row nor a file behind.
+    """
+    settings.VAR_DIR.joinpath("tmp").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.VAR_DIR / "tmp") as work_dir:
+        candidate = _prepare_safetensors(
+            path, original_name=original_name, convert_pickle=convert_pickle, work_dir=Path(work_dir)
+        )
+        info = weights.inspect_safetensors(candidate)
+        if model.library == Library.TIMM and model.architecture:
+            weights.check_fits_architecture(
+                info, architecture=model.architecture, num_classes=model.num_classes, model_args=model.model_args
+            )
+        weights_file, wrote_file = _store_weights(candidate, info)
+    try:
+        with transaction.atomic():
+            model.weights = weights_file
+            model.weights_size_bytes = weights_file.size_bytes
+            model.source_kind = source_kind
+            _stamp(model)
+            model.save()
+    except Exception:
+        if wrote_file and not ModelEntry.objects.filter(weights=weights_file).exists():
+            default_storage.delete(weights_file.file.name)
+            WeightsFile.objects.filter(pk=weights_file.pk).delete()
+        raise
+    return weights_file
+
+
+def weights_fetch_from_hugging_face(*, model: ModelEntry) -> WeightsFile:
+    """Fetch the model's safetensors from its pinned Hugging Face source (or the local HF cache)."""
+    if not model.hf_repo_id:
+        raise weights.WeightsError(f"{model.model_id} has no Hugging Face source.")
+    path = weights.fetch_from_hugging_face(repo_id=model.hf_repo_id, revision=model.hf_revision)
+    return weights_attach(model=model, path=path, original_name=path.name, source_kind=SourceKind.HUGGING_FACE)
+
+
+def model_record_download(*, model: ModelEntry) -> None:
+    ModelEntry.objects.filter(pk=model.pk).update(downloads=F("downloads") + 1)

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from catalog.api import hfcompat
+
 api_v1 = ([path("", include("catalog.api.urls"))], "api")
 
 urlpatterns = [
@@ -9,7 +11,11 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # The Hugging Face Hub protocol subset: huggingface_hub and timm download from Depot with HF_ENDPOINT set.
+    path("api/models/<str:namespace>/<str:name>", hfcompat.model_info, name="hf-model-info"),
+    path("api/models/<str:namespace>/<str:name>/revision/<str:revision>", hfcompat.model_info, name="hf-model-info-revision"),
     path("", include("catalog.urls")),
+    path("<str:namespace>/<str:name>/resolve/<str:revision>/<path:filename>", hfcompat.resolve, name="hf-resolve"),
 ]
 
 handler404 = "hub.errors.not_found"

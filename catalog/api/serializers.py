@@ -3,7 +3,17 @@
 from django.urls import reverse
 from rest_framework import serializers
 
-from catalog.models import AccuracyClaim, ClaimSource, Domain, Library, Metric, ModelEntry, SourceKind, Task
+from catalog.models import (
+    AccuracyClaim,
+    ClaimSource,
+    Domain,
+    Library,
+    Metric,
+    ModelEntry,
+    SourceKind,
+    Task,
+    WeightsFile,
+)
 
 
 class ClaimSerializer(serializers.ModelSerializer):
@@ -53,7 +63,14 @@ class SourceSerializer(serializers.Serializer):
     hf_revision = serializers.CharField()
 
 
+class WeightsFileSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WeightsFile
+        fields = ["sha256", "size_bytes", "tensor_count", "created"]
+
+
 class ModelDetailSerializer(ModelListSerializer):
+    weights = WeightsFileSerializer(read_only=True, allow_null=True)
     preprocessing = PreprocessingSerializer(source="*", read_only=True)
     source = SourceSerializer(source="*", read_only=True)
     claims = ClaimSerializer(many=True, read_only=True)
@@ -61,7 +78,7 @@ class ModelDetailSerializer(ModelListSerializer):
     class Meta(ModelListSerializer.Meta):
         fields = [
             *ModelListSerializer.Meta.fields,
-            "card", "paper_ids", "num_classes", "label_names", "preprocessing", "source", "revision", "claims",
+            "card", "paper_ids", "num_classes", "label_names", "model_args", "preprocessing", "source", "weights", "revision", "claims",
         ]  # fmt: skip
 
 
@@ -86,6 +103,7 @@ class ModelWriteSerializer(serializers.Serializer):
     input_size = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=3, max_length=3, required=False)
     num_classes = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     label_names = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
+    model_args = serializers.DictField(required=False, help_text="Extra timm.create_model keyword arguments.")
     mean = serializers.ListField(child=serializers.FloatField(), required=False)
     std = serializers.ListField(child=serializers.FloatField(), required=False)
     interpolation = serializers.ChoiceField(choices=["bilinear", "bicubic", "nearest", "lanczos", "box", "hamming"], required=False)
@@ -110,3 +128,10 @@ class ClaimWriteSerializer(serializers.Serializer):
     img_size = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     source = serializers.ChoiceField(choices=ClaimSource.choices, default=ClaimSource.AUTHOR)
     source_url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class WeightsUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A .safetensors file. Pickle-based files are refused.")
+    convert_pickle = serializers.BooleanField(
+        default=False, help_text="Convert a pickle checkpoint once with torch.load(weights_only=True)."
+    )

@@ -7,19 +7,24 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.filters import BaseFilterBackend
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from catalog import selectors, services
+from catalog import selectors, services, weights
 from catalog.api.serializers import (
     ClaimSerializer,
     ClaimWriteSerializer,
     ModelDetailSerializer,
     ModelListSerializer,
     ModelWriteSerializer,
+    WeightsFileSerializer,
+    WeightsUploadSerializer,
 )
 from catalog.filters import CatalogFilterSet, unknown_parameters
 from catalog.models import ModelEntry
+from catalog.uploads import UploadTooLarge, declared_length_too_large, spooled_upload
+from hub.api import error_response
 from hub.pagination import StrictPageNumberPagination
 
 
@@ -116,3 +121,37 @@ class ModelClaimsView(generics.GenericAPIView):
         except DjangoValidationError as error:
             raise_as_api_error(error)
         return Response(ClaimSerializer(claim).data, status=status.HTTP_201_CREATED)
+
+
+class ModelWeightsView(generics.GenericAPIView):
+    """Upload a safetensors file as the model's weights (staff). Pickle files are refused."""
+
+    parser_classes = [MultiPartParser]
+    serializer_class = WeightsUploadSerializer
+    pagination_class = None
+
+    @extend_schema(request={"multipart/form-data": WeightsUploadSerializer}, responses={201: WeightsFileSerializer})
+    def post(self, request: Request, namespace: str, name: str) -> Response:
+        if declared_length_too_large(request.META.get("CONTENT_LENGTH")):
+            return error_response(413, str(UploadTooLarge(int(request.META["CONTENT_LENGTH"]))), {"file": ["Too large."]})
+        model = get_object_or_404(ModelEntry, namespace=namespace, name=name)
+        serializer = WeightsUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["file"]
+        try:
+            with spooled_upload(upload) as path:
+                weights_file = services.weights_attach(
+                    model=model,
+                    path=path,
+                    original_name=upload.name,
+                    convert_pickle=serializer.validated_data["convert_pickle"],
+                )
+        except UploadTooLarge as error:
+            return error_response(413, str(error), {"file": [str(error)]})
+        except weights.WeightsMismatch as error:
+            report = error.report
+            detail = {"file": [str(error)], "missing": report.missing, "unexpected": report.unexpected, "mismatched": report.mismatched}
+            return error_response(400, str(error), detail)
+        except weights.WeightsError as error:
+            return error_response(400, str(error), {"file": [str(error)]})
+        return Response(WeightsFileSerializer(weights_file).data, status=status.HTTP_201_CREATED)

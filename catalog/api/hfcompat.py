@@ -1,0 +1,176 @@
+"""The subset of the Hugging Face Hub protocol that huggingface_hub and timm need to download from Depot.
+
+- GET /api/models/<ns>/<name>[/revision/<rev>]: repository info (id, sha, siblings, tags, pipeline_tag, ...).
+- HEAD|GET /<ns>/<name>/resolve/<rev>/<filename>: config.json, README.md and model.safetensors, with the
+  headers huggingface_hub relies on (X-Repo-Commit, ETag, Content-Length) and single byte ranges.
+A revision is "main" or the model's current content revision; errors carry X-Error-Code like the Hub's,
+so clients raise their usual RepositoryNotFound / RevisionNotFound / EntryNotFound errors.
+"""
+
+import re
+from collections.abc import Iterator
+
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.http import require_http_methods
+
+from catalog import hfconfig, selectors, services
+from catalog.models import ModelEntry
+
+RANGE_PATTERN = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CHUNK = 1 << 20
+
+
+def _error(status: int, code: str, message: str, *, commit: str | None = None) -> JsonResponse:
+    response = JsonResponse({"error": message, "detail": code}, status=status)
+    response["X-Error-Code"] = code
+    response["X-Error-Message"] = message
+    if commit:
+        response["X-Repo-Commit"] = commit
+    return response
+
+
+def _find(namespace: str, name: str) -> ModelEntry | None:
+    try:
+        return selectors.model_get(namespace=namespace, name=name)
+    except ModelEntry.DoesNotExist:
+        return None
+
+
+def _revision_matches(model: ModelEntry, revision: str) -> bool:
+    return revision in ("main", model.revision)
+
+
+def _siblings(model: ModelEntry) -> list[dict]:
+    names = [hfconfig.CARD_FILENAME, hfconfig.CONFIG_FILENAME]
+    if model.weights_id:
+        names.append(hfconfig.WEIGHTS_FILENAME)
+    return [{"rfilename": name} for name in names]
+
+
+def _model_info(model: ModelEntry) -> dict:
+    tags = [model.library, model.task, *model.tag_list]
+    if model.license:
+        tags.append(f"license:{model.license}")
+    return {
+        "_id": f"depot-{model.pk}",
+        "id": model.model_id,
+        "modelId": model.model_id,
+        "author": model.namespace,
+        "sha": model.revision,
+        "lastModified": model.updated.isoformat().replace("+00:00", "Z"),
+        "createdAt": model.created.isoformat().replace("+00:00", "Z"),
+        "private": False,
+        "gated": False,
+        "disabled": False,
+        "downloads": model.downloads,
+        "likes": 0,
+        "library_name": model.library,
+        "pipeline_tag": model.task,
+        "tags": list(dict.fromkeys(tags)),
+        "cardData": {
+            "library_name": model.library,
+            "pipeline_tag": model.task,
+            "license": model.license or None,
+            "tags": model.tag_list,
+            "datasets": [model.pretrained_on] if model.pretrained_on else [],
+        },
+        "config": {"architectures": [model.architecture]} if model.architecture else {},
+        "siblings": _siblings(model),
+    }
+
+
+@require_http_methods(["GET"])
+def model_info(request: HttpRequest, namespace: str, name: str, revision: str = "main") -> HttpResponse:
+    model = _find(namespace, name)
+    if model is None:
+        return _error(404, "RepoNotFound", f"Repository {namespace}/{name} not found.")
+    if not _revision_matches(model, revision):
+        return _error(404, "RevisionNotFound", f"Revision {revision} not found; current is {model.revision}.")
+    return JsonResponse(_model_info(model))
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """(first, last) inclusive for one satisfiable byte range; None when unsatisfiable."""
+    match = RANGE_PATTERN.match(header.strip())
+    if not match or (not match.group(1) and not match.group(2)):
+        return None
+    start, end = match.group(1), match.group(2)
+    if not start:  # suffix range: the last N bytes
+        length = int(end)
+        return (max(0, size - length), size - 1) if length > 0 and size > 0 else None
+    first = int(start)
+    last = min(int(end), size - 1) if end else size - 1
+    return (first, last) if first <= last and first < size else None
+
+
+def _stream(handle, first: int, length: int) -> Iterator[bytes]:
+    try:
+        handle.seek(first)
+        remaining = length
+        while remaining > 0:
+            chunk = handle.read(min(_CHUNK, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
+
+
+def _file_headers(response: HttpResponse, *, model: ModelEntry, etag: str, size: int) -> HttpResponse:
+    response["X-Repo-Commit"] = model.revision
+    response["ETag"] = f'"{etag}"'
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Length"] = str(size)
+    return response
+
+
+def _serve_small(request: HttpRequest, model: ModelEntry, content: bytes, content_type: str) -> HttpResponse:
+    response = HttpResponse(b"" if request.method == "HEAD" else content, content_type=content_type)
+    return _file_headers(response, model=model, etag=hfconfig.git_blob_sha1(content), size=len(content))
+
+
+def _serve_weights(request: HttpRequest, model: ModelEntry) -> HttpResponse:
+    weights_file = model.weights
+    size = weights_file.size_bytes
+    if request.method == "HEAD":
+        response = _file_headers(HttpResponse(content_type="application/octet-stream"), model=model, etag=weights_file.sha256, size=size)
+        response["X-Linked-Size"] = str(size)
+        response["X-Linked-Etag"] = f'"{weights_file.sha256}"'
+        return response
+    range_header = request.headers.get("Range")
+    if range_header:
+        span = _parse_range(range_header, size)
+        if span is None:
+            response = _error(416, "RangeNotSatisfiable", f"Range {range_header!r} does not fit {size} bytes.")
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+        first, last = span
+        if first == 0:
+            services.model_record_download(model=model)
+        response = StreamingHttpResponse(
+            _stream(weights_file.file.storage.open(weights_file.file.name, "rb"), first, last - first + 1),
+            status=206,
+            content_type="application/octet-stream",
+        )
+        response["Content-Range"] = f"bytes {first}-{last}/{size}"
+        return _file_headers(response, model=model, etag=weights_file.sha256, size=last - first + 1)
+    services.model_record_download(model=model)
+    response = FileResponse(weights_file.file.storage.open(weights_file.file.name, "rb"), content_type="application/octet-stream")
+    return _file_headers(response, model=model, etag=weights_file.sha256, size=size)
+
+
+@require_http_methods(["GET", "HEAD"])
+def resolve(request: HttpRequest, namespace: str, name: str, revision: str, filename: str) -> HttpResponse:
+    model = _find(namespace, name)
+    if model is None:
+        return _error(404, "RepoNotFound", f"Repository {namespace}/{name} not found.")
+    if not _revision_matches(model, revision):
+        return _error(404, "RevisionNotFound", f"Revision {revision} not found; current is {model.revision}.")
+    if filename == hfconfig.CONFIG_FILENAME:
+        return _serve_small(request, model, hfconfig.config_bytes(model), "application/json")
+    if filename == hfconfig.CARD_FILENAME:
+        return _serve_small(request, model, hfconfig.card_bytes(model), "text/markdown; charset=utf-8")
+    if filename == hfconfig.WEIGHTS_FILENAME and model.weights_id:
+        return _serve_weights(request, model)
+    return _error(404, "EntryNotFound", f"{filename} not found in {model.model_id}.", commit=model.revision)

@@ -1,0 +1,65 @@
+"""The files a model repository exposes through the Hugging Face protocol, built from a catalog record.
+
+`config.json` follows timm's Hugging Face format (timm.models._hub.save_for_hf): top-level architecture,
+num_classes, label_names and model_args, plus the pretrained_cfg that timm.data.resolve_data_config reads.
+Pure Python: takes any object with ModelEntry's attributes.
+"""
+
+import hashlib
+import json
+from typing import Any
+
+CONFIG_FILENAME = "config.json"
+WEIGHTS_FILENAME = "model.safetensors"
+CARD_FILENAME = "README.md"
+
+
+def timm_config(model: Any) -> dict[str, Any]:
+    pretrained_cfg: dict[str, Any] = {
+        "input_size": list(model.input_size) or None,
+        "interpolation": model.interpolation or None,
+        "mean": list(model.mean) or None,
+        "std": list(model.std) or None,
+        "crop_pct": model.crop_pct,
+        "crop_mode": model.crop_mode or None,
+        "num_classes": model.num_classes,
+        "license": model.license or None,
+    }
+    config: dict[str, Any] = {
+        "architecture": model.architecture,
+        "num_classes": model.num_classes,
+        "pretrained_cfg": {key: value for key, value in pretrained_cfg.items() if value is not None},
+    }
+    if model.label_names:
+        config["label_names"] = list(model.label_names)
+    if model.model_args:
+        config["model_args"] = dict(model.model_args)
+    return config
+
+
+def config_bytes(model: Any) -> bytes:
+    return (json.dumps(timm_config(model), indent=2, sort_keys=True) + "\n").encode()
+
+
+def card_bytes(model: Any) -> bytes:
+    front_matter = ["---", f"library_name: {model.library}", f"pipeline_tag: {model.task}"]
+    if model.license:
+        front_matter.append(f"license: {model.license}")
+    if model.tag_list:
+        front_matter += ["tags:", *[f"- {tag}" for tag in model.tag_list]]
+    front_matter.append("---")
+    return ("\n".join(front_matter) + "\n\n" + (model.card or f"# {model.model_id}\n")).encode()
+
+
+def content_revision(model: Any, *, weights_sha256: str | None) -> str:
+    """A 40-hex revision id that changes whenever a served file changes, like a git commit sha."""
+    digest = hashlib.sha256()
+    digest.update(config_bytes(model))
+    digest.update(card_bytes(model))
+    digest.update((weights_sha256 or "no-weights").encode())
+    return digest.hexdigest()[:40]
+
+
+def git_blob_sha1(content: bytes) -> str:
+    """The id git (and the Hub) gives a small file; used as its ETag."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content, usedforsecurity=False).hexdigest()
