@@ -1,14 +1,19 @@
 """Server-rendered catalog pages. They parse the request, call selectors, and render; nothing else."""
 
+from django import forms
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import EmptyPage, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
-from catalog import selectors
+from catalog import selectors, services, weights
 from catalog.filters import ORDERING_FIELDS
 from catalog.models import Domain, Library, ModelEntry, Task
 from catalog.rendering import render_markdown, scatter_plot
+from catalog.uploads import UploadTooLarge, spooled_upload
 
 PAGE_SIZE = 25
 # Facet choices travel as links; the search form carries them along so "Apply" keeps them.
@@ -72,13 +77,52 @@ def catalog_index(request: HttpRequest) -> HttpResponse:
     return render(request, "catalog/index.html", context, status=400 if errors else 200)
 
 
-def model_detail(request: HttpRequest, namespace: str, name: str) -> HttpResponse:
+class WeightsUploadForm(forms.Form):
+    file = forms.FileField(label="Weights file (.safetensors)")
+    convert_pickle = forms.BooleanField(
+        required=False, label="This is a pickle checkpoint: convert it once (weights_only=True)"
+    )
+
+
+def _get_model_or_404(namespace: str, name: str) -> ModelEntry:
     try:
-        model = selectors.model_get(namespace=namespace, name=name)
+        return selectors.model_get(namespace=namespace, name=name)
     except ModelEntry.DoesNotExist:
         raise Http404(f"No model {namespace}/{name} in this catalog.") from None
-    context = {"model": model, "card_html": render_markdown(model.card), "claims": list(model.claims.all())}
-    return render(request, "catalog/model_detail.html", context)
+
+
+def _render_model(request: HttpRequest, model: ModelEntry, *, upload_form=None, status: int = 200) -> HttpResponse:
+    context = {
+        "model": model,
+        "card_html": render_markdown(model.card),
+        "claims": list(model.claims.all()),
+        "upload_form": upload_form or WeightsUploadForm(),
+    }
+    return render(request, "catalog/model_detail.html", context, status=status)
+
+
+def model_detail(request: HttpRequest, namespace: str, name: str) -> HttpResponse:
+    return _render_model(request, _get_model_or_404(namespace, name))
+
+
+@require_POST
+@staff_member_required
+def model_weights_upload(request: HttpRequest, namespace: str, name: str) -> HttpResponse:
+    model = _get_model_or_404(namespace, name)
+    form = WeightsUploadForm(request.POST, request.FILES)
+    if form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            with spooled_upload(upload) as path:
+                weights_file = services.weights_attach(
+                    model=model, path=path, original_name=upload.name, convert_pickle=form.cleaned_data["convert_pickle"]
+                )
+        except (UploadTooLarge, weights.WeightsError) as error:
+            form.add_error("file", str(error))
+        else:
+            messages.success(request, f"Stored weights {weights_file.sha256[:12]} ({weights_file.size_bytes:,} bytes).")
+            return redirect(model.get_absolute_url())
+    return _render_model(request, _get_model_or_404(namespace, name), upload_form=form, status=400)
 
 
 def compare(request: HttpRequest) -> HttpResponse:

@@ -89,3 +89,37 @@ def test_the_compare_page_refuses_empty_or_oversized_requests(client, catalog):
     assert client.get("/compare/").status_code == 400
     assert client.get("/compare/?models=" + ",".join(f"a/m{i}" for i in range(7))).status_code == 400
     assert client.get("/compare/?models=nobody/x").status_code == 404
+
+
+def test_staff_upload_weights_from_the_model_page(client, make_model, django_user_model, tmp_path):
+    import timm
+    import torch
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from safetensors.torch import save
+
+    make_model(name="tiny", architecture="test_resnet", num_classes=5)
+    staff = django_user_model.objects.create_user("curator", password="pw-curator-1", is_staff=True)
+    client.force_login(staff)
+    page = client.get("/models/demo/tiny/").content.decode()
+    assert "Upload weights" in page and "not stored on this hub" in page
+    torch.manual_seed(0)
+    data = save(dict(timm.create_model("test_resnet", num_classes=5).state_dict()))
+    response = client.post("/models/demo/tiny/weights/", {"file": SimpleUploadedFile("m.safetensors", data)}, follow=True)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Stored weights" in html and "Download model.safetensors" in html and 'hf-hub:demo/tiny@' in html
+    refused = client.post("/models/demo/tiny/weights/", {"file": SimpleUploadedFile("m.bin", b"\x80\x04junk")})
+    assert refused.status_code == 400
+    assert "pickle-based checkpoint" in refused.content.decode()
+
+
+def test_the_upload_form_is_for_staff_only(client, make_model, django_user_model):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    make_model(name="tiny", architecture="test_resnet", num_classes=5)
+    assert "Upload weights" not in client.get("/models/demo/tiny/").content.decode()
+    response = client.post("/models/demo/tiny/weights/", {"file": SimpleUploadedFile("m.safetensors", b"x")})
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    user = django_user_model.objects.create_user("visitor", password="pw-visitor-1")
+    client.force_login(user)
+    assert client.post("/models/demo/tiny/weights/", {"file": SimpleUploadedFile("m.safetensors", b"x")}).status_code == 302
