@@ -27,8 +27,7 @@ run: setup
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py import_timm
 	$(BIN)/python manage.py collectstatic --no-input -v 0
-	@echo "Depot is serving on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
-	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT)
+	HOST=$(HOST) PORT=$(PORT) scripts/serve.sh
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -11,7 +11,7 @@ import django_filters
 from django import forms
 from django.db.models import F, Q, QuerySet
 
-from catalog.models import Domain, Library, ModelEntry, Task
+from catalog.models import Domain, Library, ModelEntry, Task, Verification
 
 _SUFFIXES = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
 _COUNT_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmbg]?)\s*$", re.IGNORECASE)
@@ -83,7 +83,7 @@ class CatalogFilterSet(django_filters.FilterSet):
     size_mb_max = NumberFilter(method="filter_size_mb_max", min_value=0, help_text="Weights file at most this many MB (10^6 bytes).")
     gmacs_max = NumberFilter(field_name="gmacs", lookup_expr="lte", min_value=0)
     min_top1 = NumberFilter(method="filter_min_top1", min_value=0, max_value=100, help_text="Claimed or verified top-1 at least this (percent).")
-    verified = BooleanChoiceFilter(method="filter_verified", help_text="true: only models whose accuracy the hub measured.")
+    verified = BooleanChoiceFilter(method="filter_verified", help_text="true: only models whose headline claim the hub verified.")
     ordering = django_filters.ChoiceFilter(method="filter_ordering", choices=ORDERING_CHOICES, help_text="Prefix with - for descending. Missing values sort last.")
 
     class Meta:
@@ -102,7 +102,9 @@ class CatalogFilterSet(django_filters.FilterSet):
         return queryset.filter(Q(claimed_top1__gte=value) | Q(verified_top1__gte=value))
 
     def filter_verified(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
-        return queryset.filter(verified_top1__isnull=not value)
+        if value:
+            return queryset.filter(verification=Verification.VERIFIED)
+        return queryset.exclude(verification=Verification.VERIFIED)
 
     def filter_ordering(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.order_by(*ordering_expressions(value))

@@ -60,6 +60,12 @@ class SourceKind(models.TextChoices):
     NONE = "none", "No weights yet"
 
 
+class Verification(models.TextChoices):
+    VERIFIED = "verified", "Verified"
+    DISAGREES = "disagrees", "Disagrees"
+    UNVERIFIABLE = "unverifiable", "Unverifiable"
+
+
 class WeightsFile(models.Model):
     """A safetensors file in storage, content-addressed: one row and one stored copy per sha256."""
 
@@ -114,6 +120,8 @@ class ModelEntry(models.Model):
     # Denormalised by services for indexed filtering and ordering.
     claimed_top1 = models.FloatField(null=True, blank=True, db_index=True)
     verified_top1 = models.FloatField(null=True, blank=True, db_index=True)
+    # The verdict on the headline claim; "" until the hub has measured the model.
+    verification = models.CharField(max_length=16, choices=Verification.choices, blank=True, db_index=True)
     downloads = models.PositiveBigIntegerField(default=0, db_index=True)
 
     created = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -387,5 +387,10 @@ def weights_fetch_from_hugging_face(*, model: ModelEntry) -> WeightsFile:
     return weights_attach(model=model, path=path, original_name=path.name, source_kind=SourceKind.HUGGING_FACE)
 
 
+def weights_file_is_intact(*, weights_file: WeightsFile) -> bool:
+    """True when the stored bytes still hash to the recorded sha256 (a cheap guard before reuse)."""
+    return _stored_copy_is_intact(weights_file.file.name, weights_file.sha256)
+
+
 def model_record_download(*, model: ModelEntry) -> None:
     ModelEntry.objects.filter(pk=model.pk).update(downloads=F("downloads") + 1)

@@ -92,10 +92,15 @@ def _get_model_or_404(namespace: str, name: str) -> ModelEntry:
 
 
 def _render_model(request: HttpRequest, model: ModelEntry, *, upload_form=None, status: int = 200) -> HttpResponse:
+    from evaluation import selectors as evaluation_selectors
+
     context = {
         "model": model,
         "card_html": render_markdown(model.card),
         "claims": list(model.claims.all()),
+        "verdicts": evaluation_selectors.claim_verdicts(model=model),
+        "runs": evaluation_selectors.runs_for_model(model=model),
+        "datasets": list(evaluation_selectors.dataset_list()),
         "upload_form": upload_form or WeightsUploadForm(),
     }
     return render(request, "catalog/model_detail.html", context, status=status)

@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from catalog.api import hfcompat
 
-api_v1 = ([path("", include("catalog.api.urls"))], "api")
+api_v1 = ([path("", include("catalog.api.urls")), path("", include("evaluation.api.urls"))], "api")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/models/<str:namespace>/<str:name>", hfcompat.model_info, name="hf-model-info"),
     path("api/models/<str:namespace>/<str:name>/revision/<str:revision>", hfcompat.model_info, name="hf-model-info-revision"),
     path("", include("catalog.urls")),
+    path("", include("evaluation.urls")),
     path("<str:namespace>/<str:name>/resolve/<str:revision>/<path:filename>", hfcompat.resolve, name="hf-resolve"),
 ]
 

@@ -34,7 +34,7 @@ class ModelListSerializer(serializers.ModelSerializer):
         fields = [
             "id", "namespace", "name", "title", "summary", "domain", "task", "library", "architecture",
             "pretrained_on", "license", "tags", "num_params", "size_bytes", "gmacs", "claimed_top1",
-            "verified_top1", "downloads", "url", "html_url", "created", "updated",
+            "verified_top1", "verification", "downloads", "url", "html_url", "created", "updated",
         ]  # fmt: skip
 
     def _absolute(self, path: str) -> str:

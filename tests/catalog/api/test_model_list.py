@@ -41,7 +41,9 @@ def catalog(make_model):
 def verified(catalog):
     from catalog.models import ModelEntry
 
-    ModelEntry.objects.filter(pk=catalog["verified"].pk).update(verified_top1=94.5)
+    ModelEntry.objects.filter(pk=catalog["verified"].pk).update(verified_top1=94.5, verification="verified")
+    # measured, but the claim did not hold: not "verified"
+    ModelEntry.objects.filter(pk=catalog["small"].pk).update(verified_top1=60.0, verification="disagrees")
     return catalog
 
 
@@ -91,6 +93,7 @@ def test_it_filters_on_verified_results(api_client, verified):
     assert ids(api_client.get(f"{URL}?verified=true")) == ["demo/checked"]
     assert "demo/checked" not in ids(api_client.get(f"{URL}?verified=false"))
     assert len(ids(api_client.get(f"{URL}?verified=false"))) == 4
+    assert "demo/tiny-cnn" in ids(api_client.get(f"{URL}?verified=false"))
 
 
 def test_min_top1_counts_verified_accuracy_too(api_client, verified):

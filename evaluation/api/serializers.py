@@ -1,0 +1,62 @@
+from django.urls import reverse
+from rest_framework import serializers
+
+from evaluation.models import BenchmarkRun, EvalDataset
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EvalDataset
+        fields = ["name", "title", "description", "kind", "class_names", "split_sizes", "split_hashes", "created"]
+
+
+class DatasetUploadSerializer(serializers.Serializer):
+    name = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    file = serializers.FileField(help_text="A zip of an ImageFolder: <split>/<class>/<image>.")
+
+
+class VerdictSerializer(serializers.Serializer):
+    dataset = serializers.CharField(source="claim.dataset")
+    split = serializers.CharField(source="claim.split")
+    metric = serializers.CharField(source="claim.metric")
+    claimed = serializers.FloatField(source="claim.value")
+    status = serializers.CharField()
+    measured = serializers.FloatField(allow_null=True)
+    delta = serializers.FloatField(allow_null=True)
+    tolerance = serializers.FloatField()
+    run = serializers.IntegerField(source="run.pk", allow_null=True, default=None)
+
+
+class RunSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.model_id")
+    dataset = serializers.CharField(source="dataset.name")
+    url = serializers.SerializerMethodField()
+    html_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BenchmarkRun
+        fields = [
+            "id", "url", "html_url", "model", "dataset", "split", "status", "progress", "top1", "error", "log_tail",
+            "config", "weights_sha256", "dataset_hash", "metrics", "provenance", "worker", "created", "started",
+            "finished",
+        ]  # fmt: skip
+
+    def _absolute(self, path: str) -> str:
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+    def get_url(self, run: BenchmarkRun) -> str:
+        return self._absolute(reverse("api:benchmark-detail", kwargs={"run_id": run.pk}))
+
+    def get_html_url(self, run: BenchmarkRun) -> str:
+        return self._absolute(run.get_absolute_url())
+
+
+class RunRequestSerializer(serializers.Serializer):
+    model = serializers.RegexField(r"^[^/]+/[^/]+$", help_text="namespace/name")
+    dataset = serializers.CharField(max_length=96)
+    split = serializers.CharField(max_length=32, default="test")
+    config = serializers.DictField(required=False, default=dict, help_text="batch_size, seed, threads, num_workers")
+    force = serializers.BooleanField(default=False, help_text="Run again even if the same run exists.")

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from evaluation.api import views
+
+urlpatterns = [
+    path("datasets/", views.DatasetListView.as_view(), name="dataset-list"),
+    path("benchmarks/", views.RunListView.as_view(), name="benchmark-list"),
+    path("benchmarks/<int:run_id>/", views.RunDetailView.as_view(), name="benchmark-detail"),
+    path("benchmarks/<int:run_id>/cancel/", views.RunCancelView.as_view(), name="benchmark-cancel"),
+]

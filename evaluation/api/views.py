@@ -1,0 +1,107 @@
+"""Evaluation REST endpoints: datasets and benchmark runs. Thin: parse, call a service or selector, shape."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from catalog.api.views import raise_as_api_error
+from catalog.models import ModelEntry
+from catalog.uploads import UploadTooLarge, declared_length_too_large, spooled_upload
+from evaluation import selectors, services
+from evaluation.api.serializers import DatasetSerializer, DatasetUploadSerializer, RunRequestSerializer, RunSerializer
+from evaluation.models import BenchmarkRun, EvalDataset
+from hub.api import error_response
+from hub.pagination import StrictPageNumberPagination
+
+
+class DatasetListView(generics.ListCreateAPIView):
+    serializer_class = DatasetSerializer
+    pagination_class = StrictPageNumberPagination
+    parser_classes = [MultiPartParser]
+
+    def get_queryset(self):
+        return selectors.dataset_list()
+
+    @extend_schema(request={"multipart/form-data": DatasetUploadSerializer}, responses={201: DatasetSerializer})
+    def post(self, request: Request) -> Response:
+        if declared_length_too_large(request.META.get("CONTENT_LENGTH")):
+            return error_response(413, str(UploadTooLarge(int(request.META["CONTENT_LENGTH"]))), {"file": ["Too large."]})
+        serializer = DatasetUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            with spooled_upload(data["file"]) as path:
+                dataset = services.dataset_register_zip(
+                    name=data["name"], zip_path=path, title=data["title"], description=data["description"]
+                )
+        except UploadTooLarge as error:
+            return error_response(413, str(error), {"file": [str(error)]})
+        except DjangoValidationError as error:
+            raise_as_api_error(error)
+        return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+
+class RunListView(generics.ListCreateAPIView):
+    serializer_class = RunSerializer
+    pagination_class = StrictPageNumberPagination
+
+    def get_queryset(self):
+        queryset = selectors.run_queryset()
+        model_id = self.request.query_params.get("model")
+        if model_id:
+            namespace, _, name = model_id.partition("/")
+            queryset = queryset.filter(model__namespace=namespace, model__name=name)
+        return queryset
+
+    @extend_schema(
+        request=RunRequestSerializer,
+        responses={202: RunSerializer, 200: OpenApiResponse(RunSerializer, description="The same run already exists")},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = RunRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        namespace, _, name = data["model"].partition("/")
+        model = ModelEntry.objects.select_related("weights").filter(namespace=namespace, name=name).first()
+        if model is None:
+            raise exceptions.ValidationError({"model": [f"No model {data['model']}."]})
+        dataset = EvalDataset.objects.filter(name=data["dataset"]).first()
+        if dataset is None:
+            raise exceptions.ValidationError({"dataset": [f"No dataset {data['dataset']!r} on this hub."]})
+        try:
+            run, created = services.run_request(
+                model=model, dataset=dataset, split=data["split"], config=data["config"], force=data["force"],
+                requested_by=request.user,
+            )  # fmt: skip
+        except DjangoValidationError as error:
+            raise_as_api_error(error)
+        body = RunSerializer(run, context={"request": request}).data
+        response = Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+        response["Location"] = body["url"]
+        return response
+
+
+class RunDetailView(generics.RetrieveAPIView):
+    serializer_class = RunSerializer
+    pagination_class = None
+
+    def get_object(self) -> BenchmarkRun:
+        return get_object_or_404(selectors.run_queryset(), pk=self.kwargs["run_id"])
+
+
+class RunCancelView(generics.GenericAPIView):
+    serializer_class = RunSerializer
+    pagination_class = None
+
+    @extend_schema(request=None, responses={200: RunSerializer})
+    def post(self, request: Request, run_id: int) -> Response:
+        run = get_object_or_404(BenchmarkRun, pk=run_id)
+        try:
+            run = services.run_cancel(run=run)
+        except DjangoValidationError as error:
+            return error_response(409, error.message_dict["status"][0], error.message_dict)
+        return Response(RunSerializer(run, context={"request": request}).data)

@@ -1,0 +1,26 @@
+"""Register an ImageFolder directory on this server as an evaluation dataset (root/<split>/<class>/<image>)."""
+
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from evaluation import services
+
+
+class Command(BaseCommand):
+    help = "Register or refresh an evaluation dataset from a directory on this server."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name")
+        parser.add_argument("root", type=Path)
+        parser.add_argument("--title", default="")
+        parser.add_argument("--description", default="")
+
+    def handle(self, *args, name: str, root: Path, title: str, description: str, **options) -> None:
+        try:
+            dataset = services.dataset_register_directory(name=name, root=root, title=title, description=description)
+        except ValidationError as error:
+            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())) from error
+        splits = ", ".join(f"{split} {size}" for split, size in dataset.split_sizes.items())
+        self.stdout.write(f"Dataset {dataset.name}: {len(dataset.class_names)} classes; {splits}.")

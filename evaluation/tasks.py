@@ -1,0 +1,18 @@
+"""Celery tasks: fetch by id, call one service. Routed to the `benchmarks` queue."""
+
+from celery import shared_task
+
+from evaluation import services
+
+
+@shared_task(
+    name="evaluation.run_benchmark",
+    queue="benchmarks",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=3 * 3600,
+    time_limit=3 * 3600 + 60,
+)
+def run_benchmark(self, run_id: int) -> None:
+    services.run_execute(run_id=run_id, worker=self.request.hostname or "worker")
