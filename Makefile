@@ -30,6 +30,7 @@ run: setup
 	HOST=$(HOST) PORT=$(PORT) scripts/serve.sh
 
 test: setup
+	scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q
 
 lint: setup
