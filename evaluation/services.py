@@ -8,6 +8,7 @@ job ends in `failed` with its text: no run stays in `running` because of bad inp
 import hashlib
 import json
 import logging
+import multiprocessing
 import shutil
 import time
 from collections.abc import Callable
@@ -243,12 +244,18 @@ def _model_source(model: ModelEntry) -> Any:
     )
 
 
+def _loader_workers(requested: int) -> int:
+    """A prefork Celery child is daemonic and may not fork DataLoader workers; results are identical either way
+    (the harness reads in a fixed order), only the speed differs, and provenance records what was used."""
+    return 0 if multiprocessing.current_process().daemon else requested
+
+
 def run_execute(*, run_id: int, worker: str, on_progress: Callable[[float, str], None] | None = None) -> BenchmarkRun:
     """The whole job. Ends in succeeded, failed (with the error text) or cancelled; never left running."""
     from evaluation.harness import DatasetSource, HarnessConfig, run_benchmark
 
     if not _start(run_id, worker):
-        return BenchmarkRun.objects.get(pk=run_id)  # cancelled (or finished) before it started
+        return BenchmarkRun.objects.filter(pk=run_id).first()  # cancelled, finished or deleted before it started
     run = BenchmarkRun.objects.select_related("model__weights", "dataset").get(pk=run_id)
     progress = _ProgressWriter(run_id)
 
@@ -264,8 +271,8 @@ def run_execute(*, run_id: int, worker: str, on_progress: Callable[[float, str],
             name=run.dataset.name, split=run.split, root=Path(run.dataset.root) / run.split, content_hash=run.dataset_hash
         )
         config = HarnessConfig(
-            batch_size=run.config["batch_size"], num_workers=run.config["num_workers"], seed=run.config["seed"],
-            threads=run.config["threads"],
+            batch_size=run.config["batch_size"], num_workers=_loader_workers(run.config["num_workers"]),
+            seed=run.config["seed"], threads=run.config["threads"],
         )  # fmt: skip
         result = run_benchmark(_model_source(run.model), dataset, config, on_progress=report)
         return _succeed(run, result, progress)
