@@ -137,6 +137,17 @@ class TimmImportSummary:
 TIMM_BATCH_SIZE = 500
 
 
+# Image-text pretraining (CLIP, SigLIP, ...): timm stores the embedding width as num_classes for these towers,
+# so a positive num_classes does not make them classifiers.
+IMAGE_TEXT_DATASETS = ("laion", "datacomp", "openai", "metaclip", "dfn", "merged", "yfcc", "cc-")
+
+
+def _timm_task(record: Any) -> str:
+    if record.num_classes > 0 and not record.pretrained_on.startswith(IMAGE_TEXT_DATASETS):
+        return Task.IMAGE_CLASSIFICATION
+    return Task.IMAGE_FEATURE_EXTRACTION
+
+
 def _timm_card(record: Any) -> str:
     lines = [f"# {record.name}", "", f"`{record.architecture}` from the timm registry", ""]
     if record.paper_name:
@@ -169,7 +180,7 @@ def _timm_entry(record: Any, stats: Any | None) -> ModelEntry:
         summary=summary,
         card=_timm_card(record),
         domain=Domain.VISION,
-        task=Task.IMAGE_CLASSIFICATION if record.num_classes > 0 else Task.IMAGE_FEATURE_EXTRACTION,
+        task=_timm_task(record),
         library=Library.TIMM,
         architecture=record.architecture,
         pretrained_on=pretrained_on,

@@ -1,4 +1,4 @@
-"""Celery tasks: fetch by id, call one service. Routed to the `benchmarks` queue."""
+"""Celery tasks: fetch by id, call one service. CELERY_TASK_ROUTES sends them to the `benchmarks` queue."""
 
 from celery import shared_task
 
@@ -7,7 +7,6 @@ from evaluation import services
 
 @shared_task(
     name="evaluation.run_benchmark",
-    queue="benchmarks",
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,

@@ -125,6 +125,8 @@ def _database_config() -> dict:
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
         },
+        # Tests use a file, not memory, so a real Celery worker process can share the test database.
+        "TEST": {"NAME": str(VAR_DIR / "test-depot.sqlite3")},
     }
 
 

@@ -1,0 +1,58 @@
+"""import_timm: the registry with weight-free stats, idempotent, with missing stats computed and cached."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from catalog import timm_registry
+from catalog.models import ModelEntry
+
+
+def test_it_registers_pretrained_configs_with_metadata_and_stats(db):
+    call_command("import_timm", "--filter", "resnet18.*", stdout=StringIO(), stderr=StringIO())
+    model = ModelEntry.objects.get(namespace="timm", name="resnet18.a1_in1k")
+    assert model.num_params == 11_689_512 and model.gmacs == pytest.approx(1.81, abs=0.02)
+    assert model.input_size == [3, 224, 224] and model.num_classes == 1000
+    assert model.hf_repo_id == "timm/resnet18.a1_in1k" and model.source_kind == "hf"
+    assert model.pretrained_on == "imagenet-1k" and model.task == "image-classification" and model.library == "timm"
+    assert model.mean == [0.485, 0.456, 0.406] and model.crop_pct == 0.95
+    assert len(model.revision) == 40 and "resnet18" in model.search_text
+    assert ModelEntry.objects.filter(name__startswith="resnet18.").count() == len(
+        list(timm_registry.iter_pretrained_records("resnet18.*"))
+    )
+
+
+def test_it_is_idempotent(db):
+    out = StringIO()
+    call_command("import_timm", "--filter", "resnet18.*", stdout=out, stderr=StringIO())
+    count = ModelEntry.objects.count()
+    out = StringIO()
+    call_command("import_timm", "--filter", "resnet18.*", stdout=out, stderr=StringIO())
+    assert ModelEntry.objects.count() == count
+    assert f"0 new, {count} updated" in out.getvalue()
+
+
+def test_clip_towers_are_feature_extractors_not_classifiers(db):
+    call_command("import_timm", "--filter", "vit_base_patch32_clip_224.laion2b*", stdout=StringIO(), stderr=StringIO())
+    tower = ModelEntry.objects.filter(name__startswith="vit_base_patch32_clip_224.laion2b").exclude(pretrained_on="imagenet-1k").first()
+    assert tower is not None and tower.task == "image-feature-extraction"
+
+
+def test_missing_stats_are_computed_and_cached(db, monkeypatch, tmp_path, settings):
+    settings.VAR_DIR = tmp_path
+    monkeypatch.setattr(timm_registry, "BUNDLED_STATS_PATH", tmp_path / "nothing.json")
+    out = StringIO()
+    call_command("import_timm", "--filter", "test_resnet.*", "--workers", "1", stdout=out, stderr=StringIO())
+    assert "Computing parameters and GMACs" in out.getvalue()
+    model = ModelEntry.objects.get(name__startswith="test_resnet.")
+    assert model.num_params > 0 and model.gmacs > 0
+    assert (tmp_path / "cache" / "timm_stats.json").exists()
+    out = StringIO()
+    call_command("import_timm", "--filter", "test_resnet.*", stdout=out, stderr=StringIO())
+    assert "Computing" not in out.getvalue()  # the local cache answered
+
+
+def test_an_empty_filter_is_an_error(db):
+    with pytest.raises(CommandError, match="No pretrained timm model matches 'nothing-like-this'"):
+        call_command("import_timm", "--filter", "nothing-like-this")
