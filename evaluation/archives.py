@@ -72,9 +72,9 @@ def check_archive(archive: zipfile.ZipFile, limits: ArchiveLimits) -> list[zipfi
 
 
 def _strip_common_root(paths: list[PurePosixPath]) -> int:
-    """Zips made by 'compress folder' wrap everything in one directory; drop it."""
+    """Zips made by 'compress folder' wrap <split>/<class>/<image> in one more directory; drop it."""
     firsts = {path.parts[0] for path in paths}
-    if len(firsts) == 1 and all(len(path.parts) > 2 for path in paths):
+    if len(firsts) == 1 and all(len(path.parts) > 3 for path in paths):
         return 1
     return 0
 

@@ -12,6 +12,17 @@ _counter = itertools.count()
 
 
 @pytest.fixture(autouse=True)
+def _eager_celery():
+    """Tasks run inline in tests, never through the broker under var/; test_worker.py uses a real worker."""
+    from hub.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture(autouse=True)
 def _isolated_storage_and_cache(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     cache.clear()  # throttle counters live in the cache

@@ -21,6 +21,7 @@ CELERY = str(Path(sys.executable).with_name("celery"))
 
 @pytest.fixture
 def worker(tmp_path):
+    app.conf.task_always_eager = False  # this test goes through a real broker and a real worker
     if connection.vendor != "sqlite":
         pytest.skip("this test proves the embedded default; the reliability suite covers PostgreSQL and Redis")
     broker = f"sqlalchemy+sqlite:///{tmp_path / 'broker.sqlite3'}"
