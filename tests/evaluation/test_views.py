@@ -1,0 +1,71 @@
+"""Evaluation pages: the run page (progress, metrics, confusion matrix, provenance), datasets, re-check button."""
+
+import pytest
+
+from catalog import services as catalog_services
+from evaluation import services
+from evaluation.models import BenchmarkRun
+from tests.evaluation.conftest import FAST
+
+
+@pytest.fixture
+def finished_run(digit_model, small_digits):
+    run, _ = services.run_request(model=digit_model, dataset=small_digits, config=FAST, enqueue=False)
+    return services.run_execute(run_id=run.pk, worker="page-worker")
+
+
+def test_the_run_page_shows_results_and_provenance(client, finished_run, digit_model):
+    catalog_services.claim_record(model=digit_model, dataset="digits-small", split="test", metric="top1", value=finished_run.top1 + 5)
+    html = client.get(f"/benchmarks/{finished_run.pk}/").content.decode()
+    assert "succeeded" in html and f"{finished_run.top1:.2f}%" in html
+    assert 'class="confusion"' in html and html.count("<tr><th>") >= 10
+    assert digit_model.weights.sha256 in html and finished_run.dataset_hash in html
+    assert "page-worker" in html and "Wilson" in html
+    assert "disagrees" in html and "-5.00" in html
+
+
+def test_a_queued_run_page_refreshes_itself_without_javascript(client, digit_model, small_digits):
+    run, _ = services.run_request(model=digit_model, dataset=small_digits, config=FAST, enqueue=False)
+    html = client.get(f"/benchmarks/{run.pk}/").content.decode()
+    assert '<meta http-equiv="refresh"' in html and "queued" in html and 'src="/static/depot/run.js"' in html
+
+
+def test_a_failed_run_page_shows_the_error(client, digit_model, small_digits):
+    run, _ = services.run_request(model=digit_model, dataset=small_digits, config=FAST, enqueue=False)
+    BenchmarkRun.objects.filter(pk=run.pk).update(status="failed", error="HarnessError: unreadable image 3/x.png")
+    assert "unreadable image 3/x.png" in client.get(f"/benchmarks/{run.pk}/").content.decode()
+
+
+def test_an_unknown_run_is_a_404(client, db):
+    assert client.get("/benchmarks/424242/").status_code == 404
+
+
+def test_the_datasets_page_lists_splits_and_hashes(client, small_digits):
+    html = client.get("/datasets/").content.decode()
+    assert "digits-small" in html and "test 120" in html and small_digits.split_hashes["test"][:12] in html
+
+
+def test_the_model_page_lists_runs_and_verdicts(client, finished_run, digit_model):
+    catalog_services.claim_record(model=digit_model, dataset="digits-small", split="test", metric="top1", value=finished_run.top1)
+    services.model_verification_refresh(model=digit_model)
+    html = client.get("/models/demo/digit-net/").content.decode()
+    assert f'href="/benchmarks/{finished_run.pk}/"' in html and "badge verified" in html
+    assert "Re-check accuracy" not in html  # staff only
+
+
+def test_staff_recheck_from_the_model_page(client, digit_model, small_digits, django_user_model, django_capture_on_commit_callbacks):
+    client.force_login(django_user_model.objects.create_user("curator", password="pw-curator-1", is_staff=True))
+    assert "Re-check accuracy" in client.get("/models/demo/digit-net/").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/models/demo/digit-net/recheck/", {"dataset": "digits-small", "split": "test"})
+    run = BenchmarkRun.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/benchmarks/{run.pk}/"
+    assert run.status == "succeeded" and run.requested_by.username == "curator"
+    bad = client.post("/models/demo/digit-net/recheck/", {"dataset": "digits-small", "split": "nope"}, follow=True)
+    assert "has no split &#x27;nope&#x27;" in bad.content.decode()
+
+
+def test_recheck_needs_staff(client, digit_model, small_digits):
+    response = client.post("/models/demo/digit-net/recheck/", {"dataset": "digits-small"})
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert not BenchmarkRun.objects.exists()
