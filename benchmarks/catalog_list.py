@@ -34,7 +34,18 @@ def populate(entries: int) -> None:
     from catalog.services import catalog_analyze
 
     rng = random.Random(0)
-    families = ["resnet", "vit", "convnext", "efficientnet", "mobilenetv3", "regnet", "deit", "swin", "bert", "wav2vec"]
+    families = [
+        "resnet",
+        "vit",
+        "convnext",
+        "efficientnet",
+        "mobilenetv3",
+        "regnet",
+        "deit",
+        "swin",
+        "bert",
+        "wav2vec",
+    ]
     domains = ["vision"] * 8 + ["nlp", "audio"]
     rows = []
     for index in range(entries):
@@ -62,7 +73,9 @@ def populate(entries: int) -> None:
         row.search_text = row.build_search_text()
     ModelEntry.objects.bulk_create(rows, batch_size=2000)
     claims = [
-        AccuracyClaim(model_id=pk, dataset="imagenet-1k", split="validation", metric="top1", value=rng.uniform(55, 90))
+        AccuracyClaim(
+            model_id=pk, dataset="imagenet-1k", split="validation", metric="top1", value=rng.uniform(55, 90)
+        )
         for pk in ModelEntry.objects.values_list("pk", flat=True)
     ]
     AccuracyClaim.objects.bulk_create(claims, batch_size=2000)
@@ -114,7 +127,10 @@ def main() -> None:
             print(f"{label:28s} median {median:6.1f} ms  p95 {p95:6.1f} ms  goal < 30 ms median: {verdict}")
         sizes = (1, 25, 100)
         counts = [count_queries(client, f"/api/v1/models/?{query}&page_size={size}") for size in sizes]
-        print("SQL queries per API page at page_size " + ", ".join(f"{s}: {c}" for s, c in zip(sizes, counts, strict=True)))
+        print(
+            "SQL queries per API page at page_size "
+            + ", ".join(f"{s}: {c}" for s, c in zip(sizes, counts, strict=True))
+        )
 
 
 if __name__ == "__main__":

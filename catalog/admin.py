@@ -10,7 +10,16 @@ class AccuracyClaimInline(admin.TabularInline):
 
 @admin.register(ModelEntry)
 class ModelEntryAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "domain", "task", "library", "num_params", "claimed_top1", "verified_top1", "downloads"]
+    list_display = [
+        "__str__",
+        "domain",
+        "task",
+        "library",
+        "num_params",
+        "claimed_top1",
+        "verified_top1",
+        "downloads",
+    ]
     list_filter = ["domain", "task", "library", "source_kind"]
     search_fields = ["namespace", "name", "title", "tags"]
     readonly_fields = ["claimed_top1", "verified_top1", "downloads", "revision", "created", "updated"]

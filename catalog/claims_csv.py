@@ -73,7 +73,9 @@ def _parse_row(record: dict[str, str | None], *, line: int) -> ClaimRow:
         raise ClaimsCsvError(f"line {line}: column 'top1' is empty")
     img_size = _number(cell("img_size"), line=line, column="img_size")
     if img_size is not None and (img_size <= 0 or img_size != int(img_size)):
-        raise ClaimsCsvError(f"line {line}: column 'img_size' must be a positive integer, got {cell('img_size')!r}")
+        raise ClaimsCsvError(
+            f"line {line}: column 'img_size' must be a positive integer, got {cell('img_size')!r}"
+        )
     return ClaimRow(
         line=line,
         model=model,

@@ -13,7 +13,13 @@ from django.conf import settings
 from django.db import transaction
 
 from catalog import services
-from catalog.demo_training import DEMO_MODEL_SPECS, DEMO_NAMESPACE, DemoModelSpec, DemoTrainResult, train_demo_model
+from catalog.demo_training import (
+    DEMO_MODEL_SPECS,
+    DEMO_NAMESPACE,
+    DemoModelSpec,
+    DemoTrainResult,
+    train_demo_model,
+)
 from catalog.models import ClaimSource, Domain, Library, Metric, ModelEntry, SourceKind, Task
 from evaluation.datasets import DigitsSplits, build_digits_imagefolder
 
@@ -36,7 +42,9 @@ def digits_root() -> Path:
 
 
 def _is_seeded(spec: DemoModelSpec) -> bool:
-    model = ModelEntry.objects.select_related("weights").filter(namespace=DEMO_NAMESPACE, name=spec.slug).first()
+    model = (
+        ModelEntry.objects.select_related("weights").filter(namespace=DEMO_NAMESPACE, name=spec.slug).first()
+    )
     if model is None or model.weights is None or not model.claims.exists():
         return False
     return services.weights_file_is_intact(weights_file=model.weights)
@@ -92,7 +100,10 @@ def _register(result: DemoTrainResult) -> ModelEntry:
     else:
         model = services.model_update(model=model, **fields)
     services.weights_attach(
-        model=model, path=result.weights_path, original_name=result.weights_path.name, source_kind=SourceKind.LOCAL
+        model=model,
+        path=result.weights_path,
+        original_name=result.weights_path.name,
+        source_kind=SourceKind.LOCAL,
     )
     model.claims.all().delete()
     services.claim_record(
@@ -161,5 +172,7 @@ def demo_catalog_seed(*, report: Report = print, seed: int = 0) -> DemoSeedSumma
         _register(result)
         trained.append(spec.repo_id)
         accuracy = ", ".join(f"{split} {value:.2f}%" for split, value in result.accuracy.items())
-        report(f"{label}: trained in {result.train_seconds:.1f}s; top-1 {accuracy}; claim on {result.claim_split}")
+        report(
+            f"{label}: trained in {result.train_seconds:.1f}s; top-1 {accuracy}; claim on {result.claim_split}"
+        )
     return DemoSeedSummary(dataset=dataset, trained=trained, kept=kept)

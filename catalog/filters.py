@@ -66,11 +66,15 @@ ORDERING_FIELDS = {
     "downloads": "downloads",
     "created": "created",
 }
-ORDERING_CHOICES = [(key, key) for key in ORDERING_FIELDS] + [(f"-{key}", f"-{key}") for key in ORDERING_FIELDS]
+ORDERING_CHOICES = [(key, key) for key in ORDERING_FIELDS] + [
+    (f"-{key}", f"-{key}") for key in ORDERING_FIELDS
+]
 
 
 class CatalogFilterSet(django_filters.FilterSet):
-    search = django_filters.CharFilter(method="filter_search", max_length=200, help_text="Words in name, title, summary or tags.")
+    search = django_filters.CharFilter(
+        method="filter_search", max_length=200, help_text="Words in name, title, summary or tags."
+    )
     domain = django_filters.ChoiceFilter(choices=Domain.choices)
     task = django_filters.ChoiceFilter(choices=Task.choices)
     library = django_filters.ChoiceFilter(choices=Library.choices)
@@ -78,13 +82,30 @@ class CatalogFilterSet(django_filters.FilterSet):
     pretrained_on = django_filters.CharFilter(field_name="pretrained_on", lookup_expr="iexact", max_length=96)
     architecture = django_filters.CharFilter(field_name="architecture", lookup_expr="iexact", max_length=96)
     namespace = django_filters.CharFilter(field_name="namespace", lookup_expr="exact", max_length=96)
-    params_min = CountFilter(field_name="num_params", lookup_expr="gte", help_text="At least this many parameters (5M, 5000000).")
-    params_max = CountFilter(field_name="num_params", lookup_expr="lte", help_text="At most this many parameters.")
-    size_mb_max = NumberFilter(method="filter_size_mb_max", min_value=0, help_text="Weights file at most this many MB (10^6 bytes).")
+    params_min = CountFilter(
+        field_name="num_params", lookup_expr="gte", help_text="At least this many parameters (5M, 5000000)."
+    )
+    params_max = CountFilter(
+        field_name="num_params", lookup_expr="lte", help_text="At most this many parameters."
+    )
+    size_mb_max = NumberFilter(
+        method="filter_size_mb_max", min_value=0, help_text="Weights file at most this many MB (10^6 bytes)."
+    )
     gmacs_max = NumberFilter(field_name="gmacs", lookup_expr="lte", min_value=0)
-    min_top1 = NumberFilter(method="filter_min_top1", min_value=0, max_value=100, help_text="Claimed or verified top-1 at least this (percent).")
-    verified = BooleanChoiceFilter(method="filter_verified", help_text="true: only models whose headline claim the hub verified.")
-    ordering = django_filters.ChoiceFilter(method="filter_ordering", choices=ORDERING_CHOICES, help_text="Prefix with - for descending. Missing values sort last.")
+    min_top1 = NumberFilter(
+        method="filter_min_top1",
+        min_value=0,
+        max_value=100,
+        help_text="Claimed or verified top-1 at least this (percent).",
+    )
+    verified = BooleanChoiceFilter(
+        method="filter_verified", help_text="true: only models whose headline claim the hub verified."
+    )
+    ordering = django_filters.ChoiceFilter(
+        method="filter_ordering",
+        choices=ORDERING_CHOICES,
+        help_text="Prefix with - for descending. Missing values sort last.",
+    )
 
     class Meta:
         model = ModelEntry

@@ -103,18 +103,24 @@ class ModelEntry(models.Model):
     input_size = models.JSONField(default=list, blank=True, help_text="[channels, height, width]")
     num_classes = models.PositiveIntegerField(null=True, blank=True)
     label_names = models.JSONField(default=list, blank=True)
-    model_args = models.JSONField(default=dict, blank=True, help_text="Extra timm.create_model keyword arguments.")
+    model_args = models.JSONField(
+        default=dict, blank=True, help_text="Extra timm.create_model keyword arguments."
+    )
 
     mean = models.JSONField(default=list, blank=True)
     std = models.JSONField(default=list, blank=True)
     interpolation = models.CharField(max_length=16, blank=True)
-    crop_pct = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.01), MaxValueValidator(2)])
+    crop_pct = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.01), MaxValueValidator(2)]
+    )
     crop_mode = models.CharField(max_length=16, blank=True)
 
     source_kind = models.CharField(max_length=8, choices=SourceKind.choices, default=SourceKind.NONE)
     hf_repo_id = models.CharField(max_length=200, blank=True)
     hf_revision = models.CharField(max_length=64, blank=True, help_text="Pinned commit or tag.")
-    weights = models.ForeignKey(WeightsFile, null=True, blank=True, on_delete=models.PROTECT, related_name="models")
+    weights = models.ForeignKey(
+        WeightsFile, null=True, blank=True, on_delete=models.PROTECT, related_name="models"
+    )
     revision = models.CharField(max_length=40, blank=True, help_text="Content hash of config and weights.")
 
     # Denormalised by services for indexed filtering and ordering.
@@ -135,8 +141,13 @@ class ModelEntry(models.Model):
     def __str__(self) -> str:
         return self.model_id
 
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:model-detail", kwargs={"namespace": self.namespace, "name": self.name})
+
     def build_search_text(self) -> str:
-        return " ".join([self.namespace, self.name, self.title, self.summary, self.tags.replace(",", " ")]).lower()
+        return " ".join(
+            [self.namespace, self.name, self.title, self.summary, self.tags.replace(",", " ")]
+        ).lower()
 
     @property
     def model_id(self) -> str:
@@ -149,9 +160,6 @@ class ModelEntry(models.Model):
     @property
     def size_mb(self) -> float | None:
         return None if self.weights_size_bytes is None else self.weights_size_bytes / 1_000_000
-
-    def get_absolute_url(self) -> str:
-        return reverse("catalog:model-detail", kwargs={"namespace": self.namespace, "name": self.name})
 
 
 class Metric(models.TextChoices):

@@ -19,7 +19,9 @@ def model_queryset() -> QuerySet[ModelEntry]:
     return ModelEntry.objects.defer("card", "search_text").order_by("namespace", "name")
 
 
-def model_list(*, query: Mapping[str, str], allowed_extra: tuple[str, ...] = PAGE_PARAMETERS) -> QuerySet[ModelEntry]:
+def model_list(
+    *, query: Mapping[str, str], allowed_extra: tuple[str, ...] = PAGE_PARAMETERS
+) -> QuerySet[ModelEntry]:
     """The filtered, searched and ordered catalog. Raises ValidationError keyed by each bad parameter."""
     unknown = unknown_parameters(query.keys(), allowed_extra=allowed_extra)
     if unknown:
@@ -32,7 +34,9 @@ def model_list(*, query: Mapping[str, str], allowed_extra: tuple[str, ...] = PAG
 
 def with_claims(queryset: QuerySet[ModelEntry]) -> QuerySet[ModelEntry]:
     """One extra query for all claims of a page, whatever the page size."""
-    return queryset.prefetch_related(Prefetch("claims", queryset=AccuracyClaim.objects.order_by("dataset", "metric")))
+    return queryset.prefetch_related(
+        Prefetch("claims", queryset=AccuracyClaim.objects.order_by("dataset", "metric"))
+    )
 
 
 def model_get(*, namespace: str, name: str) -> ModelEntry:
@@ -45,7 +49,11 @@ def models_by_ids(*, model_ids: list[str]) -> tuple[list[ModelEntry], list[str]]
     found: dict[str, ModelEntry] = {}
     for model_id in model_ids:
         namespace, _, name = model_id.partition("/")
-        model = with_claims(ModelEntry.objects.select_related("weights")).filter(namespace=namespace, name=name).first()
+        model = (
+            with_claims(ModelEntry.objects.select_related("weights"))
+            .filter(namespace=namespace, name=name)
+            .first()
+        )
         if model is not None:
             found[model_id] = model
     missing = [model_id for model_id in model_ids if model_id not in found]

@@ -29,14 +29,16 @@ from catalog.models import (
 )
 
 # Paths the site itself uses; a namespace with one of these names would shadow pages or the HF protocol.
-RESERVED_NAMESPACES = frozenset({"admin", "api", "static", "media", "models", "compare", "benchmarks", "datasets"})
+RESERVED_NAMESPACES = frozenset(
+    {"admin", "api", "static", "media", "models", "compare", "benchmarks", "datasets"}
+)
 
 EDITABLE_FIELDS = frozenset(
     {
         "title", "summary", "card", "domain", "task", "library", "architecture", "pretrained_on", "license",
         "paper_ids", "tags", "num_params", "weights_size_bytes", "gmacs", "input_size", "num_classes",
-        "label_names", "model_args", "mean", "std", "interpolation", "crop_pct", "crop_mode", "source_kind", "hf_repo_id",
-        "hf_revision",
+        "label_names", "model_args", "mean", "std", "interpolation", "crop_pct", "crop_mode", "source_kind",
+        "hf_repo_id", "hf_revision",
     }
 )  # fmt: skip
 
@@ -54,7 +56,9 @@ def normalise_tags(tags: str | Iterable[str]) -> str:
 def _stamp(model: ModelEntry) -> None:
     """Derived columns, recomputed on every write so they can never drift from what they summarise."""
     model.search_text = model.build_search_text()
-    model.revision = hfconfig.content_revision(model, weights_sha256=model.weights.sha256 if model.weights else None)
+    model.revision = hfconfig.content_revision(
+        model, weights_sha256=model.weights.sha256 if model.weights else None
+    )
 
 
 def _apply_fields(model: ModelEntry, fields: Mapping[str, Any]) -> None:
@@ -294,9 +298,13 @@ def claims_import(
             summary.unknown_models.append(row.model)
             continue
         common = {"model": model, "dataset": dataset, "split": split, "source": ClaimSource.RESULTS_TABLE}
-        claim_record(**common, metric=Metric.TOP1, value=row.top1, source_url=source_url, img_size=row.img_size)
+        claim_record(
+            **common, metric=Metric.TOP1, value=row.top1, source_url=source_url, img_size=row.img_size
+        )
         if row.top5 is not None:
-            claim_record(**common, metric=Metric.TOP5, value=row.top5, source_url=source_url, img_size=row.img_size)
+            claim_record(
+                **common, metric=Metric.TOP5, value=row.top5, source_url=source_url, img_size=row.img_size
+            )
         summary.recorded += 1
     return summary
 
@@ -341,7 +349,9 @@ def _store_weights(path: Path, info: weights.SafetensorsInfo) -> tuple[WeightsFi
 
 
 def _prepare_safetensors(path: Path, *, original_name: str, convert_pickle: bool, work_dir: Path) -> Path:
-    is_pickle = Path(original_name).suffix.lower() in weights.PICKLE_SUFFIXES or weights.looks_like_pickle(path)
+    is_pickle = Path(original_name).suffix.lower() in weights.PICKLE_SUFFIXES or weights.looks_like_pickle(
+        path
+    )
     if not is_pickle:
         return path
     if not convert_pickle:
@@ -372,7 +382,10 @@ def weights_attach(
         info = weights.inspect_safetensors(candidate)
         if model.library == Library.TIMM and model.architecture:
             weights.check_fits_architecture(
-                info, architecture=model.architecture, num_classes=model.num_classes, model_args=model.model_args
+                info,
+                architecture=model.architecture,
+                num_classes=model.num_classes,
+                model_args=model.model_args,
             )
         weights_file, wrote_file = _store_weights(candidate, info)
     try:
@@ -395,7 +408,9 @@ def weights_fetch_from_hugging_face(*, model: ModelEntry) -> WeightsFile:
     if not model.hf_repo_id:
         raise weights.WeightsError(f"{model.model_id} has no Hugging Face source.")
     path = weights.fetch_from_hugging_face(repo_id=model.hf_repo_id, revision=model.hf_revision)
-    return weights_attach(model=model, path=path, original_name=path.name, source_kind=SourceKind.HUGGING_FACE)
+    return weights_attach(
+        model=model, path=path, original_name=path.name, source_kind=SourceKind.HUGGING_FACE
+    )
 
 
 def weights_file_is_intact(*, weights_file: WeightsFile) -> bool:

@@ -52,7 +52,9 @@ def catalog_index(request: HttpRequest) -> HttpResponse:
         try:
             page = paginator.page(number)
         except EmptyPage:
-            raise ValidationError({"page": f"Page {number} is past the end ({paginator.num_pages} pages)."}) from None
+            raise ValidationError(
+                {"page": f"Page {number} is past the end ({paginator.num_pages} pages)."}
+            ) from None
         facets = selectors.catalog_facets(queryset=queryset)
         plot = scatter_plot(selectors.scatter_points(queryset=queryset))
     except ValidationError as error:
@@ -91,7 +93,9 @@ def _get_model_or_404(namespace: str, name: str) -> ModelEntry:
         raise Http404(f"No model {namespace}/{name} in this catalog.") from None
 
 
-def _render_model(request: HttpRequest, model: ModelEntry, *, upload_form=None, status: int = 200) -> HttpResponse:
+def _render_model(
+    request: HttpRequest, model: ModelEntry, *, upload_form=None, status: int = 200
+) -> HttpResponse:
     from evaluation import selectors as evaluation_selectors
 
     context = {
@@ -120,12 +124,17 @@ def model_weights_upload(request: HttpRequest, namespace: str, name: str) -> Htt
         try:
             with spooled_upload(upload) as path:
                 weights_file = services.weights_attach(
-                    model=model, path=path, original_name=upload.name, convert_pickle=form.cleaned_data["convert_pickle"]
+                    model=model,
+                    path=path,
+                    original_name=upload.name,
+                    convert_pickle=form.cleaned_data["convert_pickle"],
                 )
         except (UploadTooLarge, weights.WeightsError) as error:
             form.add_error("file", str(error))
         else:
-            messages.success(request, f"Stored weights {weights_file.sha256[:12]} ({weights_file.size_bytes:,} bytes).")
+            messages.success(
+                request, f"Stored weights {weights_file.sha256[:12]} ({weights_file.size_bytes:,} bytes)."
+            )
             return redirect(model.get_absolute_url())
     return _render_model(request, _get_model_or_404(namespace, name), upload_form=form, status=400)
 

@@ -64,7 +64,11 @@ class WeightsMismatch(WeightsError):
     def __init__(self, report: KeyReport, *, architecture: str, num_classes: int | None):
         self.report = report
         parts = []
-        for label, keys in (("missing", report.missing), ("unexpected", report.unexpected), ("mismatched", report.mismatched)):
+        for label, keys in (
+            ("missing", report.missing),
+            ("unexpected", report.unexpected),
+            ("mismatched", report.mismatched),
+        ):
             if keys:
                 shown = "; ".join(keys[:20]) + (f"; and {len(keys) - 20} more" if len(keys) > 20 else "")
                 parts.append(f"{len(keys)} {label} key(s): {shown}")
@@ -129,7 +133,9 @@ def _tensor_info(name: str, entry: Any) -> tuple[TensorInfo, int, int]:
         raise WeightsError(f"Corrupted safetensors header: tensor {name!r} has bad data offsets {offsets!r}.")
     begin, end = offsets
     if end - begin != math.prod(shape) * DTYPE_SIZES[dtype]:
-        raise WeightsError(f"Corrupted safetensors file: tensor {name!r} does not occupy the bytes its shape needs.")
+        raise WeightsError(
+            f"Corrupted safetensors file: tensor {name!r} does not occupy the bytes its shape needs."
+        )
     return TensorInfo(dtype=dtype, shape=tuple(shape)), begin, end
 
 
@@ -147,7 +153,9 @@ def inspect_safetensors(path: Path) -> SafetensorsInfo:
     cursor = 0
     for begin, end, name in spans:
         if begin != cursor:
-            raise WeightsError(f"Corrupted safetensors file: tensor {name!r} overlaps another or leaves a gap.")
+            raise WeightsError(
+                f"Corrupted safetensors file: tensor {name!r} overlaps another or leaves a gap."
+            )
         cursor = end
     if data_start + cursor != size:
         raise WeightsError(
@@ -156,10 +164,14 @@ def inspect_safetensors(path: Path) -> SafetensorsInfo:
         )
     if not tensors:
         raise WeightsError("The safetensors file holds no tensors.")
-    return SafetensorsInfo(sha256=sha256_file(path), size_bytes=size, tensors=tensors, metadata=dict(metadata))
+    return SafetensorsInfo(
+        sha256=sha256_file(path), size_bytes=size, tensors=tensors, metadata=dict(metadata)
+    )
 
 
-def expected_tensors(*, architecture: str, num_classes: int | None, model_args: Mapping[str, Any]) -> dict[str, tuple]:
+def expected_tensors(
+    *, architecture: str, num_classes: int | None, model_args: Mapping[str, Any]
+) -> dict[str, tuple]:
     """The state dict a timm architecture has, computed on the meta device (no memory, no download)."""
     import timm
     import torch
@@ -190,7 +202,8 @@ def check_fits_architecture(
     info: SafetensorsInfo, *, architecture: str, num_classes: int | None, model_args: Mapping[str, Any]
 ) -> None:
     report = compare_keys(
-        expected_tensors(architecture=architecture, num_classes=num_classes, model_args=model_args), info.tensors
+        expected_tensors(architecture=architecture, num_classes=num_classes, model_args=model_args),
+        info.tensors,
     )
     if not report.ok:
         raise WeightsMismatch(report, architecture=architecture, num_classes=num_classes)
@@ -203,15 +216,23 @@ def convert_pickle_to_safetensors(source: Path, destination: Path) -> None:
 
     try:
         loaded = torch.load(source, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for hostile or broken files
+    except (
+        Exception
+    ) as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... for hostile or broken files
         raise WeightsError(f"Cannot load {source.name} safely (weights_only=True): {exc}") from exc
     state = loaded
     for key in ("state_dict", "model", "module"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
-    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if (
+        not isinstance(state, dict)
+        or not state
+        or not all(isinstance(v, torch.Tensor) for v in state.values())
+    ):
         raise WeightsError(f"{source.name} does not hold a flat state dict of tensors.")
-    save_file({name: tensor.detach().contiguous().clone() for name, tensor in state.items()}, str(destination))
+    save_file(
+        {name: tensor.detach().contiguous().clone() for name, tensor in state.items()}, str(destination)
+    )
 
 
 def fetch_from_hugging_face(*, repo_id: str, revision: str, filename: str = "model.safetensors") -> Path:

@@ -58,12 +58,16 @@ def check_archive(archive: zipfile.ZipFile, limits: ArchiveLimits) -> list[zipfi
         if info.is_dir():
             continue
         if info.compress_size and info.file_size / info.compress_size > limits.max_ratio:
-            raise ArchiveError(f"Refused: member {info.filename!r} expands {info.file_size / info.compress_size:.0f}x.")
+            raise ArchiveError(
+                f"Refused: member {info.filename!r} expands {info.file_size / info.compress_size:.0f}x."
+            )
         total += info.file_size
         compressed += info.compress_size
         files.append(info)
     if total > limits.max_total_bytes:
-        raise ArchiveError(f"Refused: {total} bytes uncompressed is over the limit of {limits.max_total_bytes}.")
+        raise ArchiveError(
+            f"Refused: {total} bytes uncompressed is over the limit of {limits.max_total_bytes}."
+        )
     if compressed and total / compressed > limits.max_ratio:
         raise ArchiveError(f"Refused: the archive expands {total / compressed:.0f}x overall.")
     if not files:

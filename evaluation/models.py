@@ -53,7 +53,9 @@ class BenchmarkRun(models.Model):
     model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="benchmark_runs")
     dataset = models.ForeignKey(EvalDataset, on_delete=models.PROTECT, related_name="benchmark_runs")
     split = models.CharField(max_length=32)
-    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    status = models.CharField(
+        max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True
+    )
     progress = models.FloatField(default=0.0, help_text="0-100")
     log_tail = models.TextField(blank=True)
     error = models.TextField(blank=True)
@@ -67,7 +69,9 @@ class BenchmarkRun(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     provenance = models.JSONField(default=dict, blank=True)
 
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
     worker = models.CharField(max_length=200, blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     started = models.DateTimeField(null=True, blank=True)
@@ -80,9 +84,9 @@ class BenchmarkRun(models.Model):
     def __str__(self) -> str:
         return f"run {self.pk}: {self.model} on {self.dataset}/{self.split} ({self.status})"
 
+    def get_absolute_url(self) -> str:
+        return reverse("evaluation:run-detail", kwargs={"run_id": self.pk})
+
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
-
-    def get_absolute_url(self) -> str:
-        return reverse("evaluation:run-detail", kwargs={"run_id": self.pk})

@@ -35,7 +35,9 @@ def claim_verdicts(*, model: ModelEntry) -> list[ClaimVerdict]:
     """A verdict for every top-1 claim: measured by the hub on the same dataset and split, or why not."""
     datasets = set(EvalDataset.objects.values_list("name", flat=True))
     runs = list(
-        BenchmarkRun.objects.filter(model=model, status=RunStatus.SUCCEEDED, weights_sha256=getattr(model.weights, "sha256", ""))
+        BenchmarkRun.objects.filter(
+            model=model, status=RunStatus.SUCCEEDED, weights_sha256=getattr(model.weights, "sha256", "")
+        )
         .select_related("dataset")
         .order_by("-finished")
     )
@@ -46,7 +48,9 @@ def claim_verdicts(*, model: ModelEntry) -> list[ClaimVerdict]:
         run = next((r for r in runs if r.dataset.name == claim.dataset and r.split == claim.split), None)
         if run is not None:
             verdict = judge(claim.value, run.top1)
-            verdicts.append(ClaimVerdict(claim, verdict.status.value, run.top1, verdict.delta, verdict.tolerance, run))
+            verdicts.append(
+                ClaimVerdict(claim, verdict.status.value, run.top1, verdict.delta, verdict.tolerance, run)
+            )
         else:
             status = "pending" if claim.dataset in datasets else "unverifiable"
             verdicts.append(ClaimVerdict(claim, status, None, None, DEFAULT_TOLERANCE, None))

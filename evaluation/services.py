@@ -56,10 +56,14 @@ def _describe_splits(root: Path) -> tuple[list[str], dict[str, int], dict[str, s
         except imagefolder.DatasetError as error:
             raise ValidationError({"root": f"split {split_dir.name}: {error}"}) from error
         if unreadable:
-            shown = ", ".join(unreadable[:10]) + (f" and {len(unreadable) - 10} more" if len(unreadable) > 10 else "")
+            shown = ", ".join(unreadable[:10]) + (
+                f" and {len(unreadable) - 10} more" if len(unreadable) > 10 else ""
+            )
             raise ValidationError({"root": f"split {split_dir.name}: unreadable image file(s): {shown}"})
         if class_names is not None and list(scan.class_names) != class_names:
-            raise ValidationError({"root": f"split {split_dir.name} has classes {list(scan.class_names)}, not {class_names}."})
+            raise ValidationError(
+                {"root": f"split {split_dir.name} has classes {list(scan.class_names)}, not {class_names}."}
+            )
         class_names = list(scan.class_names)
         sizes[split_dir.name] = len(scan.samples)
         hashes[split_dir.name] = dataset_content_hash(split_dir)
@@ -74,7 +78,12 @@ def dataset_register_directory(
     root = Path(root).resolve()
     class_names, sizes, hashes = _describe_splits(root)
     dataset = EvalDataset.objects.filter(name=name).first() or EvalDataset(name=name)
-    dataset.title, dataset.description, dataset.kind, dataset.root = title or name, description, kind, str(root)
+    dataset.title, dataset.description, dataset.kind, dataset.root = (
+        title or name,
+        description,
+        kind,
+        str(root),
+    )
     dataset.class_names, dataset.split_sizes, dataset.split_hashes = class_names, sizes, hashes
     dataset.full_clean()
     dataset.save()
@@ -109,8 +118,14 @@ def canonical_run_config(config: dict[str, Any] | None) -> dict[str, Any]:
     if unknown:
         raise ValidationError({name: "Unknown run option." for name in unknown})
     for key in ("batch_size", "num_workers", "seed"):
-        if not isinstance(merged[key], int) or isinstance(merged[key], bool) or merged[key] < (1 if key == "batch_size" else 0):
-            raise ValidationError({key: f"Must be a whole number{' of at least 1' if key == 'batch_size' else ''}."})
+        if (
+            not isinstance(merged[key], int)
+            or isinstance(merged[key], bool)
+            or merged[key] < (1 if key == "batch_size" else 0)
+        ):
+            raise ValidationError(
+                {key: f"Must be a whole number{' of at least 1' if key == 'batch_size' else ''}."}
+            )
     if merged["threads"] is not None and (not isinstance(merged["threads"], int) or merged["threads"] < 1):
         raise ValidationError({"threads": "Must be a whole number of at least 1, or null."})
     return merged
@@ -126,7 +141,9 @@ def _check_runnable(model: ModelEntry, dataset: EvalDataset, split: str) -> None
     if model.weights_id is None:
         raise ValidationError({"model": f"{model.model_id} has no weights stored on this hub."})
     if split not in dataset.split_sizes:
-        raise ValidationError({"split": f"Dataset {dataset.name} has no split {split!r}; it has {sorted(dataset.split_sizes)}."})
+        raise ValidationError(
+            {"split": f"Dataset {dataset.name} has no split {split!r}; it has {sorted(dataset.split_sizes)}."}
+        )
     if dataset.split_sizes[split] == 0:
         raise ValidationError({"split": f"Split {split!r} of {dataset.name} is empty."})
     try:
@@ -183,10 +200,15 @@ def _transition(run_id: int, *, allowed_from: list[str], **fields: Any) -> bool:
 def run_cancel(*, run: BenchmarkRun) -> BenchmarkRun:
     """Cancel a queued or running run; a finished run is refused with a message naming its state."""
     if not _transition(
-        run.pk, allowed_from=[RunStatus.QUEUED, RunStatus.RUNNING], status=RunStatus.CANCELLED, finished=timezone.now()
+        run.pk,
+        allowed_from=[RunStatus.QUEUED, RunStatus.RUNNING],
+        status=RunStatus.CANCELLED,
+        finished=timezone.now(),
     ):
         run.refresh_from_db()
-        raise ValidationError({"status": f"Run {run.pk} already {run.status}; only queued or running runs can be cancelled."})
+        raise ValidationError(
+            {"status": f"Run {run.pk} already {run.status}; only queued or running runs can be cancelled."}
+        )
     run.refresh_from_db()
     return run
 
@@ -223,7 +245,10 @@ class _ProgressWriter:
         self.last_write = now
         self.log(message)
         if not _transition(
-            self.run_id, allowed_from=[RunStatus.RUNNING], progress=round(fraction * 100, 1), log_tail="\n".join(self.lines)
+            self.run_id,
+            allowed_from=[RunStatus.RUNNING],
+            progress=round(fraction * 100, 1),
+            log_tail="\n".join(self.lines),
         ):
             raise RunCancelled()
 
@@ -250,12 +275,16 @@ def _loader_workers(requested: int) -> int:
     return 0 if multiprocessing.current_process().daemon else requested
 
 
-def run_execute(*, run_id: int, worker: str, on_progress: Callable[[float, str], None] | None = None) -> BenchmarkRun:
+def run_execute(
+    *, run_id: int, worker: str, on_progress: Callable[[float, str], None] | None = None
+) -> BenchmarkRun:
     """The whole job. Ends in succeeded, failed (with the error text) or cancelled; never left running."""
     from evaluation.harness import DatasetSource, HarnessConfig, run_benchmark
 
     if not _start(run_id, worker):
-        return BenchmarkRun.objects.filter(pk=run_id).first()  # cancelled, finished or deleted before it started
+        return BenchmarkRun.objects.filter(
+            pk=run_id
+        ).first()  # cancelled, finished or deleted before it started
     run = BenchmarkRun.objects.select_related("model__weights", "dataset").get(pk=run_id)
     progress = _ProgressWriter(run_id)
 
@@ -268,7 +297,10 @@ def run_execute(*, run_id: int, worker: str, on_progress: Callable[[float, str],
         if run.model.weights is None or run.model.weights.sha256 != run.weights_sha256:
             raise ValueError("The model's weights changed since this run was queued; request a new run.")
         dataset = DatasetSource(
-            name=run.dataset.name, split=run.split, root=Path(run.dataset.root) / run.split, content_hash=run.dataset_hash
+            name=run.dataset.name,
+            split=run.split,
+            root=Path(run.dataset.root) / run.split,
+            content_hash=run.dataset_hash,
         )
         config = HarnessConfig(
             batch_size=run.config["batch_size"], num_workers=_loader_workers(run.config["num_workers"]),
@@ -316,9 +348,12 @@ def latest_run_for(*, model: ModelEntry, dataset_name: str, split: str) -> Bench
         return None
     return (
         BenchmarkRun.objects.filter(
-            model=model, dataset__name=dataset_name, split=split, status=RunStatus.SUCCEEDED,
+            model=model,
+            dataset__name=dataset_name,
+            split=split,
+            status=RunStatus.SUCCEEDED,
             weights_sha256=model.weights.sha256,
-        )  # fmt: skip
+        )
         .order_by("-finished")
         .first()
     )

@@ -21,7 +21,8 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "run": run,
         "metrics": metrics,
         "confusion": _confusion_rows(matrix, metrics.get("class_names") or [], peak),
-        "confusion_columns": (metrics.get("class_names") or []) + (["other"] if matrix and len(matrix[0]) > len(matrix) else []),
+        "confusion_columns": (metrics.get("class_names") or [])
+        + (["other"] if matrix and len(matrix[0]) > len(matrix) else []),
         "per_class": sorted((metrics.get("per_class_accuracy") or {}).items()),
         "verdicts": [v for v in selectors.claim_verdicts(model=run.model) if v.run and v.run.pk == run.pk],
     }
@@ -52,14 +53,19 @@ def model_recheck(request: HttpRequest, namespace: str, name: str) -> HttpRespon
         return redirect(model.get_absolute_url())
     try:
         run, created = services.run_request(
-            model=model, dataset=dataset, split=request.POST.get("split") or "test", force=bool(request.POST.get("force")),
+            model=model, dataset=dataset, split=request.POST.get("split") or "test",
+            force=bool(request.POST.get("force")),
             requested_by=request.user,
         )  # fmt: skip
     except ValidationError as error:
-        messages.error(request, " ".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.message_dict.items()))
+        messages.error(
+            request, " ".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.message_dict.items())
+        )
         return redirect(model.get_absolute_url())
     if not created:
-        messages.info(request, f"The same run already exists (run {run.pk}); tick 'run again' to force a new one.")
+        messages.info(
+            request, f"The same run already exists (run {run.pk}); tick 'run again' to force a new one."
+        )
     return redirect(run.get_absolute_url())
 
 

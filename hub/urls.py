@@ -13,10 +13,18 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     # The Hugging Face Hub protocol subset: huggingface_hub and timm download from Depot with HF_ENDPOINT set.
     path("api/models/<str:namespace>/<str:name>", hfcompat.model_info, name="hf-model-info"),
-    path("api/models/<str:namespace>/<str:name>/revision/<str:revision>", hfcompat.model_info, name="hf-model-info-revision"),
+    path(
+        "api/models/<str:namespace>/<str:name>/revision/<str:revision>",
+        hfcompat.model_info,
+        name="hf-model-info-revision",
+    ),
     path("", include("catalog.urls")),
     path("", include("evaluation.urls")),
-    path("<str:namespace>/<str:name>/resolve/<str:revision>/<path:filename>", hfcompat.resolve, name="hf-resolve"),
+    path(
+        "<str:namespace>/<str:name>/resolve/<str:revision>/<path:filename>",
+        hfcompat.resolve,
+        name="hf-resolve",
+    ),
 ]
 
 handler404 = "hub.errors.not_found"

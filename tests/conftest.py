@@ -32,7 +32,9 @@ def _isolated_storage_and_cache(settings, tmp_path):
 
 @pytest.fixture
 def make_model(db):
-    def make(namespace: str = "demo", name: str | None = None, claims: list[dict] | None = None, **fields) -> ModelEntry:
+    def make(
+        namespace: str = "demo", name: str | None = None, claims: list[dict] | None = None, **fields
+    ) -> ModelEntry:
         fields.setdefault("domain", "vision")
         fields.setdefault("task", "image-classification")
         fields.setdefault("library", "timm")

@@ -134,7 +134,12 @@ def _serve_weights(request: HttpRequest, model: ModelEntry) -> HttpResponse:
     weights_file = model.weights
     size = weights_file.size_bytes
     if request.method == "HEAD":
-        response = _file_headers(HttpResponse(content_type="application/octet-stream"), model=model, etag=weights_file.sha256, size=size)
+        response = _file_headers(
+            HttpResponse(content_type="application/octet-stream"),
+            model=model,
+            etag=weights_file.sha256,
+            size=size,
+        )
         response["X-Linked-Size"] = str(size)
         response["X-Linked-Etag"] = f'"{weights_file.sha256}"'
         return response
@@ -142,7 +147,9 @@ def _serve_weights(request: HttpRequest, model: ModelEntry) -> HttpResponse:
     if range_header:
         span = _parse_range(range_header, size)
         if span is None:
-            response = _error(416, "RangeNotSatisfiable", f"Range {range_header!r} does not fit {size} bytes.")
+            response = _error(
+                416, "RangeNotSatisfiable", f"Range {range_header!r} does not fit {size} bytes."
+            )
             response["Content-Range"] = f"bytes */{size}"
             return response
         first, last = span
@@ -156,7 +163,9 @@ def _serve_weights(request: HttpRequest, model: ModelEntry) -> HttpResponse:
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
         return _file_headers(response, model=model, etag=weights_file.sha256, size=last - first + 1)
     services.model_record_download(model=model)
-    response = FileResponse(weights_file.file.storage.open(weights_file.file.name, "rb"), content_type="application/octet-stream")
+    response = FileResponse(
+        weights_file.file.storage.open(weights_file.file.name, "rb"), content_type="application/octet-stream"
+    )
     return _file_headers(response, model=model, etag=weights_file.sha256, size=size)
 
 

@@ -7,7 +7,16 @@ from evaluation.models import BenchmarkRun, EvalDataset
 class DatasetSerializer(serializers.ModelSerializer):
     class Meta:
         model = EvalDataset
-        fields = ["name", "title", "description", "kind", "class_names", "split_sizes", "split_hashes", "created"]
+        fields = [
+            "name",
+            "title",
+            "description",
+            "kind",
+            "class_names",
+            "split_sizes",
+            "split_hashes",
+            "created",
+        ]
 
 
 class DatasetUploadSerializer(serializers.Serializer):
@@ -58,5 +67,7 @@ class RunRequestSerializer(serializers.Serializer):
     model = serializers.RegexField(r"^[^/]+/[^/]+$", help_text="namespace/name")
     dataset = serializers.CharField(max_length=96)
     split = serializers.CharField(max_length=32, default="test")
-    config = serializers.DictField(required=False, default=dict, help_text="batch_size, seed, threads, num_workers")
+    config = serializers.DictField(
+        required=False, default=dict, help_text="batch_size, seed, threads, num_workers"
+    )
     force = serializers.BooleanField(default=False, help_text="Run again even if the same run exists.")

@@ -12,7 +12,12 @@ from catalog.api.views import raise_as_api_error
 from catalog.models import ModelEntry
 from catalog.uploads import UploadTooLarge, declared_length_too_large, spooled_upload
 from evaluation import selectors, services
-from evaluation.api.serializers import DatasetSerializer, DatasetUploadSerializer, RunRequestSerializer, RunSerializer
+from evaluation.api.serializers import (
+    DatasetSerializer,
+    DatasetUploadSerializer,
+    RunRequestSerializer,
+    RunSerializer,
+)
 from evaluation.models import BenchmarkRun, EvalDataset
 from hub.api import error_response
 from hub.pagination import StrictPageNumberPagination
@@ -26,10 +31,14 @@ class DatasetListView(generics.ListCreateAPIView):
     def get_queryset(self):
         return selectors.dataset_list()
 
-    @extend_schema(request={"multipart/form-data": DatasetUploadSerializer}, responses={201: DatasetSerializer})
+    @extend_schema(
+        request={"multipart/form-data": DatasetUploadSerializer}, responses={201: DatasetSerializer}
+    )
     def post(self, request: Request) -> Response:
         if declared_length_too_large(request.META.get("CONTENT_LENGTH")):
-            return error_response(413, str(UploadTooLarge(int(request.META["CONTENT_LENGTH"]))), {"file": ["Too large."]})
+            return error_response(
+                413, str(UploadTooLarge(int(request.META["CONTENT_LENGTH"]))), {"file": ["Too large."]}
+            )
         serializer = DatasetUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -59,7 +68,10 @@ class RunListView(generics.ListCreateAPIView):
 
     @extend_schema(
         request=RunRequestSerializer,
-        responses={202: RunSerializer, 200: OpenApiResponse(RunSerializer, description="The same run already exists")},
+        responses={
+            202: RunSerializer,
+            200: OpenApiResponse(RunSerializer, description="The same run already exists"),
+        },
     )
     def post(self, request: Request) -> Response:
         serializer = RunRequestSerializer(data=request.data)

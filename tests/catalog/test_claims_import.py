@@ -27,7 +27,12 @@ def timm_models(make_model):
 def test_it_parses_quoted_thousands_in_param_count():
     rows = parse_claims_csv(HEADER + ROWS)
     assert rows[1].param_count_millions == 1013.01
-    assert (rows[0].model, rows[0].top1, rows[0].top5, rows[0].img_size) == ("resnet18.a1_in1k", 73.16, 91.03, 288)
+    assert (rows[0].model, rows[0].top1, rows[0].top5, rows[0].img_size) == (
+        "resnet18.a1_in1k",
+        73.16,
+        91.03,
+        288,
+    )
 
 
 @pytest.mark.parametrize(
@@ -55,7 +60,10 @@ def test_it_imports_a_file_and_reports_unknown_models(tmp_path, timm_models):
     assert "Skipped 1 row(s) for models not in the catalog: not_in_catalog.x" in out.getvalue()
     resnet = ModelEntry.objects.get(name="resnet18.a1_in1k")
     assert resnet.claimed_top1 == 73.16
-    assert sorted(resnet.claims.values_list("metric", "value", "img_size")) == [("top1", 73.16, 288), ("top5", 91.03, 288)]
+    assert sorted(resnet.claims.values_list("metric", "value", "img_size")) == [
+        ("top1", 73.16, 288),
+        ("top5", 91.03, 288),
+    ]
     call_command("import_claims", str(path), stdout=StringIO())  # idempotent
     assert AccuracyClaim.objects.count() == 4
 
@@ -69,12 +77,12 @@ def test_a_bad_row_imports_nothing(tmp_path, timm_models):
 
 
 def test_a_missing_file_is_a_clear_error(db):
-    with pytest.raises(CommandError, match="No such file: /nonexistent.csv"):
+    with pytest.raises(CommandError, match=r"No such file: /nonexistent\.csv"):
         call_command("import_claims", "/nonexistent.csv")
 
 
 class _CsvHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self):
         if self.path != "/results-imagenet.csv":
             self.send_error(404)
             return
@@ -103,5 +111,5 @@ def test_it_imports_from_a_url_and_cites_it(csv_server, timm_models):
     call_command("import_claims", url, "--dataset", "imagenet-1k", stdout=StringIO())
     claim = AccuracyClaim.objects.get(model__name="resnet18.a1_in1k", metric="top1")
     assert claim.source == "results-table" and claim.source_url == url
-    with pytest.raises(CommandError, match="Cannot fetch .*404"):
+    with pytest.raises(CommandError, match=r"Cannot fetch .*404"):
         call_command("import_claims", f"{csv_server}/missing.csv")

@@ -15,7 +15,9 @@ def test_offline_without_a_cached_file_is_a_clear_error(make_model, monkeypatch,
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
     make_model(name="remote", hf_repo_id="timm/resnet18.a1_in1k", source_kind="hf")
-    with pytest.raises(CommandError, match="not in the local Hugging Face cache and the Hub cannot be reached"):
+    with pytest.raises(
+        CommandError, match="not in the local Hugging Face cache and the Hub cannot be reached"
+    ):
         call_command("fetch_weights", "demo/remote", "--revision", "a" * 40)
 
 

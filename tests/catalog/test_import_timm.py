@@ -15,7 +15,11 @@ def test_it_registers_pretrained_configs_with_metadata_and_stats(db):
     assert model.num_params == 11_689_512 and model.gmacs == pytest.approx(1.81, abs=0.02)
     assert model.input_size == [3, 224, 224] and model.num_classes == 1000
     assert model.hf_repo_id == "timm/resnet18.a1_in1k" and model.source_kind == "hf"
-    assert model.pretrained_on == "imagenet-1k" and model.task == "image-classification" and model.library == "timm"
+    assert (
+        model.pretrained_on == "imagenet-1k"
+        and model.task == "image-classification"
+        and model.library == "timm"
+    )
     assert model.mean == [0.485, 0.456, 0.406] and model.crop_pct == 0.95
     assert len(model.revision) == 40 and "resnet18" in model.search_text
     assert ModelEntry.objects.filter(name__startswith="resnet18.").count() == len(
@@ -34,8 +38,14 @@ def test_it_is_idempotent(db):
 
 
 def test_clip_towers_are_feature_extractors_not_classifiers(db):
-    call_command("import_timm", "--filter", "vit_base_patch32_clip_224.laion2b*", stdout=StringIO(), stderr=StringIO())
-    tower = ModelEntry.objects.filter(name__startswith="vit_base_patch32_clip_224.laion2b").exclude(pretrained_on="imagenet-1k").first()
+    call_command(
+        "import_timm", "--filter", "vit_base_patch32_clip_224.laion2b*", stdout=StringIO(), stderr=StringIO()
+    )
+    tower = (
+        ModelEntry.objects.filter(name__startswith="vit_base_patch32_clip_224.laion2b")
+        .exclude(pretrained_on="imagenet-1k")
+        .first()
+    )
     assert tower is not None and tower.task == "image-feature-extraction"
 
 

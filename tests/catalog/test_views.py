@@ -9,7 +9,8 @@ import pytest
 def catalog(make_model):
     make_model(
         name="tiny-cnn", summary="A small convolutional net", num_params=1_200_000, weights_size_bytes=4_800_000,
-        gmacs=0.05, license="apache-2.0", tags="cnn,edge", card="# Tiny CNN\n\nTrained on **digits**.\n\n<script>alert(1)</script>\n[x](javascript:alert(1))",
+        gmacs=0.05, license="apache-2.0", tags="cnn,edge",
+        card="# Tiny CNN\n\nTrained on **digits**.\n\n<script>alert(1)</script>\n[x](javascript:alert(1))",
         claims=[{"dataset": "digits", "split": "test", "metric": "top1", "value": 97.25}],
     )  # fmt: skip
     make_model(
@@ -53,7 +54,9 @@ def test_the_catalog_paginates(client, make_model):
     for index in range(30):
         make_model(name=f"m-{index:02d}")
     first = client.get("/").content.decode()
-    assert "Page 1 of 2" in first and 'rel="next"' in first and "demo/m-24" in first and "demo/m-25" not in first
+    assert (
+        "Page 1 of 2" in first and 'rel="next"' in first and "demo/m-24" in first and "demo/m-25" not in first
+    )
     second = client.get("/?page=2").content.decode()
     assert "demo/m-29" in second and 'rel="prev"' in second
     assert client.get("/?page=3").status_code == 400
@@ -67,7 +70,7 @@ def test_the_model_page_shows_the_card_sanitised_metadata_and_claims(client, cat
     assert "<h1>Tiny CNN</h1>" in html and "<strong>digits</strong>" in html
     assert "<script>alert(1)</script>" not in html and "javascript:" not in html
     assert "1,200,000 (1.2M)" in html and "4.8 MB" in html and "apache-2.0" in html
-    assert "97.25%" in html and "digits" in html and "Not measured by the hub yet" in html
+    assert "97.25%" in html and "digits" in html and "no such dataset here" in html
 
 
 def test_an_unknown_model_page_is_a_404(client, db):
@@ -104,11 +107,15 @@ def test_staff_upload_weights_from_the_model_page(client, make_model, django_use
     assert "Upload weights" in page and "not stored on this hub" in page
     torch.manual_seed(0)
     data = save(dict(timm.create_model("test_resnet", num_classes=5).state_dict()))
-    response = client.post("/models/demo/tiny/weights/", {"file": SimpleUploadedFile("m.safetensors", data)}, follow=True)
+    response = client.post(
+        "/models/demo/tiny/weights/", {"file": SimpleUploadedFile("m.safetensors", data)}, follow=True
+    )
     assert response.status_code == 200
     html = response.content.decode()
-    assert "Stored weights" in html and "Download model.safetensors" in html and 'hf-hub:demo/tiny@' in html
-    refused = client.post("/models/demo/tiny/weights/", {"file": SimpleUploadedFile("m.bin", b"\x80\x04junk")})
+    assert "Stored weights" in html and "Download model.safetensors" in html and "hf-hub:demo/tiny@" in html
+    refused = client.post(
+        "/models/demo/tiny/weights/", {"file": SimpleUploadedFile("m.bin", b"\x80\x04junk")}
+    )
     assert refused.status_code == 400
     assert "pickle-based checkpoint" in refused.content.decode()
 
@@ -122,4 +129,9 @@ def test_the_upload_form_is_for_staff_only(client, make_model, django_user_model
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     user = django_user_model.objects.create_user("visitor", password="pw-visitor-1")
     client.force_login(user)
-    assert client.post("/models/demo/tiny/weights/", {"file": SimpleUploadedFile("m.safetensors", b"x")}).status_code == 302
+    assert (
+        client.post(
+            "/models/demo/tiny/weights/", {"file": SimpleUploadedFile("m.safetensors", b"x")}
+        ).status_code
+        == 302
+    )

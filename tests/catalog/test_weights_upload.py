@@ -47,7 +47,11 @@ def test_a_valid_file_is_stored_once_by_content(staff_client, tiny_model, make_m
     assert WeightsFile.objects.count() == 1
     assert stored_files(settings) == [Path(settings.MEDIA_ROOT) / f"weights/{sha[:2]}/{sha}.safetensors"]
     model = ModelEntry.objects.get(name="tiny")
-    assert model.weights.sha256 == sha and model.weights_size_bytes == len(data) and model.source_kind == "upload"
+    assert (
+        model.weights.sha256 == sha
+        and model.weights_size_bytes == len(data)
+        and model.source_kind == "upload"
+    )
     assert len(model.revision) == 40
 
 
@@ -158,4 +162,6 @@ def test_the_cli_registers_a_local_file(tmp_path, tiny_model):
     save_file(dict(timm.create_model("test_resnet", num_classes=5).state_dict()), str(path))
     call_command("register_weights", "demo/tiny", str(path), stdout=io.StringIO())
     model = ModelEntry.objects.get(name="tiny")
-    assert model.source_kind == "local" and model.weights.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (
+        model.source_kind == "local" and model.weights.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    )

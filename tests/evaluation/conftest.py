@@ -50,7 +50,9 @@ def digit_model(make_model, tmp_path):
     torch.manual_seed(0)
     path = tmp_path / "model.safetensors"
     save_file(timm.create_model("test_resnet", num_classes=10).state_dict(), str(path))
-    catalog_services.weights_attach(model=model, path=path, original_name=path.name, source_kind=SourceKind.LOCAL)
+    catalog_services.weights_attach(
+        model=model, path=path, original_name=path.name, source_kind=SourceKind.LOCAL
+    )
     model.refresh_from_db()
     return model
 

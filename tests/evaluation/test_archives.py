@@ -10,7 +10,9 @@ import pytest
 from evaluation.archives import ArchiveError, ArchiveLimits, extract_zip
 
 
-def make_zip(path: Path, members: dict[str, bytes], *, symlink: str | None = None, compression=zipfile.ZIP_DEFLATED) -> Path:
+def make_zip(
+    path: Path, members: dict[str, bytes], *, symlink: str | None = None, compression=zipfile.ZIP_DEFLATED
+) -> Path:
     with zipfile.ZipFile(path, "w", compression=compression) as archive:
         for name, data in members.items():
             archive.writestr(name, data)
@@ -63,7 +65,9 @@ def test_it_refuses_a_zip_bomb(tmp_path):
 
 
 def test_it_enforces_member_count_and_total_size(tmp_path):
-    archive = make_zip(tmp_path / "d.zip", {f"test/a/{i}.png": bytes([i]) for i in range(5)}, compression=zipfile.ZIP_STORED)
+    archive = make_zip(
+        tmp_path / "d.zip", {f"test/a/{i}.png": bytes([i]) for i in range(5)}, compression=zipfile.ZIP_STORED
+    )
     with pytest.raises(ArchiveError, match="5 members is over the limit of 4"):
         extract_zip(archive, tmp_path / "out", ArchiveLimits(max_members=4))
     with pytest.raises(ArchiveError, match="over the limit of 3"):

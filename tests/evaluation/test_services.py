@@ -37,16 +37,20 @@ def test_the_same_request_returns_the_same_run_unless_forced(digit_model, small_
     assert again.pk == first.pk and not created
     forced, created = request(digit_model, small_digits, force=True)
     assert created and forced.pk != first.pk
-    other_config, created = request(digit_model, small_digits, config={**FAST, "batch_size": 16})
+    _, created = request(digit_model, small_digits, config={**FAST, "batch_size": 16})
     assert created
 
 
-@pytest.mark.parametrize(("claimed_delta", "status"), [(0.0, "verified"), (0.4, "verified"), (-7.5, "disagrees")])
+@pytest.mark.parametrize(
+    ("claimed_delta", "status"), [(0.0, "verified"), (0.4, "verified"), (-7.5, "disagrees")]
+)
 def test_a_claim_on_the_same_data_gets_a_verdict(digit_model, small_digits, claimed_delta, status):
     run, _ = request(digit_model, small_digits)
     run = services.run_execute(run_id=run.pk, worker="w")
     claimed = round(run.top1 - claimed_delta, 2)
-    catalog_services.claim_record(model=digit_model, dataset="digits-small", split="test", metric="top1", value=claimed)
+    catalog_services.claim_record(
+        model=digit_model, dataset="digits-small", split="test", metric="top1", value=claimed
+    )
     services.model_verification_refresh(model=digit_model)
     model = ModelEntry.objects.get(pk=digit_model.pk)
     assert model.verification == status and model.verified_top1 == run.top1
@@ -64,7 +68,9 @@ def test_a_claim_on_data_the_hub_lacks_is_unverifiable(digit_model, small_digits
 
 
 def test_bad_requests_are_refused_before_any_run_exists(digit_model, small_digits, make_model):
-    no_weights = make_model(name="empty", architecture="test_resnet", num_classes=10, label_names=[str(i) for i in range(10)])
+    no_weights = make_model(
+        name="empty", architecture="test_resnet", num_classes=10, label_names=[str(i) for i in range(10)]
+    )
     with pytest.raises(ValidationError) as error:
         request(no_weights, small_digits)
     assert "has no weights" in error.value.message_dict["model"][0]

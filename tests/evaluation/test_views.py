@@ -15,7 +15,9 @@ def finished_run(digit_model, small_digits):
 
 
 def test_the_run_page_shows_results_and_provenance(client, finished_run, digit_model):
-    catalog_services.claim_record(model=digit_model, dataset="digits-small", split="test", metric="top1", value=finished_run.top1 + 5)
+    catalog_services.claim_record(
+        model=digit_model, dataset="digits-small", split="test", metric="top1", value=finished_run.top1 + 5
+    )
     html = client.get(f"/benchmarks/{finished_run.pk}/").content.decode()
     assert "succeeded" in html and f"{finished_run.top1:.2f}%" in html
     assert 'class="confusion"' in html and html.count("<tr><th>") >= 10
@@ -32,7 +34,9 @@ def test_a_queued_run_page_refreshes_itself_without_javascript(client, digit_mod
 
 def test_a_failed_run_page_shows_the_error(client, digit_model, small_digits):
     run, _ = services.run_request(model=digit_model, dataset=small_digits, config=FAST, enqueue=False)
-    BenchmarkRun.objects.filter(pk=run.pk).update(status="failed", error="HarnessError: unreadable image 3/x.png")
+    BenchmarkRun.objects.filter(pk=run.pk).update(
+        status="failed", error="HarnessError: unreadable image 3/x.png"
+    )
     assert "unreadable image 3/x.png" in client.get(f"/benchmarks/{run.pk}/").content.decode()
 
 
@@ -46,22 +50,32 @@ def test_the_datasets_page_lists_splits_and_hashes(client, small_digits):
 
 
 def test_the_model_page_lists_runs_and_verdicts(client, finished_run, digit_model):
-    catalog_services.claim_record(model=digit_model, dataset="digits-small", split="test", metric="top1", value=finished_run.top1)
+    catalog_services.claim_record(
+        model=digit_model, dataset="digits-small", split="test", metric="top1", value=finished_run.top1
+    )
     services.model_verification_refresh(model=digit_model)
     html = client.get("/models/demo/digit-net/").content.decode()
     assert f'href="/benchmarks/{finished_run.pk}/"' in html and "badge verified" in html
     assert "Re-check accuracy" not in html  # staff only
 
 
-def test_staff_recheck_from_the_model_page(client, digit_model, small_digits, django_user_model, django_capture_on_commit_callbacks):
-    client.force_login(django_user_model.objects.create_user("curator", password="pw-curator-1", is_staff=True))
+def test_staff_recheck_from_the_model_page(
+    client, digit_model, small_digits, django_user_model, django_capture_on_commit_callbacks
+):
+    client.force_login(
+        django_user_model.objects.create_user("curator", password="pw-curator-1", is_staff=True)
+    )
     assert "Re-check accuracy" in client.get("/models/demo/digit-net/").content.decode()
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/models/demo/digit-net/recheck/", {"dataset": "digits-small", "split": "test"})
+        response = client.post(
+            "/models/demo/digit-net/recheck/", {"dataset": "digits-small", "split": "test"}
+        )
     run = BenchmarkRun.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/benchmarks/{run.pk}/"
     assert run.status == "succeeded" and run.requested_by.username == "curator"
-    bad = client.post("/models/demo/digit-net/recheck/", {"dataset": "digits-small", "split": "nope"}, follow=True)
+    bad = client.post(
+        "/models/demo/digit-net/recheck/", {"dataset": "digits-small", "split": "nope"}, follow=True
+    )
     assert "has no split &#x27;nope&#x27;" in bad.content.decode()
 
 

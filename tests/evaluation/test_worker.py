@@ -23,7 +23,9 @@ CELERY = str(Path(sys.executable).with_name("celery"))
 def worker(tmp_path):
     app.conf.task_always_eager = False  # this test goes through a real broker and a real worker
     if connection.vendor != "sqlite":
-        pytest.skip("this test proves the embedded default; the reliability suite covers PostgreSQL and Redis")
+        pytest.skip(
+            "this test proves the embedded default; the reliability suite covers PostgreSQL and Redis"
+        )
     broker = f"sqlalchemy+sqlite:///{tmp_path / 'broker.sqlite3'}"
     env = {
         **os.environ,
@@ -52,7 +54,9 @@ def worker(tmp_path):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_job_goes_queued_running_succeeded_on_a_real_worker(worker, digit_model, small_digits):
-    run, _ = services.run_request(model=digit_model, dataset=small_digits, config={**FAST, "batch_size": 4}, enqueue=False)
+    run, _ = services.run_request(
+        model=digit_model, dataset=small_digits, config={**FAST, "batch_size": 4}, enqueue=False
+    )
     seen = [BenchmarkRun.objects.get(pk=run.pk).status]
     with app.connection_for_write(worker) as broker_connection:
         run_benchmark.apply_async((run.pk,), connection=broker_connection)

@@ -25,4 +25,6 @@ class Command(BaseCommand):
             weights_file = services.weights_fetch_from_hugging_face(model=model)
         except weights.WeightsError as error:
             raise CommandError(str(error)) from error
-        self.stdout.write(f"{model_id}: weights {weights_file.sha256} from {model.hf_repo_id}@{model.hf_revision[:12]}.")
+        self.stdout.write(
+            f"{model_id}: weights {weights_file.sha256} from {model.hf_repo_id}@{model.hf_revision[:12]}."
+        )

@@ -50,4 +50,6 @@ class Command(BaseCommand):
         if summary.unknown_models:
             shown = ", ".join(summary.unknown_models[:10])
             more = f" and {len(summary.unknown_models) - 10} more" if len(summary.unknown_models) > 10 else ""
-            self.stdout.write(f"Skipped {len(summary.unknown_models)} row(s) for models not in the catalog: {shown}{more}")
+            self.stdout.write(
+                f"Skipped {len(summary.unknown_models)} row(s) for models not in the catalog: {shown}{more}"
+            )

@@ -25,7 +25,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--filter", default="*", help="Glob on pretrained names, e.g. 'resnet*'")
         parser.add_argument("--workers", type=int, default=2, help="Processes computing missing stats")
-        parser.add_argument("--skip-stats", action="store_true", help="Register without computing missing stats")
+        parser.add_argument(
+            "--skip-stats", action="store_true", help="Register without computing missing stats"
+        )
 
     def handle(self, *args, filter: str, workers: int, skip_stats: bool, **options) -> None:
         records = list(timm_registry.iter_pretrained_records(filter))

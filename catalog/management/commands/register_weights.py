@@ -15,7 +15,9 @@ class Command(BaseCommand):
         parser.add_argument("model_id", help="namespace/name")
         parser.add_argument("path", type=Path)
         parser.add_argument(
-            "--convert-pickle", action="store_true", help="Convert a pickle checkpoint once (weights_only=True)."
+            "--convert-pickle",
+            action="store_true",
+            help="Convert a pickle checkpoint once (weights_only=True).",
         )
 
     def handle(self, *args, model_id: str, path: Path, convert_pickle: bool, **options) -> None:
@@ -28,8 +30,14 @@ class Command(BaseCommand):
             raise CommandError(f"No such file: {path}")
         try:
             weights_file = services.weights_attach(
-                model=model, path=path, original_name=path.name, source_kind=SourceKind.LOCAL, convert_pickle=convert_pickle
+                model=model,
+                path=path,
+                original_name=path.name,
+                source_kind=SourceKind.LOCAL,
+                convert_pickle=convert_pickle,
             )
         except weights.WeightsError as error:
             raise CommandError(str(error)) from error
-        self.stdout.write(f"{model_id}: weights {weights_file.sha256} ({weights_file.size_bytes} bytes) registered.")
+        self.stdout.write(
+            f"{model_id}: weights {weights_file.sha256} ({weights_file.size_bytes} bytes) registered."
+        )

@@ -8,7 +8,9 @@ from catalog.demo import demo_catalog_seed
 
 
 class Command(BaseCommand):
-    help = "Build the digits dataset and train/register the demo models (idempotent; seconds when done before)."
+    help = (
+        "Build the digits dataset and train/register the demo models (idempotent; seconds when done before)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--seed", type=int, default=0)

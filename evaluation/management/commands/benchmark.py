@@ -30,16 +30,31 @@ class Command(BaseCommand):
             raise CommandError(f"No model {model_id}.")
         eval_dataset = EvalDataset.objects.filter(name=dataset).first()
         if eval_dataset is None:
-            raise CommandError(f"No dataset {dataset!r}; known: {', '.join(d.name for d in selectors.dataset_list())}.")
-        config = {"batch_size": options["batch_size"], "num_workers": options["workers"], "threads": options["threads"]}
+            raise CommandError(
+                f"No dataset {dataset!r}; known: {', '.join(d.name for d in selectors.dataset_list())}."
+            )
+        config = {
+            "batch_size": options["batch_size"],
+            "num_workers": options["workers"],
+            "threads": options["threads"],
+        }
         try:
             run, created = services.run_request(
-                model=model, dataset=eval_dataset, split=split, config=config, force=options["force"], enqueue=False
+                model=model,
+                dataset=eval_dataset,
+                split=split,
+                config=config,
+                force=options["force"],
+                enqueue=False,
             )
         except ValidationError as error:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())) from error
+            raise CommandError(
+                "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())
+            ) from error
         if not created:
-            self.stdout.write(f"Run {run.pk} with the same weights, data and config already exists ({run.status}).")
+            self.stdout.write(
+                f"Run {run.pk} with the same weights, data and config already exists ({run.status})."
+            )
         else:
             with tqdm(total=100, desc=f"run {run.pk}", unit="%", bar_format="{l_bar}{bar}| {n:.0f}%") as bar:
 
@@ -47,7 +62,9 @@ class Command(BaseCommand):
                     bar.update(fraction * 100 - bar.n)
                     bar.set_postfix_str(message[:40])
 
-                run = services.run_execute(run_id=run.pk, worker=f"cli@{socket.gethostname()}", on_progress=progress)
+                run = services.run_execute(
+                    run_id=run.pk, worker=f"cli@{socket.gethostname()}", on_progress=progress
+                )
         self._report(run)
 
     def _report(self, run) -> None:
@@ -56,6 +73,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Run {run.pk}: top-1 {run.top1:.2f}% on {run.dataset.name}/{run.split}")
         for verdict in selectors.claim_verdicts(model=run.model):
             if verdict.run and verdict.run.pk == run.pk:
+                claim = verdict.claim
                 self.stdout.write(
-                    f"  claim {verdict.claim.value:.2f}% -> {verdict.status} (delta {verdict.delta:+.2f}, tolerance {verdict.tolerance})"
+                    f"  claim {claim.value:.2f}% -> {verdict.status} "
+                    f"(delta {verdict.delta:+.2f}, tolerance {verdict.tolerance})"
                 )

@@ -19,8 +19,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, name: str, root: Path, title: str, description: str, **options) -> None:
         try:
-            dataset = services.dataset_register_directory(name=name, root=root, title=title, description=description)
+            dataset = services.dataset_register_directory(
+                name=name, root=root, title=title, description=description
+            )
         except ValidationError as error:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())) from error
+            raise CommandError(
+                "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())
+            ) from error
         splits = ", ".join(f"{split} {size}" for split, size in dataset.split_sizes.items())
         self.stdout.write(f"Dataset {dataset.name}: {len(dataset.class_names)} classes; {splits}.")

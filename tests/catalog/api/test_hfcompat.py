@@ -58,7 +58,7 @@ def test_model_info_has_the_fields_huggingface_hub_reads(client, served_model):
 def test_resolve_serves_files_with_hub_headers(client, served_model):
     model, path = served_model
     data = path.read_bytes()
-    head = client.head(f"/demo/tiny/resolve/main/model.safetensors")
+    head = client.head("/demo/tiny/resolve/main/model.safetensors")
     assert head.status_code == 200
     assert head["X-Repo-Commit"] == model.revision
     assert head["ETag"] == f'"{hashlib.sha256(data).hexdigest()}"'
@@ -68,7 +68,10 @@ def test_resolve_serves_files_with_hub_headers(client, served_model):
     config = json.loads(client.get("/demo/tiny/resolve/main/config.json").content)
     assert config["architecture"] == "test_resnet" and config["num_classes"] == 5
     assert config["label_names"] == MODEL_FIELDS["label_names"]
-    assert config["pretrained_cfg"]["input_size"] == [3, 32, 32] and config["pretrained_cfg"]["std"] == [0.25] * 3
+    assert (
+        config["pretrained_cfg"]["input_size"] == [3, 32, 32]
+        and config["pretrained_cfg"]["std"] == [0.25] * 3
+    )
     assert client.get("/demo/tiny/resolve/main/README.md").content.startswith(b"---\nlibrary_name: timm")
 
 
@@ -98,7 +101,9 @@ def test_downloads_are_counted_once_per_weights_download(client, served_model):
     client.head("/demo/tiny/resolve/main/model.safetensors")
     client.get("/demo/tiny/resolve/main/config.json")
     b"".join(client.get("/demo/tiny/resolve/main/model.safetensors").streaming_content)
-    b"".join(client.get("/demo/tiny/resolve/main/model.safetensors", HTTP_RANGE="bytes=100-").streaming_content)
+    b"".join(
+        client.get("/demo/tiny/resolve/main/model.safetensors", HTTP_RANGE="bytes=100-").streaming_content
+    )
     assert ModelEntry.objects.get(name="tiny").downloads == 1
     assert client.get("/api/v1/models/demo/tiny/").json()["downloads"] == 1
 
@@ -126,7 +131,13 @@ CLIENT_SCRIPT = textwrap.dedent(
 
 def hub_subprocess_env(live_server_url: str, tmp_path: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("HF_", "HUGGINGFACE_"))}
-    env.update({"HF_ENDPOINT": live_server_url, "HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_DISABLE_TELEMETRY": "1"})
+    env.update(
+        {
+            "HF_ENDPOINT": live_server_url,
+            "HF_HOME": str(tmp_path / "hf-home"),
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+        }
+    )
     return env
 
 

@@ -23,8 +23,15 @@ NEW_MODEL = {
 
 def test_it_shows_a_model_with_claims_preprocessing_and_source(api_client, make_model):
     make_model(
-        name="resnet-ish", num_params=11_689_512, input_size=[3, 224, 224], mean=[0.5, 0.5, 0.5], std=[0.2, 0.2, 0.2],
-        interpolation="bilinear", crop_pct=0.95, hf_repo_id="timm/resnet18.a1_in1k", source_kind="hf",
+        name="resnet-ish",
+        num_params=11_689_512,
+        input_size=[3, 224, 224],
+        mean=[0.5, 0.5, 0.5],
+        std=[0.2, 0.2, 0.2],
+        interpolation="bilinear",
+        crop_pct=0.95,
+        hf_repo_id="timm/resnet18.a1_in1k",
+        source_kind="hf",
         claims=[
             {"dataset": "imagenet-1k", "metric": "top1", "value": 71.5, "source": "results-table"},
             {"dataset": "imagenet-1k", "metric": "top5", "value": 90.1, "source": "results-table"},
@@ -60,7 +67,10 @@ def test_anonymous_and_non_staff_writes_are_refused(api_client, outsider_client,
     make_model(name="keep-me")
     assert api_client.post("/api/v1/models/", NEW_MODEL, format="json").status_code == 401
     assert outsider_client.post("/api/v1/models/", NEW_MODEL, format="json").status_code == 403
-    assert outsider_client.patch("/api/v1/models/demo/keep-me/", {"title": "x"}, format="json").status_code == 403
+    assert (
+        outsider_client.patch("/api/v1/models/demo/keep-me/", {"title": "x"}, format="json").status_code
+        == 403
+    )
     assert outsider_client.delete("/api/v1/models/demo/keep-me/").status_code == 403
     assert api_client.post("/api/v1/models/demo/keep-me/claims/", {}, format="json").status_code == 401
     assert ModelEntry.objects.count() == 1
@@ -96,7 +106,9 @@ def test_registering_a_taken_id_is_a_400(staff_client, make_model):
 
 def test_staff_update_and_delete_a_model(staff_client, make_model):
     make_model(name="editable")
-    response = staff_client.patch("/api/v1/models/demo/editable/", {"title": "Edited", "license": "mit"}, format="json")
+    response = staff_client.patch(
+        "/api/v1/models/demo/editable/", {"title": "Edited", "license": "mit"}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["title"] == "Edited" and response.json()["license"] == "mit"
     bad = staff_client.patch("/api/v1/models/demo/editable/", {"task": "nope"}, format="json")

@@ -12,26 +12,58 @@ def catalog(make_model):
     """Five models spanning domains, sizes and accuracies."""
     return {
         "small": make_model(
-            name="tiny-cnn", title="Tiny CNN", summary="A small convolutional net", tags="cnn,edge",
-            num_params=1_200_000, weights_size_bytes=4_800_000, gmacs=0.05, license="apache-2.0",
-            pretrained_on="imagenet-1k", claims=[{"dataset": "imagenet-1k", "metric": "top1", "value": 70.5}],
+            name="tiny-cnn",
+            title="Tiny CNN",
+            summary="A small convolutional net",
+            tags="cnn,edge",
+            num_params=1_200_000,
+            weights_size_bytes=4_800_000,
+            gmacs=0.05,
+            license="apache-2.0",
+            pretrained_on="imagenet-1k",
+            claims=[{"dataset": "imagenet-1k", "metric": "top1", "value": 70.5}],
         ),
         "medium": make_model(
-            name="resnet-ish", title="ResNet-ish", summary="Residual network", tags="cnn,residual",
-            num_params=11_700_000, weights_size_bytes=46_800_000, gmacs=1.8, license="apache-2.0",
-            pretrained_on="imagenet-1k", claims=[{"dataset": "imagenet-1k", "metric": "top1", "value": 79.1}],
+            name="resnet-ish",
+            title="ResNet-ish",
+            summary="Residual network",
+            tags="cnn,residual",
+            num_params=11_700_000,
+            weights_size_bytes=46_800_000,
+            gmacs=1.8,
+            license="apache-2.0",
+            pretrained_on="imagenet-1k",
+            claims=[{"dataset": "imagenet-1k", "metric": "top1", "value": 79.1}],
         ),
         "vit": make_model(
-            namespace="acme", name="vit-base", title="ViT base", summary="Vision transformer", tags="transformer",
-            num_params=86_000_000, weights_size_bytes=344_000_000, gmacs=17.6, license="mit",
-            pretrained_on="imagenet-22k", claims=[{"dataset": "imagenet-1k", "metric": "top1", "value": 84.0}],
+            namespace="acme",
+            name="vit-base",
+            title="ViT base",
+            summary="Vision transformer",
+            tags="transformer",
+            num_params=86_000_000,
+            weights_size_bytes=344_000_000,
+            gmacs=17.6,
+            license="mit",
+            pretrained_on="imagenet-22k",
+            claims=[{"dataset": "imagenet-1k", "metric": "top1", "value": 84.0}],
         ),
         "bert": make_model(
-            namespace="acme", name="bert-mini", domain="nlp", task="text-classification", library="transformers",
-            summary="Small BERT for sentiment", tags="bert,sentiment", num_params=11_000_000, license="mit",
+            namespace="acme",
+            name="bert-mini",
+            domain="nlp",
+            task="text-classification",
+            library="transformers",
+            summary="Small BERT for sentiment",
+            tags="bert,sentiment",
+            num_params=11_000_000,
+            license="mit",
         ),
         "verified": make_model(
-            name="checked", summary="Checked by the hub", num_params=5_000_000, weights_size_bytes=20_000_000,
+            name="checked",
+            summary="Checked by the hub",
+            num_params=5_000_000,
+            weights_size_bytes=20_000_000,
             claims=[{"dataset": "digits", "metric": "top1", "value": 95.0}],
         ),
     }
@@ -125,12 +157,24 @@ def test_it_searches_name_title_summary_and_tags(api_client, catalog, query, exp
 @pytest.mark.parametrize(
     ("ordering", "expected"),
     [
-        ("num_params", ["demo/tiny-cnn", "demo/checked", "acme/bert-mini", "demo/resnet-ish", "acme/vit-base"]),
-        ("-num_params", ["acme/vit-base", "demo/resnet-ish", "acme/bert-mini", "demo/checked", "demo/tiny-cnn"]),
+        (
+            "num_params",
+            ["demo/tiny-cnn", "demo/checked", "acme/bert-mini", "demo/resnet-ish", "acme/vit-base"],
+        ),
+        (
+            "-num_params",
+            ["acme/vit-base", "demo/resnet-ish", "acme/bert-mini", "demo/checked", "demo/tiny-cnn"],
+        ),
         ("size", ["demo/tiny-cnn", "demo/checked", "demo/resnet-ish", "acme/vit-base", "acme/bert-mini"]),
         ("-size", ["acme/vit-base", "demo/resnet-ish", "demo/checked", "demo/tiny-cnn", "acme/bert-mini"]),
-        ("-claimed_top1", ["demo/checked", "acme/vit-base", "demo/resnet-ish", "demo/tiny-cnn", "acme/bert-mini"]),
-        ("claimed_top1", ["demo/tiny-cnn", "demo/resnet-ish", "acme/vit-base", "demo/checked", "acme/bert-mini"]),
+        (
+            "-claimed_top1",
+            ["demo/checked", "acme/vit-base", "demo/resnet-ish", "demo/tiny-cnn", "acme/bert-mini"],
+        ),
+        (
+            "claimed_top1",
+            ["demo/tiny-cnn", "demo/resnet-ish", "acme/vit-base", "demo/checked", "acme/bert-mini"],
+        ),
         ("-created", ["demo/checked", "acme/bert-mini", "acme/vit-base", "demo/resnet-ish", "demo/tiny-cnn"]),
         ("name", ["acme/bert-mini", "demo/checked", "demo/resnet-ish", "demo/tiny-cnn", "acme/vit-base"]),
     ],
@@ -221,11 +265,17 @@ def test_an_empty_result_is_one_empty_page(api_client, catalog):
 
 def test_the_number_of_queries_does_not_grow_with_page_size(api_client, make_model):
     for index in range(60):
-        make_model(name=f"bulk-{index:02d}", num_params=index + 1, claims=[{"dataset": "d", "metric": "top1", "value": 50}])
+        make_model(
+            name=f"bulk-{index:02d}",
+            num_params=index + 1,
+            claims=[{"dataset": "d", "metric": "top1", "value": 50}],
+        )
     counts = []
     for page_size in (1, 10, 60):
         with CaptureQueriesContext(connection) as queries:
-            response = api_client.get(f"{URL}?page_size={page_size}&search=bulk&ordering=-num_params&domain=vision")
+            response = api_client.get(
+                f"{URL}?page_size={page_size}&search=bulk&ordering=-num_params&domain=vision"
+            )
         assert response.status_code == 200
         assert len(response.json()["results"]) == page_size
         counts.append(len(queries))

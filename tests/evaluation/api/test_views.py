@@ -15,7 +15,9 @@ def body(model="demo/digit-net", dataset="digits-small", **extra):
     return {"model": model, "dataset": dataset, "split": "test", "config": FAST, **extra}
 
 
-def test_staff_queue_a_run_and_get_202_with_its_url(staff_client, digit_model, small_digits, django_capture_on_commit_callbacks):
+def test_staff_queue_a_run_and_get_202_with_its_url(
+    staff_client, digit_model, small_digits, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = staff_client.post(URL, body(), format="json")
     assert response.status_code == 202
@@ -27,12 +29,17 @@ def test_staff_queue_a_run_and_get_202_with_its_url(staff_client, digit_model, s
     assert again.status_code == 200 and again.json()["id"] == run["id"]
 
 
-def test_the_queued_run_is_executed_and_readable(staff_client, api_client, digit_model, small_digits, django_capture_on_commit_callbacks):
+def test_the_queued_run_is_executed_and_readable(
+    staff_client, api_client, digit_model, small_digits, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         run_id = staff_client.post(URL, body(), format="json").json()["id"]
     run = api_client.get(f"{URL}{run_id}/").json()
     assert run["status"] == "succeeded" and run["progress"] == 100.0
-    assert run["metrics"]["num_samples"] == 120 and run["provenance"]["weights_sha256"] == digit_model.weights.sha256
+    assert (
+        run["metrics"]["num_samples"] == 120
+        and run["provenance"]["weights_sha256"] == digit_model.weights.sha256
+    )
     listed = api_client.get(f"{URL}?model=demo/digit-net").json()
     assert [item["id"] for item in listed["results"]] == [run_id]
 
@@ -48,7 +55,9 @@ def test_the_queued_run_is_executed_and_readable(staff_client, api_client, digit
         ({"dataset": "digits-small"}, "model", "This field is required"),
     ],
 )
-def test_bad_requests_are_400s_naming_the_field(staff_client, digit_model, small_digits, payload, field, message):
+def test_bad_requests_are_400s_naming_the_field(
+    staff_client, digit_model, small_digits, payload, field, message
+):
     response = staff_client.post(URL, payload, format="json")
     assert response.status_code == 400
     assert field in response.json()["detail"] and message in response.json()["error"]
@@ -87,7 +96,9 @@ def png_bytes(small_digits_root, digit: str) -> bytes:
 
 def test_staff_upload_a_dataset_zip(staff_client, small_digits_root, db):
     members = {f"test/{d}/{i}.png": png_bytes(small_digits_root, d) for d in ("0", "1") for i in range(3)}
-    response = staff_client.post("/api/v1/datasets/", {"name": "tiny-set", "file": imagefolder_zip(members)}, format="multipart")
+    response = staff_client.post(
+        "/api/v1/datasets/", {"name": "tiny-set", "file": imagefolder_zip(members)}, format="multipart"
+    )
     assert response.status_code == 201, response.json()
     assert response.json()["class_names"] == ["0", "1"] and response.json()["split_sizes"] == {"test": 6}
     assert [d["name"] for d in staff_client.get("/api/v1/datasets/").json()["results"]] == ["tiny-set"]
@@ -95,7 +106,9 @@ def test_staff_upload_a_dataset_zip(staff_client, small_digits_root, db):
 
 def test_a_zip_with_parent_paths_is_refused_and_leaves_nothing(staff_client, small_digits_root, settings, db):
     members = {"test/0/a.png": png_bytes(small_digits_root, "0"), "../../escape.png": b"x"}
-    response = staff_client.post("/api/v1/datasets/", {"name": "evil", "file": imagefolder_zip(members)}, format="multipart")
+    response = staff_client.post(
+        "/api/v1/datasets/", {"name": "evil", "file": imagefolder_zip(members)}, format="multipart"
+    )
     assert response.status_code == 400
     assert "escapes the archive with '..'" in response.json()["error"]
     assert not EvalDataset.objects.exists()
@@ -105,7 +118,9 @@ def test_a_zip_with_parent_paths_is_refused_and_leaves_nothing(staff_client, sma
 
 def test_a_zip_with_a_corrupted_image_is_refused_by_name(staff_client, small_digits_root, settings, db):
     members = {"test/0/good.png": png_bytes(small_digits_root, "0"), "test/1/bad.png": b"garbage"}
-    response = staff_client.post("/api/v1/datasets/", {"name": "broken", "file": imagefolder_zip(members)}, format="multipart")
+    response = staff_client.post(
+        "/api/v1/datasets/", {"name": "broken", "file": imagefolder_zip(members)}, format="multipart"
+    )
     assert response.status_code == 400
     assert "1/bad.png" in response.json()["error"]
     assert not EvalDataset.objects.exists()
@@ -113,6 +128,10 @@ def test_a_zip_with_a_corrupted_image_is_refused_by_name(staff_client, small_dig
 
 
 def test_an_empty_dataset_is_refused(staff_client, db):
-    response = staff_client.post("/api/v1/datasets/", {"name": "empty", "file": imagefolder_zip({"test/readme.txt": b"hi"})}, format="multipart")
+    response = staff_client.post(
+        "/api/v1/datasets/",
+        {"name": "empty", "file": imagefolder_zip({"test/readme.txt": b"hi"})},
+        format="multipart",
+    )
     assert response.status_code == 400
     assert not EvalDataset.objects.exists()
