@@ -149,14 +149,16 @@ def _register_datasets(dataset: DigitsSplits, report: Report) -> None:
     report("evaluation datasets: digits, digits-0-4")
 
 
-def demo_catalog_seed(*, report: Report = print, seed: int = 0) -> DemoSeedSummary:
+def demo_catalog_seed(
+    *, report: Report = print, seed: int = 0, specs: tuple[DemoModelSpec, ...] = DEMO_MODEL_SPECS
+) -> DemoSeedSummary:
     """Build the digits dataset and train, store and register every demo model that is not there yet."""
     dataset = build_digits_imagefolder(digits_root(), seed=seed)
     report(f"digits dataset at {dataset.root} ({dataset.split_sizes}, sha256 {dataset.content_hash[:12]})")
     _register_datasets(dataset, report)
     trained, kept = [], []
-    for index, spec in enumerate(DEMO_MODEL_SPECS, start=1):
-        label = f"[{index}/{len(DEMO_MODEL_SPECS)}] {spec.repo_id}"
+    for index, spec in enumerate(specs, start=1):
+        label = f"[{index}/{len(specs)}] {spec.repo_id}"
         if _is_seeded(spec):
             kept.append(spec.repo_id)
             report(f"{label}: already seeded")
