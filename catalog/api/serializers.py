@@ -42,7 +42,9 @@ class ModelListSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request else path
 
     def get_url(self, model: ModelEntry) -> str:
-        return self._absolute(reverse("api:model-detail", kwargs={"namespace": model.namespace, "name": model.name}))
+        return self._absolute(
+            reverse("api:model-detail", kwargs={"namespace": model.namespace, "name": model.name})
+        )
 
     def get_html_url(self, model: ModelEntry) -> str:
         return self._absolute(model.get_absolute_url())
@@ -78,7 +80,8 @@ class ModelDetailSerializer(ModelListSerializer):
     class Meta(ModelListSerializer.Meta):
         fields = [
             *ModelListSerializer.Meta.fields,
-            "card", "paper_ids", "num_classes", "label_names", "model_args", "preprocessing", "source", "weights", "revision", "claims",
+            "card", "paper_ids", "num_classes", "label_names", "model_args", "preprocessing", "source", "weights",
+            "revision", "claims",
         ]  # fmt: skip
 
 
@@ -100,21 +103,31 @@ class ModelWriteSerializer(serializers.Serializer):
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
     num_params = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     gmacs = serializers.FloatField(min_value=0, required=False, allow_null=True)
-    input_size = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=3, max_length=3, required=False)
+    input_size = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), min_length=3, max_length=3, required=False
+    )
     num_classes = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     label_names = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
     model_args = serializers.DictField(required=False, help_text="Extra timm.create_model keyword arguments.")
     mean = serializers.ListField(child=serializers.FloatField(), required=False)
     std = serializers.ListField(child=serializers.FloatField(), required=False)
-    interpolation = serializers.ChoiceField(choices=["bilinear", "bicubic", "nearest", "lanczos", "box", "hamming"], required=False)
+    interpolation = serializers.ChoiceField(
+        choices=["bilinear", "bicubic", "nearest", "lanczos", "box", "hamming"], required=False
+    )
     crop_pct = serializers.FloatField(min_value=0.01, max_value=2, required=False, allow_null=True)
     crop_mode = serializers.ChoiceField(choices=["center", "squash", "border"], required=False)
-    hf_repo_id = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$", required=False, allow_blank=True)
-    hf_revision = serializers.RegexField(r"^[0-9a-f]{40}$", required=False, allow_blank=True, help_text="A full commit sha.")
+    hf_repo_id = serializers.RegexField(
+        r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$", required=False, allow_blank=True
+    )
+    hf_revision = serializers.RegexField(
+        r"^[0-9a-f]{40}$", required=False, allow_blank=True, help_text="A full commit sha."
+    )
 
     def validate(self, attrs: dict) -> dict:
         if attrs.get("hf_repo_id") and not attrs.get("hf_revision") and not self.partial:
-            raise serializers.ValidationError({"hf_revision": ["A Hugging Face source needs a pinned commit sha."]})
+            raise serializers.ValidationError(
+                {"hf_revision": ["A Hugging Face source needs a pinned commit sha."]}
+            )
         if attrs.get("hf_repo_id"):
             attrs["source_kind"] = SourceKind.HUGGING_FACE
         return attrs
@@ -135,3 +148,21 @@ class WeightsUploadSerializer(serializers.Serializer):
     convert_pickle = serializers.BooleanField(
         default=False, help_text="Convert a pickle checkpoint once with torch.load(weights_only=True)."
     )
+
+
+class StarterBundleRequestSerializer(serializers.Serializer):
+    """Documents the bundle options; validation itself is the builder's (it names the bad field)."""
+
+    num_classes = serializers.IntegerField(min_value=2, help_text="Classes of YOUR task.")
+    class_names = serializers.CharField(required=False, help_text="Comma-separated, as many as num_classes.")
+    strategy = serializers.ChoiceField(
+        choices=["linear_probe", "freeze_then_unfreeze", "full_finetune"], required=False
+    )
+    epochs = serializers.IntegerField(min_value=1, required=False)
+    batch_size = serializers.IntegerField(min_value=1, required=False)
+    lr_head = serializers.FloatField(required=False)
+    lr_backbone = serializers.FloatField(required=False)
+    image_size = serializers.IntegerField(required=False, help_text="Default: the model's input size.")
+    augmentation = serializers.ChoiceField(choices=["none", "light", "strong"], required=False)
+    seed = serializers.IntegerField(required=False)
+    device = serializers.CharField(required=False, help_text="auto, cpu or cuda")

@@ -6,5 +6,12 @@ urlpatterns = [
     path("models/", views.ModelListView.as_view(), name="model-list"),
     path("models/<str:namespace>/<str:name>/", views.ModelDetailView.as_view(), name="model-detail"),
     path("models/<str:namespace>/<str:name>/claims/", views.ModelClaimsView.as_view(), name="model-claims"),
-    path("models/<str:namespace>/<str:name>/weights/", views.ModelWeightsView.as_view(), name="model-weights"),
+    path(
+        "models/<str:namespace>/<str:name>/weights/", views.ModelWeightsView.as_view(), name="model-weights"
+    ),
+    path(
+        "models/<str:namespace>/<str:name>/starter-bundle/",
+        views.StarterBundleView.as_view(),
+        name="model-starter-bundle",
+    ),
 ]

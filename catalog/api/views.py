@@ -2,27 +2,31 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.filters import BaseFilterBackend
 from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from catalog import selectors, services, weights
+from catalog import bundles, selectors, services, weights
 from catalog.api.serializers import (
     ClaimSerializer,
     ClaimWriteSerializer,
     ModelDetailSerializer,
     ModelListSerializer,
     ModelWriteSerializer,
+    StarterBundleRequestSerializer,
     WeightsFileSerializer,
     WeightsUploadSerializer,
 )
 from catalog.filters import CatalogFilterSet, unknown_parameters
 from catalog.models import ModelEntry
+from catalog.starter.builder import BundleConfigError
 from catalog.uploads import UploadTooLarge, declared_length_too_large, spooled_upload
 from hub.api import error_response
 from hub.pagination import StrictPageNumberPagination
@@ -32,7 +36,9 @@ class RejectUnknownParameters(BaseFilterBackend):
     """A misspelt filter must fail loudly rather than return the unfiltered catalog."""
 
     def filter_queryset(self, request: Request, queryset, view):
-        unknown = unknown_parameters(request.query_params.keys(), allowed_extra=("page", "page_size", "format"))
+        unknown = unknown_parameters(
+            request.query_params.keys(), allowed_extra=("page", "page_size", "format")
+        )
         if unknown:
             raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
         return queryset
@@ -64,7 +70,9 @@ class ModelListView(generics.ListCreateAPIView):
             model = services.model_register(**serializer.validated_data)
         except DjangoValidationError as error:
             raise_as_api_error(error)
-        return Response(ModelDetailSerializer(model, context={"request": request}).data, status=status.HTTP_201_CREATED)
+        return Response(
+            ModelDetailSerializer(model, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
 
 
 class ModelDetailView(generics.GenericAPIView):
@@ -85,7 +93,9 @@ class ModelDetailView(generics.GenericAPIView):
         model = self.get_object()
         serializer = ModelWriteSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        fields = {key: value for key, value in serializer.validated_data.items() if key not in ("namespace", "name")}
+        fields = {
+            key: value for key, value in serializer.validated_data.items() if key not in ("namespace", "name")
+        }
         try:
             services.model_update(model=model, **fields)
         except DjangoValidationError as error:
@@ -130,10 +140,14 @@ class ModelWeightsView(generics.GenericAPIView):
     serializer_class = WeightsUploadSerializer
     pagination_class = None
 
-    @extend_schema(request={"multipart/form-data": WeightsUploadSerializer}, responses={201: WeightsFileSerializer})
+    @extend_schema(
+        request={"multipart/form-data": WeightsUploadSerializer}, responses={201: WeightsFileSerializer}
+    )
     def post(self, request: Request, namespace: str, name: str) -> Response:
         if declared_length_too_large(request.META.get("CONTENT_LENGTH")):
-            return error_response(413, str(UploadTooLarge(int(request.META["CONTENT_LENGTH"]))), {"file": ["Too large."]})
+            return error_response(
+                413, str(UploadTooLarge(int(request.META["CONTENT_LENGTH"]))), {"file": ["Too large."]}
+            )
         model = get_object_or_404(ModelEntry, namespace=namespace, name=name)
         serializer = WeightsUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -150,8 +164,57 @@ class ModelWeightsView(generics.GenericAPIView):
             return error_response(413, str(error), {"file": [str(error)]})
         except weights.WeightsMismatch as error:
             report = error.report
-            detail = {"file": [str(error)], "missing": report.missing, "unexpected": report.unexpected, "mismatched": report.mismatched}
+            detail = {
+                "file": [str(error)],
+                "missing": report.missing,
+                "unexpected": report.unexpected,
+                "mismatched": report.mismatched,
+            }
             return error_response(400, str(error), detail)
         except weights.WeightsError as error:
             return error_response(400, str(error), {"file": [str(error)]})
         return Response(WeightsFileSerializer(weights_file).data, status=status.HTTP_201_CREATED)
+
+
+class StarterBundleView(generics.GenericAPIView):
+    """A fine-tuning starter project for this model, as a zip. GET takes query parameters, POST a JSON body.
+
+    Building a bundle changes nothing on the hub, so POST is open to everyone like GET (and throttled alike).
+    """
+
+    permission_classes = [AllowAny]
+    pagination_class = None
+    serializer_class = StarterBundleRequestSerializer
+
+    def _respond(self, request: Request, namespace: str, name: str, raw: dict) -> HttpResponse:
+        model = get_object_or_404(
+            ModelEntry.objects.select_related("weights"), namespace=namespace, name=name
+        )
+        try:
+            data, filename, etag = bundles.starter_bundle(
+                model=model, raw_target=raw, hub_url=hub_url(request)
+            )
+        except BundleConfigError as error:
+            return error_response(400, f"Invalid {error.field}: {error}", {error.field: [str(error)]})
+        quoted = f'"{etag}"'
+        if request.headers.get("If-None-Match") == quoted:
+            response = HttpResponse(status=304)
+        else:
+            response = HttpResponse(data, content_type="application/zip")
+            response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["ETag"] = quoted
+        response["Cache-Control"] = "private, max-age=0, must-revalidate"
+        return response
+
+    @extend_schema(parameters=[StarterBundleRequestSerializer], responses={(200, "application/zip"): bytes})
+    def get(self, request: Request, namespace: str, name: str) -> HttpResponse:
+        return self._respond(request, namespace, name, dict(request.query_params.items()))
+
+    @extend_schema(request=StarterBundleRequestSerializer, responses={(200, "application/zip"): bytes})
+    def post(self, request: Request, namespace: str, name: str) -> HttpResponse:
+        raw = request.data if isinstance(request.data, dict) else {}
+        return self._respond(request, namespace, name, dict(raw.items()))
+
+
+def hub_url(request) -> str:
+    return request.build_absolute_uri("/").rstrip("/")

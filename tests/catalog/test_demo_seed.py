@@ -68,7 +68,6 @@ CLIENT = textwrap.dedent(
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_timm_reproduces_the_demo_predictions_through_depot(seeded, live_server, tmp_path, settings):
-    summary, _ = seeded
     test_split = settings.VAR_DIR / "datasets" / "digits-0-4" / "test"
     result = subprocess.run(
         [sys.executable, "-c", CLIENT.format(slug=SPEC.slug), str(test_split)],
