@@ -2,6 +2,9 @@
 
 import math
 from dataclasses import dataclass
+from html import escape
+
+from django.utils.safestring import SafeString, mark_safe
 
 import markdown as markdown_lib
 import nh3
@@ -98,3 +101,39 @@ def scatter_plot(points: list[dict], *, width: int = 640, height: int = 300) -> 
     step = 10 if hi_y - lo_y > 30 else 5
     y_ticks = [(sy(value), f"{value:g}%") for value in range(int(lo_y), int(hi_y) + 1, step)]
     return ScatterPlot(width, height, plotted, x_ticks, y_ticks, left, bottom, right, top)
+
+
+def _format_point_title(point: PlotPoint) -> str:
+    source = "verified" if point.verified else "claimed"
+    return f"{point.label}: {point.top1:.2f}% top-1, {_format_count(point.num_params)} params ({source})"
+
+
+def scatter_svg(plot: ScatterPlot) -> SafeString:
+    """The plot as inline SVG. Built in Python: hundreds of points through template tags cost ~100 ms."""
+    parts = [
+        f'<svg viewBox="0 0 {plot.width} {plot.height}" role="img" '
+        'aria-label="Top-1 accuracy against parameter count">',
+        f'<line x1="{plot.left}" y1="{plot.bottom}" x2="{plot.right}" y2="{plot.bottom}" class="axis"/>',
+        f'<line x1="{plot.left}" y1="{plot.top}" x2="{plot.left}" y2="{plot.bottom}" class="axis"/>',
+    ]
+    for x, label in plot.x_ticks:
+        parts.append(
+            f'<line x1="{x}" y1="{plot.bottom}" x2="{x}" y2="{plot.top}" class="grid"/>'
+            f'<text x="{x}" y="{plot.bottom + 16}" text-anchor="middle">{escape(label)}</text>'
+        )
+    for y, label in plot.y_ticks:
+        parts.append(
+            f'<line x1="{plot.left}" y1="{y}" x2="{plot.right}" y2="{y}" class="grid"/>'
+            f'<text x="{plot.left - 6}" y="{y}" text-anchor="end" dominant-baseline="middle">{escape(label)}</text>'
+        )
+    for point in plot.points:
+        css = "verified" if point.verified else "claimed"
+        parts.append(
+            f'<a href="{escape(point.href)}"><circle cx="{point.x}" cy="{point.y}" r="4" class="{css}">'
+            f"<title>{escape(_format_point_title(point))}</title></circle></a>"
+        )
+    parts.append(
+        f'<text x="{plot.right}" y="{plot.bottom + 32}" text-anchor="end" class="axis-label">'
+        "parameters (log scale)</text></svg>"
+    )
+    return mark_safe("".join(parts))  # every interpolated text above is escaped

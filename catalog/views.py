@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from catalog import selectors, services, weights
 from catalog.filters import ORDERING_FIELDS
 from catalog.models import Domain, Library, ModelEntry, Task
-from catalog.rendering import render_markdown, scatter_plot
+from catalog.rendering import render_markdown, scatter_plot, scatter_svg
 from catalog.uploads import UploadTooLarge, spooled_upload
 
 PAGE_SIZE = 25
@@ -66,6 +66,7 @@ def catalog_index(request: HttpRequest) -> HttpResponse:
         "errors": errors,
         "facets": facets,
         "plot": plot,
+        "plot_svg": scatter_svg(plot) if plot else "",
         "query": request.GET,
         "query_without_page": query_without_page.urlencode(),
         "hidden_filters": [(key, request.GET[key]) for key in HIDDEN_FILTERS if request.GET.get(key)],
