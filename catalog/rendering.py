@@ -4,10 +4,9 @@ import math
 from dataclasses import dataclass
 from html import escape
 
-from django.utils.safestring import SafeString, mark_safe
-
 import markdown as markdown_lib
 import nh3
+from django.utils.safestring import SafeString, mark_safe
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "li",
