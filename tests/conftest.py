@@ -1,7 +1,13 @@
 import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -9,6 +15,7 @@ from catalog import services
 from catalog.models import ModelEntry
 
 _counter = itertools.count()
+CELERY = str(Path(sys.executable).with_name("celery"))
 
 
 @pytest.fixture(autouse=True)
@@ -76,3 +83,44 @@ def outsider_client(outsider) -> APIClient:
     token = Token.objects.create(user=outsider)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client
+
+
+@pytest.fixture
+def celery_worker_process(tmp_path):
+    """A real `celery worker` process on a fresh embedded (SQLite) broker; yields the broker URL.
+
+    Publishers in this process (delay_on_commit) are pointed at the same broker while it runs.
+    """
+    from hub.celery import app
+
+    if connection.vendor != "sqlite":
+        pytest.skip("proves the embedded default (SQLite database and broker)")
+    broker = f"sqlalchemy+sqlite:///{tmp_path / 'broker.sqlite3'}"
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": broker,
+        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "DEPOT_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "DEPOT_VAR_DIR": str(tmp_path / "worker-var"),
+    }
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [CELERY, "-A", "hub", "worker", "-Q", "benchmarks", "--concurrency", "1", "--loglevel", "INFO",
+             "--without-gossip", "--without-mingle", "--hostname", "test-worker@%h"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR,
+        )  # fmt: skip
+        app.conf.task_always_eager = False
+        app.conf.broker_url = broker
+        app._pool = None
+        try:
+            yield broker
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            app.conf.broker_url = settings.CELERY_BROKER_URL
+            app._pool = None
+    print(log_path.read_text()[-3000:])
