@@ -41,6 +41,8 @@ format: setup
 
 benchmarks: setup
 	$(BIN)/python benchmarks/catalog_list.py
+	$(BIN)/python benchmarks/harness.py
+	$(BIN)/python benchmarks/starter_bundle.py
 
 clean:
 	rm -rf $(VENV) var

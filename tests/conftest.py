@@ -85,21 +85,37 @@ def outsider_client(outsider) -> APIClient:
     return client
 
 
+def _test_database_url() -> str:
+    """The test database, as the worker process must see it (the test run's, not the configured one)."""
+    config = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{config['NAME']}"
+    password = f":{config['PASSWORD']}" if config.get("PASSWORD") else ""
+    return f"postgres://{config['USER']}{password}@{config['HOST']}:{config['PORT'] or 5432}/{config['NAME']}"
+
+
+def _worker_broker(app, tmp_path: Path) -> str:
+    """The configured Redis broker (emptied of stale jobs) or, by default, a fresh SQLite broker file."""
+    if settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as broker_connection:
+            broker_connection.default_channel.queue_purge("benchmarks")
+        return settings.CELERY_BROKER_URL
+    return f"sqlalchemy+sqlite:///{tmp_path / 'broker.sqlite3'}"
+
+
 @pytest.fixture
 def celery_worker_process(tmp_path):
-    """A real `celery worker` process on a fresh embedded (SQLite) broker; yields the broker URL.
+    """A real `celery worker` process on the test database and a real broker; yields the broker URL.
 
     Publishers in this process (delay_on_commit) are pointed at the same broker while it runs.
     """
     from hub.celery import app
 
-    if connection.vendor != "sqlite":
-        pytest.skip("proves the embedded default (SQLite database and broker)")
-    broker = f"sqlalchemy+sqlite:///{tmp_path / 'broker.sqlite3'}"
+    broker = _worker_broker(app, tmp_path)
     env = {
         **os.environ,
         "CELERY_BROKER_URL": broker,
-        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "DATABASE_URL": _test_database_url(),
         "DEPOT_MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "DEPOT_VAR_DIR": str(tmp_path / "worker-var"),
     }
