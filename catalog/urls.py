@@ -9,5 +9,10 @@ urlpatterns = [
     path(
         "models/<str:namespace>/<str:name>/weights/", views.model_weights_upload, name="model-weights-upload"
     ),
+    path(
+        "models/<str:namespace>/<str:name>/starter-bundle/",
+        views.model_starter_bundle,
+        name="model-starter-bundle",
+    ),
     path("compare/", views.compare, name="compare"),
 ]

@@ -9,10 +9,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from catalog import selectors, services, weights
+from catalog import bundles, selectors, services, weights
 from catalog.filters import ORDERING_FIELDS
 from catalog.models import Domain, Library, ModelEntry, Task
 from catalog.rendering import render_markdown, scatter_plot, scatter_svg
+from catalog.starter.builder import STRATEGIES, BundleConfigError
 from catalog.uploads import UploadTooLarge, spooled_upload
 
 PAGE_SIZE = 25
@@ -107,12 +108,34 @@ def _render_model(
         "runs": evaluation_selectors.runs_for_model(model=model),
         "datasets": list(evaluation_selectors.dataset_list()),
         "upload_form": upload_form or WeightsUploadForm(),
+        "strategies": STRATEGIES,
     }
     return render(request, "catalog/model_detail.html", context, status=status)
 
 
 def model_detail(request: HttpRequest, namespace: str, name: str) -> HttpResponse:
     return _render_model(request, _get_model_or_404(namespace, name))
+
+
+BUNDLE_FIELDS = ("num_classes", "class_names", "strategy", "epochs", "batch_size", "lr_head", "lr_backbone",
+                 "image_size", "augmentation", "seed", "device")  # fmt: skip
+
+
+def model_starter_bundle(request: HttpRequest, namespace: str, name: str) -> HttpResponse:
+    """The model page's bundle form (GET): the zip, or the page again with the bad field named."""
+    model = _get_model_or_404(namespace, name)
+    raw = {key: request.GET[key] for key in BUNDLE_FIELDS if request.GET.get(key, "").strip()}
+    try:
+        data, filename, etag = bundles.starter_bundle(
+            model=model, raw_target=raw, hub_url=bundles.hub_url(request)
+        )
+    except BundleConfigError as error:
+        messages.error(request, f"Starter bundle: {error.field}: {error}")
+        return _render_model(request, model, status=400)
+    response = HttpResponse(data, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["ETag"] = f'"{etag}"'
+    return response
 
 
 @require_POST

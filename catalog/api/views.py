@@ -192,7 +192,7 @@ class StarterBundleView(generics.GenericAPIView):
         )
         try:
             data, filename, etag = bundles.starter_bundle(
-                model=model, raw_target=raw, hub_url=hub_url(request)
+                model=model, raw_target=raw, hub_url=bundles.hub_url(request)
             )
         except BundleConfigError as error:
             return error_response(400, f"Invalid {error.field}: {error}", {error.field: [str(error)]})
@@ -214,7 +214,3 @@ class StarterBundleView(generics.GenericAPIView):
     def post(self, request: Request, namespace: str, name: str) -> HttpResponse:
         raw = request.data if isinstance(request.data, dict) else {}
         return self._respond(request, namespace, name, dict(raw.items()))
-
-
-def hub_url(request) -> str:
-    return request.build_absolute_uri("/").rstrip("/")

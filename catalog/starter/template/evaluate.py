@@ -1,0 +1,93 @@
+"""Measure the fine-tuned model on held-out images (the dvc `evaluate` stage).
+
+By default on the test split listed by prepare.py (data/test, or val when there is no data/test); `--data DIR`
+measures any ImageFolder directory (DIR/<class>/*) instead. Writes <model dir>/eval_metrics.json: top-1,
+per-class accuracy and the confusion matrix (rows: true class, columns: predicted class).
+Usage: python evaluate.py [--model-dir outputs] [--data data/test] [--out outputs/eval_metrics.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import timm.data
+import torch
+from common import (
+    OUTPUT_DIR,
+    BundleError,
+    ImageList,
+    load_params,
+    load_trained_model,
+    predict_logits,
+    read_prepared,
+    resolve_device,
+    scan_folder,
+    write_json,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model-dir", type=Path, default=OUTPUT_DIR, help="what train.py wrote")
+    parser.add_argument(
+        "--data", type=Path, help="an ImageFolder directory (default: the prepared test split)"
+    )
+    parser.add_argument("--out", type=Path, help="default: <model dir>/eval_metrics.json")
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args(argv)
+
+    params = load_params()
+    model, class_names = load_trained_model(args.model_dir)
+    if args.data is not None:
+        samples, source = scan_folder(args.data, class_names), str(args.data)
+    else:
+        prepared_names, splits = read_prepared()
+        if prepared_names != class_names:
+            raise BundleError(
+                "the model's classes differ from prepared/classes.json: train again after prepare.py"
+            )
+        split = "test" if splits["test"] else "val"
+        samples, source = splits[split], f"prepared {split} split"
+        if split == "val":
+            print("no test images (data/test): measuring on the validation split, which chose the best epoch")
+    if not samples:
+        raise BundleError(f"no images to evaluate in {source}")
+
+    device = resolve_device(str(params["train"]["device"]))
+    model.to(device)
+    config = timm.data.resolve_data_config(model=model)
+    transform = timm.data.create_transform(**config, is_training=False)
+    dataset = ImageList(samples, transform, channels=int(config["input_size"][0]))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=False)
+    logits, labels = predict_logits(model, loader, device)
+    predicted = logits.argmax(dim=1)
+
+    count = len(class_names)
+    confusion = torch.zeros(count, count, dtype=torch.long)
+    for true, guess in zip(labels.tolist(), predicted.tolist(), strict=True):
+        confusion[true, guess] += 1
+    per_class = {
+        name: round(100.0 * confusion[i, i].item() / confusion[i].sum().item(), 2)
+        for i, name in enumerate(class_names)
+        if confusion[i].sum().item()
+    }
+    metrics = {
+        "top1": round(100.0 * (predicted == labels).float().mean().item(), 2),
+        "num_images": len(samples),
+        "data": source,
+        "per_class_top1": per_class,
+        "class_names": class_names,
+        "confusion_matrix": confusion.tolist(),
+    }
+    out = args.out or args.model_dir / "eval_metrics.json"
+    write_json(out, metrics)
+    print(f"top-1 {metrics['top1']:.2f}% on {len(samples)} images ({source}); wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

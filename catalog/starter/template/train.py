@@ -1,0 +1,418 @@
+"""Fine-tune the pretrained model on your classes (the dvc `train` stage).
+
+1. Gets the pretrained weights: from the hub that made this bundle through the Hugging Face protocol
+   (params.yaml model.hub_url; the HF_ENDPOINT environment variable overrides it), from the model's Hugging Face
+   source with `--source huggingface`, or from a local file with `--weights PATH`. The file's sha256 must equal
+   model.sha256, or nothing is trained and nothing is written.
+2. Builds the architecture with timm, loads the weights strictly and replaces the classifier head.
+3. Trains with the strategy of params.yaml (train.strategy, layers.groups), AdamW, a linear warmup then cosine
+   learning rate per phase, validation every epoch and early stopping on validation top-1.
+4. Writes outputs/model.safetensors (the best epoch), outputs/config.json (timm's format:
+   `timm.create_model("local-dir:outputs", pretrained=True)` loads it) and outputs/metrics.json.
+
+Baseline: `python train.py --from-scratch --output-dir outputs-scratch` trains the same architecture from random
+weights with the same data, epochs, batches and augmentation, every layer at train.lr_head.
+Usage: python train.py [--weights PATH] [--source hub|huggingface] [--set train.epochs=5] [--from-scratch]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import safetensors.torch
+import torch
+import torch.nn.functional as F
+from common import (
+    OUTPUT_DIR,
+    STRATEGIES,
+    BundleError,
+    ImageList,
+    assign_parameters,
+    create_model,
+    eval_transform,
+    load_params,
+    predict_logits,
+    read_prepared,
+    resolve_device,
+    save_model,
+    seed_everything,
+    sha256_file,
+    train_transform,
+    write_json,
+)
+from tqdm import tqdm
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    epochs: int
+    trainable: frozenset[int]  # indices of layers.groups trained in this phase; the head always trains
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Weights
+
+
+def fetch_weights(params: dict[str, Any], weights: Path | None, source: str) -> Path:
+    """The pretrained weights file, refused unless its sha256 is params.yaml's model.sha256."""
+    model = params["model"]
+    if weights is not None:
+        path = weights
+        if not path.is_file():
+            raise BundleError(f"--weights {path}: no such file")
+    else:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+        if source == "huggingface":
+            if not model.get("hf_repo_id"):
+                raise BundleError(
+                    "this model has no Hugging Face source (model.hf_repo_id is empty); use --source hub"
+                )
+            repo_id, revision, endpoint = model["hf_repo_id"], model.get("hf_revision") or None, None
+        else:
+            repo_id, revision = model["repo_id"], model["revision"]
+            endpoint = os.environ.get("HF_ENDPOINT") or model["hub_url"]
+        where = endpoint or "the Hugging Face Hub"
+        print(f"downloading {repo_id}/{model['filename']} at revision {revision} from {where}")
+        try:
+            path = Path(hf_hub_download(repo_id, model["filename"], revision=revision, endpoint=endpoint))
+        except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
+            raise BundleError(
+                f"could not download the weights of {repo_id} from {where}: {exc}\n"
+                "Is the hub reachable (HF_ENDPOINT, HF_HUB_OFFLINE)? Or pass --weights PATH to a local copy."
+            ) from exc
+    digest = sha256_file(path)
+    if digest != model["sha256"]:
+        raise BundleError(
+            f"refusing weights {path}: sha256 mismatch: the file has {digest}, params.yaml model.sha256 expects "
+            f"{model['sha256']}. Nothing was trained or written."
+        )
+    print(f"weights sha256 verified: {digest}")
+    return path
+
+
+def build_model(params: dict[str, Any], weights: Path | None, num_classes: int) -> torch.nn.Module:
+    """Pretrained backbone with a new head of num_classes, or (weights None) a random-init model."""
+    if weights is None:
+        return create_model(params, num_classes)
+    model = create_model(params, int(params["model"]["num_classes"]))
+    state = safetensors.torch.load_file(str(weights))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise BundleError(f"the weights do not fit {params['model']['architecture']}: {exc}") from exc
+    model.reset_classifier(num_classes)
+    return model
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Strategy
+
+
+def plan_phases(train: dict[str, Any], groups: list[dict[str, Any]], from_scratch: bool) -> list[Phase]:
+    everything = frozenset(range(len(groups)))
+    epochs, strategy = int(train["epochs"]), train["strategy"]
+    if from_scratch:
+        return [Phase("scratch", epochs, everything)]
+    if strategy == "linear_probe":
+        return [Phase("head", epochs, frozenset())]
+    if strategy == "full_finetune":
+        return [Phase("full", epochs, everything)]
+    if strategy == "freeze_then_unfreeze":
+        head = min(max(int(train["head_epochs"]), 0), epochs)
+        late = frozenset(i for i, group in enumerate(groups) if not group["early"])
+        phases = [Phase("head", head, frozenset()), Phase("unfreeze", epochs - head, late)]
+        return [phase for phase in phases if phase.epochs > 0]
+    raise BundleError(f"train.strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+
+
+def group_lr(train: dict[str, Any], group: int | None, count: int, from_scratch: bool) -> float:
+    """Learning rate of the head (group None) or of backbone group `group` of `count`."""
+    if group is None or from_scratch:
+        return float(train["lr_head"])
+    if train["strategy"] == "full_finetune":
+        return float(train["lr_backbone"]) * float(train["layer_decay"]) ** (count - 1 - group)
+    return float(train["lr_backbone"])
+
+
+def configure_phase(
+    model: torch.nn.Module,
+    owner: dict[str, int | None],
+    phase: Phase,
+    params: dict[str, Any],
+    from_scratch: bool,
+) -> tuple[torch.optim.Optimizer, list[str]]:
+    """Freeze what the phase does not train; AdamW over the rest, one param group per (layer group, decay)."""
+    train, count = params["train"], len(params["layers"]["groups"])
+    weight_decay = float(train["weight_decay"])
+    param_groups: dict[tuple, dict[str, Any]] = {}
+    for name, param in model.named_parameters():
+        group = owner[name]
+        trains = group is None or group in phase.trainable
+        param.requires_grad_(trains)
+        if not trains:
+            continue
+        # No weight decay on biases and normalisation parameters, as timm does.
+        decay = 0.0 if param.ndim <= 1 or name.endswith(".bias") else weight_decay
+        key = (-1 if group is None else group, decay)
+        entry = param_groups.setdefault(
+            key, {"params": [], "lr": group_lr(train, group, count, from_scratch), "weight_decay": decay}
+        )
+        entry["params"].append(param)
+    optimizer = torch.optim.AdamW([param_groups[key] for key in sorted(param_groups)])
+    # Modules whose parameters are all frozen stay in eval mode: their BatchNorm running statistics (and
+    # dropout) are those of the pretrained model.
+    frozen = [
+        name
+        for name, module in model.named_modules()
+        if any(True for _ in module.parameters()) and not any(p.requires_grad for p in module.parameters())
+    ]
+    return optimizer, frozen
+
+
+def set_train_mode(model: torch.nn.Module, frozen_modules: list[str]) -> None:
+    model.train()
+    modules = dict(model.named_modules())
+    for name in frozen_modules:
+        modules[name].eval()
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int) -> Any:
+    """Linear warmup to each group's learning rate, then cosine decay towards zero, stepped per batch."""
+    warmup_steps = min(warmup_steps, total_steps // 2)
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / (warmup_steps + 1)
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def describe(
+    model: torch.nn.Module,
+    params: dict[str, Any],
+    owner: dict[str, int | None],
+    phases: list[Phase],
+    from_scratch: bool,
+) -> None:
+    """Print which groups train in which phase, at which learning rate."""
+    groups, train = params["layers"]["groups"], params["train"]
+    sizes: dict[int | None, int] = {}
+    for name, param in model.named_parameters():
+        sizes[owner[name]] = sizes.get(owner[name], 0) + param.numel()
+    print(f"strategy: {'from scratch (baseline)' if from_scratch else train['strategy']}")
+    for phase in phases:
+        print(f"  phase {phase.name}: {phase.epochs} epochs")
+    for index, group in enumerate(groups):
+        trained = [phase.name for phase in phases if index in phase.trainable]
+        lr = group_lr(train, index, len(groups), from_scratch)
+        status = f"trains in {', '.join(trained)} at lr {lr:.3g}" if trained else "frozen"
+        print(f"  group {index} {group['name']:<24} {sizes.get(index, 0):>11,} params  {status}")
+    print(
+        f"  classifier head{'':<20} {sizes.get(None, 0):>11,} params  trains at lr {float(train['lr_head']):.3g}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training
+
+
+def loader(
+    dataset: ImageList, batch_size: int, *, shuffle: bool, seed: int, workers: int
+) -> torch.utils.data.DataLoader:
+    # A last batch of one image breaks BatchNorm in training mode: drop it.
+    drop_last = shuffle and len(dataset) > batch_size and len(dataset) % batch_size == 1
+    generator = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        drop_last=drop_last,
+        num_workers=workers,
+        generator=generator,
+    )
+
+
+def validate(model: torch.nn.Module, val_loader: Any, device: torch.device) -> tuple[float, float]:
+    logits, labels = predict_logits(model, val_loader, device)
+    loss = F.cross_entropy(logits, labels).item()
+    top1 = 100.0 * (logits.argmax(dim=1) == labels).float().mean().item()
+    return loss, top1
+
+
+def train_epoch(
+    model: torch.nn.Module,
+    train_loader: Any,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    frozen: list[str],
+    device: torch.device,
+    label_smoothing: float,
+    description: str,
+    progress: bool,
+) -> tuple[float, float]:
+    set_train_mode(model, frozen)
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = tqdm(train_loader, desc=description, leave=False, disable=None if progress else True)
+    for images, labels in bar:
+        images, labels = images.to(device), labels.to(device)
+        logits = model(images)
+        loss = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total_loss += loss.item() * len(labels)
+        correct += (logits.argmax(dim=1) == labels).sum().item()
+        seen += len(labels)
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+    return total_loss / max(1, seen), 100.0 * correct / max(1, seen)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    params = load_params(overrides=args.overrides)
+    train = params["train"]
+    class_names, samples = read_prepared()
+    if len(class_names) != int(params["target"]["num_classes"]):
+        raise BundleError(
+            f"prepared/classes.json has {len(class_names)} classes but target.num_classes is "
+            f"{params['target']['num_classes']}: run `python prepare.py` again"
+        )
+    if int(train["batch_size"]) < 2:
+        raise BundleError("train.batch_size must be at least 2")
+    # The weights are fetched and checked before anything is written.
+    weights = None if args.from_scratch else fetch_weights(params, args.weights, args.source)
+
+    seed = int(train["seed"])
+    device = resolve_device(str(train["device"]))
+    seed_everything(seed, device)
+    model = build_model(params, weights, len(class_names)).to(device)
+    owner = assign_parameters(model, params["layers"])
+    phases = plan_phases(train, params["layers"]["groups"], args.from_scratch)
+    describe(model, params, owner, phases, args.from_scratch)
+
+    channels = int(params["data"]["input_size"][0])
+    batch_size, workers = int(train["batch_size"]), int(train.get("num_workers", 0))
+    train_loader = loader(
+        ImageList(samples["train"], train_transform(params), channels),
+        batch_size,
+        shuffle=True,
+        seed=seed,
+        workers=workers,
+    )
+    val_loader = loader(
+        ImageList(samples["val"], eval_transform(params), channels),
+        batch_size,
+        shuffle=False,
+        seed=seed,
+        workers=workers,
+    )
+    print(f"device {device}; {len(samples['train'])} train and {len(samples['val'])} val images")
+
+    total_epochs = sum(phase.epochs for phase in phases)
+    patience = int(train["patience"])
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] = {"top1": -1.0, "loss": math.inf, "epoch": 0, "state": None}
+    stopped_early, epoch = False, 0
+    started = time.perf_counter()
+    for phase_index, phase in enumerate(phases):
+        optimizer, frozen = configure_phase(model, owner, phase, params, args.from_scratch)
+        steps = phase.epochs * len(train_loader)
+        scheduler = warmup_cosine(optimizer, steps, int(train["warmup_epochs"]) * len(train_loader))
+        stale = 0
+        for _ in range(phase.epochs):
+            epoch += 1
+            description = f"epoch {epoch}/{total_epochs} [{phase.name}]"
+            train_loss, train_top1 = train_epoch(
+                model, train_loader, optimizer, scheduler, frozen, device, float(train["label_smoothing"]),
+                description, not args.no_progress,
+            )  # fmt: skip
+            val_loss, val_top1 = validate(model, val_loader, device)
+            history.append(
+                {
+                    "epoch": epoch,
+                    "phase": phase.name,
+                    "train_loss": round(train_loss, 4),
+                    "train_top1": round(train_top1, 2),
+                    "val_loss": round(val_loss, 4),
+                    "val_top1": round(val_top1, 2),
+                }
+            )
+            improved = val_top1 > best["top1"] or (val_top1 == best["top1"] and val_loss < best["loss"])
+            if improved:
+                state = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+                best.update(top1=val_top1, loss=val_loss, epoch=epoch, state=state)
+                stale = 0
+            else:
+                stale += 1
+            print(
+                f"{description} train loss {train_loss:.4f} top-1 {train_top1:.2f} | val loss {val_loss:.4f} "
+                f"top-1 {val_top1:.2f}{' *' if improved else ''}"
+            )
+            if patience and stale >= patience:
+                last_phase = phase_index == len(phases) - 1
+                print(
+                    f"no val improvement for {patience} epochs: {'stopping' if last_phase else 'next phase'}"
+                )
+                stopped_early = last_phase
+                break
+        if stopped_early:
+            break
+
+    checkpoint = str(train.get("checkpoint", "best"))
+    if checkpoint not in ("best", "last"):
+        raise BundleError(f"train.checkpoint must be best or last, got {checkpoint!r}")
+    state = best["state"] if checkpoint == "best" and best["state"] is not None else model.state_dict()
+    out_dir = args.output_dir
+    save_model(model, state, out_dir, params, class_names)
+    metrics = {
+        "best_val_top1": round(best["top1"], 2),
+        "best_epoch": best["epoch"],
+        "epochs_run": epoch,
+        "stopped_early": stopped_early,
+        "saved": checkpoint,
+        "strategy": "from_scratch" if args.from_scratch else train["strategy"],
+        "from_scratch": bool(args.from_scratch),
+        "source_weights_sha256": None if args.from_scratch else params["model"]["sha256"],
+        "history": history,
+    }
+    write_json(out_dir / "metrics.json", metrics)
+    seconds = time.perf_counter() - started
+    print(
+        f"best val top-1 {metrics['best_val_top1']:.2f} at epoch {best['epoch']} ({epoch} epochs, {seconds:.1f}s); "
+        f"wrote {out_dir / 'model.safetensors'} and {out_dir / 'metrics.json'}"
+    )
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--weights", type=Path, help="a local copy of the pretrained safetensors (sha256 checked)"
+    )
+    parser.add_argument(
+        "--source", choices=("hub", "huggingface"), default="hub", help="where to download from"
+    )
+    parser.add_argument("--from-scratch", action="store_true", help="baseline: random init, same budget")
+    parser.add_argument("--output-dir", type=Path, default=OUTPUT_DIR)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run(parser.parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
