@@ -14,6 +14,8 @@ from rest_framework.test import APIClient
 from catalog import services
 from catalog.models import ModelEntry
 
+pytest_plugins = ["tests.fixtures_data"]
+
 _counter = itertools.count()
 CELERY = str(Path(sys.executable).with_name("celery"))
 

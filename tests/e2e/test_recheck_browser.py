@@ -3,7 +3,6 @@
 import pytest
 
 from catalog import services as catalog_services
-from tests.evaluation.conftest import digit_model, digits_build, small_digits, small_digits_root  # noqa: F401
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -22,7 +21,7 @@ def test_a_curator_rechecks_a_claim_and_watches_it_finish(
     celery_worker_process,
     digit_model,
     small_digits,
-    django_user_model,  # noqa: F811
+    django_user_model,
 ):
     catalog_services.claim_record(
         model=digit_model, dataset="digits-small", split="test", metric="top1", value=99.0

@@ -7,7 +7,7 @@ from catalog import services as catalog_services
 from catalog.models import ModelEntry
 from evaluation import services
 from evaluation.models import BenchmarkRun, RunStatus
-from tests.evaluation.conftest import FAST, PER_CLASS
+from tests.fixtures_data import FAST, PER_CLASS
 
 
 def request(model, dataset, **kwargs):

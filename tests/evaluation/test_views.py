@@ -5,7 +5,7 @@ import pytest
 from catalog import services as catalog_services
 from evaluation import services
 from evaluation.models import BenchmarkRun
-from tests.evaluation.conftest import FAST
+from tests.fixtures_data import FAST
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from evaluation import services
 from evaluation.models import BenchmarkRun, RunStatus
 from evaluation.tasks import run_benchmark
 from hub.celery import app
-from tests.evaluation.conftest import FAST
+from tests.fixtures_data import FAST
 
 
 @pytest.mark.django_db(transaction=True)

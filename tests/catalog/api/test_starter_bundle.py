@@ -12,12 +12,11 @@ import pytest
 import yaml
 
 from catalog.starter.builder import ENTRY_NAMES
-from tests.evaluation.conftest import digit_model, digits_build, small_digits_root  # noqa: F401
 
 URL = "/api/v1/models/demo/digit-net/starter-bundle/"
 
 
-def test_it_returns_a_zip_with_an_etag_and_the_same_bytes_twice(api_client, digit_model):  # noqa: F811
+def test_it_returns_a_zip_with_an_etag_and_the_same_bytes_twice(api_client, digit_model):
     first = api_client.get(URL, {"num_classes": 3, "class_names": "cat,dog,fox"})
     assert first.status_code == 200, first.content[:300]
     assert first["Content-Type"] == "application/zip"
@@ -52,7 +51,7 @@ def test_it_returns_a_zip_with_an_etag_and_the_same_bytes_twice(api_client, digi
         ({"num_classes": 4, "gpus": 8}, "gpus"),
     ],
 )
-def test_a_bad_config_is_a_400_naming_the_field(api_client, digit_model, query, field):  # noqa: F811
+def test_a_bad_config_is_a_400_naming_the_field(api_client, digit_model, query, field):
     response = api_client.get(URL, query)
     assert response.status_code == 400
     assert field in response.json()["detail"] and field in response.json()["error"]
@@ -67,7 +66,7 @@ def test_a_model_without_weights_gets_a_400_naming_the_model(api_client, make_mo
     )
 
 
-def test_the_model_page_offers_the_bundle_form(client, digit_model):  # noqa: F811
+def test_the_model_page_offers_the_bundle_form(client, digit_model):
     html = client.get("/models/demo/digit-net/").content.decode()
     assert "Download starter bundle" in html
     response = client.get(
@@ -78,12 +77,12 @@ def test_the_model_page_offers_the_bundle_form(client, digit_model):  # noqa: F8
     assert refused.status_code == 400 and "num_classes" in refused.content.decode()
 
 
-def test_the_cli_writes_the_same_bundle(digit_model, tmp_path):  # noqa: F811
+def test_the_cli_writes_the_same_bundle(digit_model, tmp_path):
     from django.core.management import call_command
 
     out = tmp_path / "bundle.zip"
-    call_command("make_bundle", "demo/digit-net", "--num-classes", "3", "--hub-url", "http://testserver", "-o", str(out),
-                 stdout=io.StringIO())  # fmt: skip
+    arguments = ["demo/digit-net", "--num-classes", "3", "--hub-url", "http://testserver", "-o", str(out)]
+    call_command("make_bundle", *arguments, stdout=io.StringIO())
     assert zipfile.ZipFile(out).namelist() == sorted(ENTRY_NAMES)
 
 
@@ -111,7 +110,7 @@ def test_train_py_downloads_pinned_weights_from_a_live_depot_and_checks_them(
     live_server,
     digit_model,
     small_digits_root,
-    tmp_path,  # noqa: F811
+    tmp_path,
 ):
     with urllib.request.urlopen(f"{live_server.url}{URL}?num_classes=10&epochs=1&batch_size=8") as response:
         bundle = response.read()

@@ -6,7 +6,7 @@ import zipfile
 import pytest
 
 from evaluation.models import BenchmarkRun, EvalDataset, RunStatus
-from tests.evaluation.conftest import FAST
+from tests.fixtures_data import FAST
 
 URL = "/api/v1/benchmarks/"
 

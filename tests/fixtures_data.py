@@ -1,4 +1,4 @@
-"""Real data (scikit-learn digits as an ImageFolder) and a real tiny timm model with real weights."""
+"""Shared fixtures: scikit-learn digits as an ImageFolder and a real tiny timm model with real weights."""
 
 import shutil
 
