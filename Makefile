@@ -4,20 +4,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-VAR := $(or $(DEPOT_VAR_DIR),var)
-# pip prints one warning per package for mirror folders it skips; they are noise here.
-PIP_QUIET := 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: setup run serve worker test test-fast lint format benchmarks clean
+.PHONY: setup run test lint format benchmarks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip $(PIP_QUIET)
 
-# Reinstall only when a requirements file changed.
+# Reinstall only when a requirements file changed. pip's log is shown only when it fails.
 $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install -q -r requirements-dev.txt $(PIP_QUIET)
-	$(BIN)/python -c "import torch, timm, django" 
+	@echo "Installing dependencies into $(VENV) (PyTorch comes from the local wheel cache, about a minute)..."
+	@$(BIN)/pip install -q -r requirements-dev.txt > $(VENV)/pip-install.log 2>&1 || \
+		{ grep -v "is ignored: it is neither a file nor a directory" $(VENV)/pip-install.log; exit 1; }
+	$(BIN)/python -c "import torch, timm, django"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -7,11 +7,26 @@ Pure Python: takes any object with ModelEntry's attributes.
 
 import hashlib
 import json
+from functools import lru_cache
 from typing import Any
 
 CONFIG_FILENAME = "config.json"
 WEIGHTS_FILENAME = "model.safetensors"
 CARD_FILENAME = "README.md"
+
+
+@lru_cache(maxsize=1024)
+def _layer_names(architecture: str) -> tuple[tuple[str, Any], ...]:
+    """The classifier and first conv names timm needs to swap the head (num_classes=N) or adapt in_chans."""
+    try:
+        from timm.models import get_pretrained_cfg
+
+        cfg = get_pretrained_cfg(architecture)
+    except (ImportError, RuntimeError, ValueError):
+        return ()
+    if cfg is None:
+        return ()
+    return tuple((key, getattr(cfg, key)) for key in ("classifier", "first_conv") if getattr(cfg, key, None))
 
 
 def timm_config(model: Any) -> dict[str, Any]:
@@ -25,6 +40,8 @@ def timm_config(model: Any) -> dict[str, Any]:
         "num_classes": model.num_classes,
         "license": model.license or None,
     }
+    if model.library == "timm" and model.architecture:
+        pretrained_cfg.update(_layer_names(model.architecture))
     config: dict[str, Any] = {
         "architecture": model.architecture,
         "num_classes": model.num_classes,

@@ -125,8 +125,9 @@ def _database_config() -> dict:
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
         },
-        # Tests use a file, not memory, so a real Celery worker process can share the test database.
-        "TEST": {"NAME": str(VAR_DIR / "test-depot.sqlite3")},
+        # Tests use a file, not memory, so a real Celery worker process can share the test database;
+        # one per test process, so two test runs in one checkout never share (or delete) each other's.
+        "TEST": {"NAME": str(VAR_DIR / f"test-depot-{os.getpid()}.sqlite3")},
     }
 
 

@@ -105,6 +105,13 @@ def _worker_broker(app, tmp_path: Path) -> str:
     return f"sqlalchemy+sqlite:///{tmp_path / 'broker.sqlite3'}"
 
 
+def _reset_publishers(app) -> None:
+    """Drop cached broker connections so the next publish connects to the current broker_url."""
+    app._pool = None
+    if "amqp" in app.__dict__:
+        app.__dict__["amqp"]._producer_pool = None
+
+
 @pytest.fixture
 def celery_worker_process(tmp_path):
     """A real `celery worker` process on the test database and a real broker; yields the broker URL.
@@ -130,7 +137,7 @@ def celery_worker_process(tmp_path):
         )  # fmt: skip
         app.conf.task_always_eager = False
         app.conf.broker_url = broker
-        app._pool = None
+        _reset_publishers(app)
         try:
             yield broker
         finally:
@@ -140,5 +147,5 @@ def celery_worker_process(tmp_path):
             except subprocess.TimeoutExpired:
                 process.kill()
             app.conf.broker_url = settings.CELERY_BROKER_URL
-            app._pool = None
+            _reset_publishers(app)
     print(log_path.read_text()[-3000:])

@@ -119,11 +119,13 @@ CLIENT_SCRIPT = textwrap.dedent(
     with torch.inference_mode():
         logits = model(images)
     path = hf_hub_download("demo/tiny", "model.safetensors")
+    retargeted = timm.create_model("hf-hub:demo/tiny", pretrained=True, num_classes=3)  # a new head for transfer
     print(json.dumps({
         "logits": logits.tolist(),
         "sha256": hashlib.sha256(open(path, "rb").read()).hexdigest(),
         "label_names": model.pretrained_cfg.get("label_names"),
         "input_size": list(model.pretrained_cfg["input_size"]),
+        "new_head": list(retargeted.get_classifier().weight.shape),
     }))
     """
 )
@@ -155,6 +157,7 @@ def test_timm_and_huggingface_hub_download_from_depot(live_server, served_model,
     payload = json.loads(result.stdout.strip().splitlines()[-1])
     assert payload["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert payload["label_names"] == MODEL_FIELDS["label_names"] and payload["input_size"] == [3, 32, 32]
+    assert payload["new_head"][0] == 3
     torch.manual_seed(0)
     reference = timm.create_model("test_resnet", num_classes=5).eval()
     torch.manual_seed(123)
