@@ -25,6 +25,7 @@ from evaluation.datasets import DigitsSplits, build_digits_imagefolder
 
 SOURCE_DATASET = "digits-0-4"
 SOURCE_CLASSES = ("0", "1", "2", "3", "4")
+CLAIMED_SPLIT = "test"
 DEMO_LICENSE = "cc-by-4.0"  # the UCI digits data the models learn from is CC BY 4.0
 
 Report = Callable[[str], None]
@@ -81,7 +82,10 @@ def _entry_fields(result: DemoTrainResult) -> dict:
         "input_size": list(cfg["input_size"]),
         "num_classes": result.config["num_classes"],
         "label_names": list(result.config.get("label_names") or cfg.get("label_names") or []),
-        "model_args": dict(result.config.get("model_args") or {}),
+        # num_classes has its own column; timm's exported model_args repeat it.
+        "model_args": {
+            k: v for k, v in (result.config.get("model_args") or {}).items() if k != "num_classes"
+        },
         "mean": list(cfg["mean"]),
         "std": list(cfg["std"]),
         "interpolation": cfg.get("interpolation", ""),
@@ -109,7 +113,9 @@ def _register(result: DemoTrainResult) -> ModelEntry:
     services.claim_record(
         model=model,
         dataset=SOURCE_DATASET,
-        split=result.claim_split,
+        # Every demo model *claims* a test-split accuracy; for one of them the number was really taken on its
+        # training images (its card says so). The hub re-checks on the test split and finds out.
+        split=CLAIMED_SPLIT,
         metric=Metric.TOP1,
         value=result.claim_value,
         source=ClaimSource.AUTHOR,
@@ -175,6 +181,7 @@ def demo_catalog_seed(
         trained.append(spec.repo_id)
         accuracy = ", ".join(f"{split} {value:.2f}%" for split, value in result.accuracy.items())
         report(
-            f"{label}: trained in {result.train_seconds:.1f}s; top-1 {accuracy}; claim on {result.claim_split}"
+            f"{label}: trained in {result.train_seconds:.1f}s; top-1 {accuracy}; "
+            f"claimed {result.claim_value:.2f}% (measured on {result.claim_split})"
         )
     return DemoSeedSummary(dataset=dataset, trained=trained, kept=kept)

@@ -65,6 +65,13 @@ def _apply_fields(model: ModelEntry, fields: Mapping[str, Any]) -> None:
     unknown = sorted(set(fields) - EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({name: "Not an editable field." for name in unknown})
+    model_args = fields.get("model_args") or {}
+    if not isinstance(model_args, dict) or "num_classes" in model_args or "pretrained" in model_args:
+        raise ValidationError(
+            {
+                "model_args": "Must be an object of timm.create_model arguments other than num_classes and pretrained."
+            }
+        )
     for name, value in fields.items():
         setattr(model, name, normalise_tags(value) if name == "tags" else value)
 
