@@ -119,6 +119,7 @@ def main() -> None:
             ("API  /api/v1/models/", f"/api/v1/models/?{query}&page_size=25"),
             ("API  unfiltered, sorted", "/api/v1/models/?ordering=-num_params&page_size=25"),
             ("page /", f"/?{query}"),
+            ("plot /plot.svg (loads beside /)", f"/plot.svg?{query}"),
         ):
             samples = time_requests(client, url, args.repeat)
             median = statistics.median(samples)

@@ -3,6 +3,7 @@
 import math
 from dataclasses import dataclass
 from html import escape
+from typing import Any
 
 import markdown as markdown_lib
 import nh3
@@ -107,11 +108,29 @@ def _format_point_title(point: PlotPoint) -> str:
     return f"{point.label}: {point.top1:.2f}% top-1, {_format_count(point.num_params)} params ({source})"
 
 
-def scatter_svg(plot: ScatterPlot) -> SafeString:
-    """The plot as inline SVG. Built in Python: hundreds of points through template tags cost ~100 ms."""
+SVG = "image/svg+xml"
+SVG_OPEN = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" aria-label="{label}">'
+# A standalone document does not see the page's stylesheet.
+SVG_STYLE = (
+    "<style>text{font:11px system-ui,sans-serif;fill:#6b7385}.axis{stroke:#9aa1b1}.grid{stroke:#eef0f4}"
+    ".claimed{fill:#8fa8e6}.verified{fill:#1a7f45}circle:hover{stroke:#1d2330;stroke-width:2}</style>"
+)
+
+
+def empty_svg(message: str, *, width: int = 640, height: int = 60) -> str:
+    return (
+        SVG_OPEN.format(w=width, h=height, label=escape(message))
+        + SVG_STYLE
+        + f'<text x="{width // 2}" y="{height // 2}" text-anchor="middle">{escape(message)}</text></svg>'
+    )
+
+
+def scatter_svg(plot: ScatterPlot, *, standalone: bool = False) -> SafeString:
+    """The plot as SVG. Built in Python: hundreds of points through template tags cost ~100 ms."""
+    target = ' target="_top"' if standalone else ""
     parts = [
-        f'<svg viewBox="0 0 {plot.width} {plot.height}" role="img" '
-        'aria-label="Top-1 accuracy against parameter count">',
+        SVG_OPEN.format(w=plot.width, h=plot.height, label="Top-1 accuracy against parameter count"),
+        SVG_STYLE if standalone else "",
         f'<line x1="{plot.left}" y1="{plot.bottom}" x2="{plot.right}" y2="{plot.bottom}" class="axis"/>',
         f'<line x1="{plot.left}" y1="{plot.top}" x2="{plot.left}" y2="{plot.bottom}" class="axis"/>',
     ]
@@ -128,7 +147,7 @@ def scatter_svg(plot: ScatterPlot) -> SafeString:
     for point in plot.points:
         css = "verified" if point.verified else "claimed"
         parts.append(
-            f'<a href="{escape(point.href)}"><circle cx="{point.x}" cy="{point.y}" r="4" class="{css}">'
+            f'<a href="{escape(point.href)}"{target}><circle cx="{point.x}" cy="{point.y}" r="4" class="{css}">'
             f"<title>{escape(_format_point_title(point))}</title></circle></a>"
         )
     parts.append(
@@ -136,3 +155,57 @@ def scatter_svg(plot: ScatterPlot) -> SafeString:
         "parameters (log scale)</text></svg>"
     )
     return mark_safe("".join(parts))  # every interpolated text above is escaped
+
+
+@dataclass(frozen=True)
+class CatalogRow:
+    """One catalog table row, formatted once in Python (template filters per cell cost more than the SQL)."""
+
+    href: str
+    model_id: str
+    summary: str
+    task: str
+    library: str
+    license: str
+    params: str
+    size: str
+    gmacs: str
+    claimed: str
+    verified: str
+    verification: str
+    downloads: int
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}%"
+
+
+def _megabytes(value: int | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value / 1_000_000:.1f} MB" if value >= 100_000 else f"{value / 1000:.1f} kB"
+
+
+def catalog_row(model: Any) -> CatalogRow:
+    return CatalogRow(
+        href=f"/models/{model.namespace}/{model.name}/",
+        model_id=model.model_id,
+        summary=model.summary,
+        task=model.get_task_display(),
+        library=model.get_library_display(),
+        license=model.license,
+        params="—" if model.num_params is None else _format_count_1dp(model.num_params),
+        size=_megabytes(model.weights_size_bytes),
+        gmacs="—" if model.gmacs is None else f"{model.gmacs:.2f}",
+        claimed=_percent(model.claimed_top1),
+        verified="" if model.verified_top1 is None else _percent(model.verified_top1),
+        verification=model.verification,
+        downloads=model.downloads,
+    )
+
+
+def _format_count_1dp(value: int) -> str:
+    for threshold, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if value >= threshold:
+            return f"{value / threshold:.1f}{suffix}"
+    return str(value)

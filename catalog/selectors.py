@@ -67,10 +67,16 @@ class FacetValue:
     count: int
 
 
-def catalog_facets(*, queryset: QuerySet[ModelEntry], limit: int = 12) -> dict[str, list[FacetValue]]:
-    """Value counts per facet over the filtered catalog, most common first."""
+@dataclass(frozen=True)
+class FacetSummary:
+    count: int  # rows in the filtered catalog: the facet scan counts them, so pages need no COUNT query
+    facets: dict[str, list[FacetValue]]
+
+
+def catalog_facets(*, queryset: QuerySet[ModelEntry], limit: int = 12) -> FacetSummary:
+    """Value counts per facet over the filtered catalog, most common first, and the total."""
     # One grouped scan for all facets: the filtered set is read once, not once per facet.
-    combinations = queryset.order_by().values(*FACET_FIELDS).annotate(count=Count("id"))
+    combinations = list(queryset.order_by().values(*FACET_FIELDS).annotate(count=Count("id")))
     totals: dict[str, Counter] = {field_name: Counter() for field_name in FACET_FIELDS}
     for row in combinations:
         for field_name in FACET_FIELDS:
@@ -83,7 +89,7 @@ def catalog_facets(*, queryset: QuerySet[ModelEntry], limit: int = 12) -> dict[s
         facets[field_name] = [
             FacetValue(value=value, label=choices.get(value, value), count=count) for value, count in ranked
         ]
-    return facets
+    return FacetSummary(count=sum(row["count"] for row in combinations), facets=facets)
 
 
 def scatter_points(*, queryset: QuerySet[ModelEntry], limit: int = 400) -> list[dict]:

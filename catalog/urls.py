@@ -5,6 +5,7 @@ from catalog import views
 app_name = "catalog"
 urlpatterns = [
     path("", views.catalog_index, name="index"),
+    path("plot.svg", views.catalog_plot, name="plot"),
     path("models/<str:namespace>/<str:name>/", views.model_detail, name="model-detail"),
     path(
         "models/<str:namespace>/<str:name>/weights/", views.model_weights_upload, name="model-weights-upload"

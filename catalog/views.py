@@ -7,12 +7,13 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import EmptyPage, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
 from catalog import bundles, selectors, services, weights
 from catalog.filters import ORDERING_FIELDS
 from catalog.models import Domain, Library, ModelEntry, Task
-from catalog.rendering import render_markdown, scatter_plot, scatter_svg
+from catalog.rendering import SVG, catalog_row, empty_svg, render_markdown, scatter_plot, scatter_svg
 from catalog.starter.builder import STRATEGIES, BundleConfigError
 from catalog.uploads import UploadTooLarge, spooled_upload
 
@@ -41,33 +42,40 @@ def _page_number(raw: str | None) -> int:
     return int(raw)
 
 
+class CountedPaginator(Paginator):
+    """A paginator told the count it would otherwise ask the database for (the facet scan has it)."""
+
+    def __init__(self, object_list, per_page: int, *, count: int):
+        super().__init__(object_list, per_page)
+        self.__dict__["count"] = count  # Paginator.count is a cached_property
+
+
 def catalog_index(request: HttpRequest) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     page = None
     facets: dict = {}
-    plot = None
     try:
         queryset = selectors.model_list(query=request.GET, allowed_extra=("page",))
         number = _page_number(request.GET.get("page"))
-        paginator = Paginator(selectors.with_claims(queryset), PAGE_SIZE)
+        summary = selectors.catalog_facets(queryset=queryset)
+        facets = summary.facets
+        paginator = CountedPaginator(queryset, PAGE_SIZE, count=summary.count)
         try:
             page = paginator.page(number)
         except EmptyPage:
             raise ValidationError(
                 {"page": f"Page {number} is past the end ({paginator.num_pages} pages)."}
             ) from None
-        facets = selectors.catalog_facets(queryset=queryset)
-        plot = scatter_plot(selectors.scatter_points(queryset=queryset))
     except ValidationError as error:
         errors = error.message_dict
     query_without_page = request.GET.copy()
     query_without_page.pop("page", None)
     context = {
         "page": page,
+        "rows": [catalog_row(model) for model in page.object_list] if page else [],
         "errors": errors,
         "facets": facets,
-        "plot": plot,
-        "plot_svg": scatter_svg(plot) if plot else "",
+        "plot_query": query_without_page.urlencode(),
         "query": request.GET,
         "query_without_page": query_without_page.urlencode(),
         "hidden_filters": [(key, request.GET[key]) for key in HIDDEN_FILTERS if request.GET.get(key)],
@@ -111,6 +119,29 @@ def _render_model(
         "strategies": STRATEGIES,
     }
     return render(request, "catalog/model_detail.html", context, status=status)
+
+
+@xframe_options_sameorigin  # embedded by the catalog page; the site default (DENY) would blank it
+def catalog_plot(request: HttpRequest) -> HttpResponse:
+    """The accuracy-vs-size plot of a catalog query as a standalone SVG document.
+
+    The catalog page embeds it with <object>, so it loads beside the page (and works without JavaScript).
+    """
+    try:
+        queryset = selectors.model_list(query=request.GET, allowed_extra=("page",))
+    except ValidationError as error:
+        return HttpResponse(
+            empty_svg(f"Invalid query: {', '.join(error.message_dict)}"), content_type=SVG, status=400
+        )
+    plot = scatter_plot(selectors.scatter_points(queryset=queryset))
+    body = (
+        scatter_svg(plot, standalone=True)
+        if plot
+        else empty_svg("No model here has both a size and a top-1.")
+    )
+    response = HttpResponse(body, content_type=SVG)
+    response["Cache-Control"] = "public, max-age=60"
+    return response
 
 
 def model_detail(request: HttpRequest, namespace: str, name: str) -> HttpResponse:

@@ -22,6 +22,35 @@ class ClaimSerializer(serializers.ModelSerializer):
         fields = ["dataset", "split", "metric", "value", "img_size", "source", "source_url", "created"]
 
 
+def _datetime(value) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+class ModelRowsSerializer(serializers.ListSerializer):
+    """Catalog pages are read far more than anything else: rows are shaped directly, with the URL base
+    computed once per page, instead of through DRF's per-field machinery (which cost ~0.4 ms a row)."""
+
+    def to_representation(self, data) -> list[dict]:
+        request = self.context.get("request")
+        base = request.build_absolute_uri("/").rstrip("/") if request else ""
+        rows = data.all() if hasattr(data, "all") else data
+        return [self._row(model, base) for model in rows]
+
+    @staticmethod
+    def _row(model: ModelEntry, base: str) -> dict:
+        return {
+            "id": model.model_id, "namespace": model.namespace, "name": model.name, "title": model.title,
+            "summary": model.summary, "domain": model.domain, "task": model.task, "library": model.library,
+            "architecture": model.architecture, "pretrained_on": model.pretrained_on, "license": model.license,
+            "tags": model.tag_list, "num_params": model.num_params, "size_bytes": model.weights_size_bytes,
+            "gmacs": model.gmacs, "claimed_top1": model.claimed_top1, "verified_top1": model.verified_top1,
+            "verification": model.verification, "downloads": model.downloads,
+            "url": f"{base}/api/v1/models/{model.namespace}/{model.name}/",
+            "html_url": f"{base}/models/{model.namespace}/{model.name}/",
+            "created": _datetime(model.created), "updated": _datetime(model.updated),
+        }  # fmt: skip
+
+
 class ModelListSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="model_id", read_only=True)
     tags = serializers.ListField(source="tag_list", child=serializers.CharField(), read_only=True)
@@ -36,6 +65,7 @@ class ModelListSerializer(serializers.ModelSerializer):
             "pretrained_on", "license", "tags", "num_params", "size_bytes", "gmacs", "claimed_top1",
             "verified_top1", "verification", "downloads", "url", "html_url", "created", "updated",
         ]  # fmt: skip
+        list_serializer_class = ModelRowsSerializer
 
     def _absolute(self, path: str) -> str:
         request = self.context.get("request")

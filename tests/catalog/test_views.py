@@ -32,7 +32,19 @@ def test_the_catalog_lists_models_with_facets_and_a_plot(client, catalog):
         assert f'href="/models/{model_id}/"' in html
     assert "1.2M" in html and "97.25%" in html
     assert re.search(r"Vision</a> <span class=\"n\">2</span>", html)
-    assert html.count("<circle") == 2  # the two models with both a size and a top-1
+    assert '<object data="/plot.svg"' in html
+    plot = client.get("/plot.svg")
+    assert plot["Content-Type"] == "image/svg+xml"
+    svg = plot.content.decode()
+    assert svg.count("<circle") == 2  # the two models with both a size and a top-1
+    assert 'href="/models/demo/tiny-cnn/" target="_top"' in svg and "97.25% top-1" in svg
+
+
+def test_the_plot_follows_the_query_and_refuses_a_bad_one(client, catalog):
+    assert client.get("/plot.svg?search=transformer").content.decode().count("<circle") == 1
+    assert "No model here" in client.get("/plot.svg?domain=nlp").content.decode()
+    bad = client.get("/plot.svg?params_max=lots")
+    assert bad.status_code == 400 and "params_max" in bad.content.decode()
 
 
 def test_the_catalog_filters_searches_and_sorts(client, catalog):

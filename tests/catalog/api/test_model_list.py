@@ -294,3 +294,12 @@ def test_reads_are_throttled_for_anonymous_clients(api_client, catalog, settings
     finally:
         AnonRateThrottle.THROTTLE_RATES = original
     assert codes == [200, 200, 200, 429]
+
+
+def test_list_rows_have_exactly_the_documented_fields_and_match_the_detail(api_client, catalog):
+    from catalog.api.serializers import ModelListSerializer
+
+    row = api_client.get(f"{URL}?search=tiny").json()["results"][0]
+    assert list(row) == ModelListSerializer.Meta.fields
+    detail = api_client.get(row["url"]).json()
+    assert {key: detail[key] for key in row} == row
