@@ -58,6 +58,15 @@ def config_bytes(model: Any) -> bytes:
     return (json.dumps(timm_config(model), indent=2, sort_keys=True) + "\n").encode()
 
 
+def strip_front_matter(text: str) -> str:
+    """Model cards often open with YAML metadata between '---' lines (as on the Hugging Face Hub)."""
+    if text.startswith("---\n"):
+        end = text.find("\n---", 4)
+        if end != -1:
+            return text[end + 4 :].lstrip("\n")
+    return text
+
+
 def card_bytes(model: Any) -> bytes:
     front_matter = ["---", f"library_name: {model.library}", f"pipeline_tag: {model.task}"]
     if model.license:
@@ -65,7 +74,8 @@ def card_bytes(model: Any) -> bytes:
     if model.tag_list:
         front_matter += ["tags:", *[f"- {tag}" for tag in model.tag_list]]
     front_matter.append("---")
-    return ("\n".join(front_matter) + "\n\n" + (model.card or f"# {model.model_id}\n")).encode()
+    body = strip_front_matter(model.card) if model.card else f"# {model.model_id}\n"
+    return ("\n".join(front_matter) + "\n\n" + body).encode()
 
 
 def content_revision(model: Any, *, weights_sha256: str | None) -> str:

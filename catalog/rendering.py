@@ -9,6 +9,8 @@ import markdown as markdown_lib
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 
+from catalog.hfconfig import strip_front_matter
+
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "li",
     "ol", "p", "pre", "strong", "table", "tbody", "td", "th", "thead", "tr", "ul", "img", "span", "sup", "sub",
@@ -23,7 +25,9 @@ ALLOWED_ATTRIBUTES = {
 
 def render_markdown(text: str) -> str:
     """Markdown to HTML with scripts, event handlers, styles and javascript: URLs removed."""
-    html = markdown_lib.markdown(text, extensions=["fenced_code", "tables"], output_format="html")
+    html = markdown_lib.markdown(
+        strip_front_matter(text), extensions=["fenced_code", "tables"], output_format="html"
+    )
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
@@ -42,6 +46,7 @@ class PlotPoint:
     verified: bool
     num_params: int
     top1: float
+    verification: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ def scatter_plot(points: list[dict], *, width: int = 640, height: int = 300) -> 
             verified=point["verified"],
             num_params=point["num_params"],
             top1=point["top1"],
+            verification=point.get("verification", ""),
         )
         for point, log_value in zip(points, logs, strict=True)
     ]
@@ -104,7 +110,7 @@ def scatter_plot(points: list[dict], *, width: int = 640, height: int = 300) -> 
 
 
 def _format_point_title(point: PlotPoint) -> str:
-    source = "verified" if point.verified else "claimed"
+    source = (point.verification or "measured") if point.verified else "claimed"
     return f"{point.label}: {point.top1:.2f}% top-1, {_format_count(point.num_params)} params ({source})"
 
 
@@ -113,7 +119,7 @@ SVG_OPEN = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="
 # A standalone document does not see the page's stylesheet.
 SVG_STYLE = (
     "<style>text{font:11px system-ui,sans-serif;fill:#6b7385}.axis{stroke:#9aa1b1}.grid{stroke:#eef0f4}"
-    ".claimed{fill:#8fa8e6}.verified{fill:#1a7f45}circle:hover{stroke:#1d2330;stroke-width:2}</style>"
+    ".claimed{fill:#8fa8e6}.verified{fill:#1a7f45}.disagrees{fill:#b42318}circle:hover{stroke:#1d2330;stroke-width:2}</style>"
 )
 
 
@@ -145,7 +151,11 @@ def scatter_svg(plot: ScatterPlot, *, standalone: bool = False) -> SafeString:
             f'<text x="{plot.left - 6}" y="{y}" text-anchor="end" dominant-baseline="middle">{escape(label)}</text>'
         )
     for point in plot.points:
-        css = "verified" if point.verified else "claimed"
+        css = (
+            ("disagrees" if point.verification == "disagrees" else "verified")
+            if point.verified
+            else "claimed"
+        )
         parts.append(
             f'<a href="{escape(point.href)}"{target}><circle cx="{point.x}" cy="{point.y}" r="4" class="{css}">'
             f"<title>{escape(_format_point_title(point))}</title></circle></a>"
@@ -196,7 +206,7 @@ def catalog_row(model: Any) -> CatalogRow:
         license=model.license,
         params="—" if model.num_params is None else _format_count_1dp(model.num_params),
         size=_megabytes(model.weights_size_bytes),
-        gmacs="—" if model.gmacs is None else f"{model.gmacs:.2f}",
+        gmacs="—" if model.gmacs is None else f"{model.gmacs:.3g}",
         claimed=_percent(model.claimed_top1),
         verified="" if model.verified_top1 is None else _percent(model.verified_top1),
         verification=model.verification,

@@ -97,7 +97,7 @@ def scatter_points(*, queryset: QuerySet[ModelEntry], limit: int = 400) -> list[
     rows = (
         queryset.filter(num_params__gt=0)
         .exclude(claimed_top1__isnull=True, verified_top1__isnull=True)
-        .values("namespace", "name", "num_params", "claimed_top1", "verified_top1")[:limit]
+        .values("namespace", "name", "num_params", "claimed_top1", "verified_top1", "verification")[:limit]
     )
     return [
         {
@@ -105,6 +105,7 @@ def scatter_points(*, queryset: QuerySet[ModelEntry], limit: int = 400) -> list[
             "num_params": row["num_params"],
             "top1": row["verified_top1"] if row["verified_top1"] is not None else row["claimed_top1"],
             "verified": row["verified_top1"] is not None,
+            "verification": row["verification"],
         }
         for row in rows
     ]

@@ -147,3 +147,11 @@ def test_the_upload_form_is_for_staff_only(client, make_model, django_user_model
         ).status_code
         == 302
     )
+
+
+def test_a_cards_yaml_front_matter_is_not_shown_as_text(client, make_model):
+    make_model(name="carded", card="---\nlicense: mit\ntags:\n- x\n---\n# Real title\n\nBody.")
+    html = client.get("/models/demo/carded/").content.decode()
+    assert "<h1>Real title</h1>" in html and "license: mit" not in html
+    readme = client.get("/demo/carded/resolve/main/README.md").content.decode()
+    assert readme.count("---") == 2 and "# Real title" in readme
