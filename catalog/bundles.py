@@ -7,6 +7,7 @@ built is served from the cache until its model's revision changes.
 from typing import Any
 
 from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
 
 from catalog.models import ModelEntry
 from catalog.starter import builder
@@ -77,3 +78,16 @@ def starter_bundle(*, model: ModelEntry, raw_target: dict[str, Any], hub_url: st
         data = builder.build_bundle(record, target)
         cache.set(key, data, CACHE_SECONDS)
     return data, builder.bundle_filename(record, target), etag
+
+
+def bundle_response(request: HttpRequest, data: bytes, filename: str, etag: str) -> HttpResponse:
+    """The zip as a download, or 304 when the client already holds these exact bytes (the ETag matches)."""
+    quoted = f'"{etag}"'
+    if request.headers.get("If-None-Match") == quoted:
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(data, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["ETag"] = quoted
+    response["Cache-Control"] = "private, max-age=0, must-revalidate"
+    return response

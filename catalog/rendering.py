@@ -186,11 +186,11 @@ class CatalogRow:
     downloads: int
 
 
-def _percent(value: float | None) -> str:
+def format_percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}%"
 
 
-def _megabytes(value: int | None) -> str:
+def format_megabytes(value: int | None) -> str:
     if value is None:
         return "—"
     return f"{value / 1_000_000:.1f} MB" if value >= 100_000 else f"{value / 1000:.1f} kB"
@@ -204,17 +204,20 @@ def catalog_row(model: Any) -> CatalogRow:
         task=model.get_task_display(),
         library=model.get_library_display(),
         license=model.license,
-        params="—" if model.num_params is None else _format_count_1dp(model.num_params),
-        size=_megabytes(model.weights_size_bytes),
+        params=format_count(model.num_params),
+        size=format_megabytes(model.weights_size_bytes),
         gmacs="—" if model.gmacs is None else f"{model.gmacs:.3g}",
-        claimed=_percent(model.claimed_top1),
-        verified="" if model.verified_top1 is None else _percent(model.verified_top1),
+        claimed=format_percent(model.claimed_top1),
+        verified="" if model.verified_top1 is None else format_percent(model.verified_top1),
         verification=model.verification,
         downloads=model.downloads,
     )
 
 
-def _format_count_1dp(value: int) -> str:
+def format_count(value: int | None) -> str:
+    """11689512 -> 11.7M"""
+    if value is None:
+        return "—"
     for threshold, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
         if value >= threshold:
             return f"{value / threshold:.1f}{suffix}"

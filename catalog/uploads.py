@@ -40,3 +40,16 @@ def spooled_upload(upload: UploadedFile) -> Iterator[Path]:
             spool.write(chunk)
         spool.flush()
         yield Path(spool.name)
+
+
+def attach_uploaded_weights(*, model, upload: UploadedFile, convert_pickle: bool):
+    """Spool the upload to disk and hand it to the weights service; both the API and the page form use this.
+
+    Raises UploadTooLarge or catalog.weights.WeightsError (refusals), leaving nothing behind.
+    """
+    from catalog import services
+
+    with spooled_upload(upload) as path:
+        return services.weights_attach(
+            model=model, path=path, original_name=upload.name, convert_pickle=convert_pickle
+        )

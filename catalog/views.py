@@ -10,12 +10,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
-from catalog import bundles, selectors, services, weights
+from catalog import bundles, selectors, weights
 from catalog.filters import ORDERING_FIELDS
 from catalog.models import Domain, Library, ModelEntry, Task
 from catalog.rendering import SVG, catalog_row, empty_svg, render_markdown, scatter_plot, scatter_svg
 from catalog.starter.builder import STRATEGIES, BundleConfigError
-from catalog.uploads import UploadTooLarge, spooled_upload
+from catalog.uploads import UploadTooLarge, attach_uploaded_weights
 
 PAGE_SIZE = 25
 # Facet choices travel as links; the search form carries them along so "Apply" keeps them.
@@ -163,10 +163,7 @@ def model_starter_bundle(request: HttpRequest, namespace: str, name: str) -> Htt
     except BundleConfigError as error:
         messages.error(request, f"Starter bundle: {error.field}: {error}")
         return _render_model(request, model, status=400)
-    response = HttpResponse(data, content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["ETag"] = f'"{etag}"'
-    return response
+    return bundles.bundle_response(request, data, filename, etag)
 
 
 @require_POST
@@ -177,13 +174,9 @@ def model_weights_upload(request: HttpRequest, namespace: str, name: str) -> Htt
     if form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            with spooled_upload(upload) as path:
-                weights_file = services.weights_attach(
-                    model=model,
-                    path=path,
-                    original_name=upload.name,
-                    convert_pickle=form.cleaned_data["convert_pickle"],
-                )
+            weights_file = attach_uploaded_weights(
+                model=model, upload=upload, convert_pickle=form.cleaned_data["convert_pickle"]
+            )
         except (UploadTooLarge, weights.WeightsError) as error:
             form.add_error("file", str(error))
         else:

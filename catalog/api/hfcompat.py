@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_http_methods
 
-from catalog import hfconfig, selectors, services
+from catalog import hfconfig, services
 from catalog.models import ModelEntry
 
 RANGE_PATTERN = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -30,10 +30,8 @@ def _error(status: int, code: str, message: str, *, commit: str | None = None) -
 
 
 def _find(namespace: str, name: str) -> ModelEntry | None:
-    try:
-        return selectors.model_get(namespace=namespace, name=name)
-    except ModelEntry.DoesNotExist:
-        return None
+    # Every file download starts here: one query, without the claims the catalog pages prefetch.
+    return ModelEntry.objects.select_related("weights").filter(namespace=namespace, name=name).first()
 
 
 def _revision_matches(model: ModelEntry, revision: str) -> bool:

@@ -27,7 +27,7 @@ from catalog.api.serializers import (
 from catalog.filters import CatalogFilterSet, unknown_parameters
 from catalog.models import ModelEntry
 from catalog.starter.builder import BundleConfigError
-from catalog.uploads import UploadTooLarge, declared_length_too_large, spooled_upload
+from catalog.uploads import UploadTooLarge, attach_uploaded_weights, declared_length_too_large
 from hub.api import error_response
 from hub.pagination import StrictPageNumberPagination
 
@@ -153,13 +153,9 @@ class ModelWeightsView(generics.GenericAPIView):
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
         try:
-            with spooled_upload(upload) as path:
-                weights_file = services.weights_attach(
-                    model=model,
-                    path=path,
-                    original_name=upload.name,
-                    convert_pickle=serializer.validated_data["convert_pickle"],
-                )
+            weights_file = attach_uploaded_weights(
+                model=model, upload=upload, convert_pickle=serializer.validated_data["convert_pickle"]
+            )
         except UploadTooLarge as error:
             return error_response(413, str(error), {"file": [str(error)]})
         except weights.WeightsMismatch as error:
@@ -196,15 +192,7 @@ class StarterBundleView(generics.GenericAPIView):
             )
         except BundleConfigError as error:
             return error_response(400, f"Invalid {error.field}: {error}", {error.field: [str(error)]})
-        quoted = f'"{etag}"'
-        if request.headers.get("If-None-Match") == quoted:
-            response = HttpResponse(status=304)
-        else:
-            response = HttpResponse(data, content_type="application/zip")
-            response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        response["ETag"] = quoted
-        response["Cache-Control"] = "private, max-age=0, must-revalidate"
-        return response
+        return bundles.bundle_response(request, data, filename, etag)
 
     @extend_schema(parameters=[StarterBundleRequestSerializer], responses={(200, "application/zip"): bytes})
     def get(self, request: Request, namespace: str, name: str) -> HttpResponse:

@@ -1,30 +1,15 @@
 from django import template
 from django.http import QueryDict
 
+from catalog.rendering import format_count, format_megabytes, format_percent
+
 register = template.Library()
 
 
-@register.filter
-def count(value: int | None) -> str:
-    """11689512 -> 11.7M"""
-    if value is None:
-        return "—"
-    for threshold, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if value >= threshold:
-            return f"{value / threshold:.1f}{suffix}"
-    return str(value)
-
-
-@register.filter
-def megabytes(value: int | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value / 1_000_000:.1f} MB" if value >= 100_000 else f"{value / 1000:.1f} kB"
-
-
-@register.filter
-def percent(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}%"
+# The same formatting as the catalog rows built in Python (catalog.rendering).
+register.filter("count", format_count)
+register.filter("megabytes", format_megabytes)
+register.filter("percent", format_percent)
 
 
 @register.simple_tag
