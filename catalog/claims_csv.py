@@ -29,7 +29,8 @@ class ClaimRow:
     interpolation: str
 
 
-def _number(raw: str, *, line: int, column: str) -> float | None:
+def number_cell(raw: str, *, line: int, column: str) -> float | None:
+    """A number as timm writes it: maybe quoted with a thousands separator ("1,014.45"); "" is None."""
     text = raw.strip().replace(",", "")
     if text == "":
         return None
@@ -40,7 +41,7 @@ def _number(raw: str, *, line: int, column: str) -> float | None:
 
 
 def _percentage(raw: str, *, line: int, column: str) -> float | None:
-    value = _number(raw, line=line, column=column)
+    value = number_cell(raw, line=line, column=column)
     if value is not None and not 0 <= value <= 100:
         raise ClaimsCsvError(f"line {line}: column {column!r} must be a percentage 0-100, got {raw!r}")
     return value
@@ -71,7 +72,7 @@ def _parse_row(record: dict[str, str | None], *, line: int) -> ClaimRow:
     top1 = _percentage(cell("top1"), line=line, column="top1")
     if top1 is None:
         raise ClaimsCsvError(f"line {line}: column 'top1' is empty")
-    img_size = _number(cell("img_size"), line=line, column="img_size")
+    img_size = number_cell(cell("img_size"), line=line, column="img_size")
     if img_size is not None and (img_size <= 0 or img_size != int(img_size)):
         raise ClaimsCsvError(
             f"line {line}: column 'img_size' must be a positive integer, got {cell('img_size')!r}"
@@ -82,7 +83,7 @@ def _parse_row(record: dict[str, str | None], *, line: int) -> ClaimRow:
         top1=top1,
         top5=_percentage(cell("top5"), line=line, column="top5"),
         img_size=None if img_size is None else int(img_size),
-        param_count_millions=_number(cell("param_count"), line=line, column="param_count"),
-        crop_pct=_number(cell("crop_pct"), line=line, column="crop_pct"),
+        param_count_millions=number_cell(cell("param_count"), line=line, column="param_count"),
+        crop_pct=number_cell(cell("crop_pct"), line=line, column="crop_pct"),
         interpolation=cell("interpolation"),
     )

@@ -99,6 +99,9 @@ class ModelEntry(models.Model):
 
     num_params = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
     weights_size_bytes = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
+    # num_params x bytes per parameter of ESTIMATE_DTYPE; shown (marked as an estimate) only while no weights
+    # are stored: the real weights_size_bytes replaces it everywhere once they are.
+    size_estimate_bytes = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
     gmacs = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0)])
     input_size = models.JSONField(default=list, blank=True, help_text="[channels, height, width]")
     num_classes = models.PositiveIntegerField(null=True, blank=True)
@@ -161,6 +164,11 @@ class ModelEntry(models.Model):
     def size_mb(self) -> float | None:
         return None if self.weights_size_bytes is None else self.weights_size_bytes / 1_000_000
 
+    @property
+    def estimated_size_bytes(self) -> int | None:
+        """The estimate, only while the real size is unknown."""
+        return self.size_estimate_bytes if self.weights_size_bytes is None else None
+
 
 class Metric(models.TextChoices):
     TOP1 = "top1", "Top-1 accuracy"
@@ -177,6 +185,20 @@ class ClaimSource(models.TextChoices):
     RESULTS_TABLE = "results-table", "Results table"
 
 
+# The dataset whose top-1 is a model's headline claim when it has one: the figure timm's tables (and most
+# papers) lead with. Other test sets (ImageNet-ReaL, -Sketch, ...) are shown and filterable beside it.
+HEADLINE_DATASET = "imagenet-1k"
+
+# Bytes per parameter for the size estimate of entries without stored weights. timm publishes its weights
+# in float32; the estimate says which dtype it assumed wherever it shows.
+ESTIMATE_DTYPE = "float32"
+BYTES_PER_PARAMETER = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+
+
+def estimate_size_bytes(num_params: int | None, dtype: str = ESTIMATE_DTYPE) -> int | None:
+    return None if num_params is None else num_params * BYTES_PER_PARAMETER[dtype]
+
+
 class AccuracyClaim(models.Model):
     """What someone says the model scores. Values are percentages (0-100)."""
 
@@ -186,6 +208,8 @@ class AccuracyClaim(models.Model):
     metric = models.CharField(max_length=16, choices=Metric.choices)
     value = models.FloatField(validators=[MinValueValidator(0), MaxValueValidator(100)])
     img_size = models.PositiveIntegerField(null=True, blank=True)
+    crop_pct = models.FloatField(null=True, blank=True)
+    interpolation = models.CharField(max_length=16, blank=True)
     source = models.CharField(max_length=16, choices=ClaimSource.choices, default=ClaimSource.AUTHOR)
     source_url = models.URLField(max_length=500, blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -204,3 +228,59 @@ class AccuracyClaim(models.Model):
     @property
     def is_top1(self) -> bool:
         return self.metric in (Metric.TOP1, Metric.ACCURACY)
+
+
+class DatasetTop1Claim(models.Model):
+    """A model's best claimed top-1 on one dataset, denormalised by services from its claims.
+
+    One row per (model, dataset), so filtering and ordering the catalog on "the claim on ImageNet-Sketch" is
+    one indexed join instead of a grouped scan of every claim.
+    """
+
+    model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="dataset_top1_claims")
+    dataset = models.CharField(max_length=96)
+    value = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "dataset"], name="unique_dataset_top1_per_model")
+        ]
+        indexes = [models.Index(fields=["dataset", "value"], name="dataset_top1_value")]
+
+    def __str__(self) -> str:
+        return f"{self.model} top-1 {self.value} on {self.dataset}"
+
+
+class Precision(models.TextChoices):
+    FP32 = "fp32", "float32"
+    AMP = "amp", "automatic mixed precision"
+
+
+class SpeedClaim(models.Model):
+    """Published inference speed of an architecture (not of a tag: timm benchmarks architectures), at one
+    image size (timm lists several sizes for some architectures)."""
+
+    architecture = models.CharField(max_length=96, db_index=True)
+    device = models.CharField(max_length=8, help_text="cpu or cuda")
+    hardware = models.CharField(max_length=96, help_text="e.g. Intel i7-12700H, NVIDIA RTX 5090")
+    precision = models.CharField(max_length=8, choices=Precision.choices)
+    torch_version = models.CharField(max_length=32)
+    samples_per_sec = models.FloatField(validators=[MinValueValidator(0)])
+    step_time_ms = models.FloatField(null=True, blank=True)
+    batch_size = models.PositiveIntegerField()
+    img_size = models.PositiveIntegerField()
+    gmacs = models.FloatField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=ClaimSource.choices, default=ClaimSource.RESULTS_TABLE)
+    source_url = models.URLField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["architecture", "hardware", "precision", "img_size"],
+                name="unique_speed_claim_per_setup",
+            )
+        ]
+        ordering = ["architecture", "device", "hardware"]
+
+    def __str__(self) -> str:
+        return f"{self.architecture}: {self.samples_per_sec} samples/s on {self.hardware} ({self.precision})"

@@ -12,20 +12,24 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import F, Max, Q
+from django.db.models import F
 
 from catalog import hfconfig, weights
 from catalog.claims_csv import ClaimRow
 from catalog.models import (
+    HEADLINE_DATASET,
     AccuracyClaim,
     ClaimSource,
+    DatasetTop1Claim,
     Domain,
     Library,
     Metric,
     ModelEntry,
     SourceKind,
+    SpeedClaim,
     Task,
     WeightsFile,
+    estimate_size_bytes,
 )
 
 # Paths the site itself uses; a namespace with one of these names would shadow pages or the HF protocol.
@@ -56,6 +60,7 @@ def normalise_tags(tags: str | Iterable[str]) -> str:
 def _stamp(model: ModelEntry) -> None:
     """Derived columns, recomputed on every write so they can never drift from what they summarise."""
     model.search_text = model.build_search_text()
+    model.size_estimate_bytes = estimate_size_bytes(model.num_params)
     model.revision = hfconfig.content_revision(
         model, weights_sha256=model.weights.sha256 if model.weights else None
     )
@@ -103,11 +108,41 @@ def model_delete(*, model: ModelEntry) -> None:
     model.delete()
 
 
-def _refresh_claimed_top1(model: ModelEntry) -> None:
-    # The catalog's headline "claimed top-1" is the best top-1 (or accuracy) claim on any dataset.
-    best = model.claims.filter(Q(metric=Metric.TOP1) | Q(metric=Metric.ACCURACY)).aggregate(best=Max("value"))
-    ModelEntry.objects.filter(pk=model.pk).update(claimed_top1=best["best"])
-    model.claimed_top1 = best["best"]
+TOP1_METRICS = (Metric.TOP1, Metric.ACCURACY)
+
+
+def headline_claim(claims: Iterable[AccuracyClaim]) -> AccuracyClaim | None:
+    """The claim the catalog leads with: the best top-1 on ImageNet-1k when there is one (the figure timm's
+    tables rank by; ImageNet-ReaL is usually higher and would otherwise win), else the best top-1 or accuracy
+    claim on any dataset (e.g. a demo model's digits claim)."""
+    top1 = [claim for claim in claims if claim.metric in TOP1_METRICS]
+    on_headline_dataset = [claim for claim in top1 if claim.dataset == HEADLINE_DATASET]
+    candidates = on_headline_dataset or top1
+    return max(candidates, key=lambda claim: claim.value, default=None)
+
+
+def claim_summaries_refresh(*, model_ids: Iterable[int]) -> None:
+    """Recompute the denormalised claim columns (headline claimed_top1, best top-1 per dataset) of models."""
+    model_ids = list(model_ids)
+    claims_by_model: dict[int, list[AccuracyClaim]] = {pk: [] for pk in model_ids}
+    for claim in AccuracyClaim.objects.filter(model_id__in=model_ids, metric__in=TOP1_METRICS).only(
+        "model_id", "dataset", "metric", "value"
+    ):
+        claims_by_model[claim.model_id].append(claim)
+    entries, per_dataset = [], []
+    for pk, claims in claims_by_model.items():
+        best = headline_claim(claims)
+        entries.append(ModelEntry(pk=pk, claimed_top1=best.value if best else None))
+        best_by_dataset: dict[str, float] = {}
+        for claim in claims:
+            best_by_dataset[claim.dataset] = max(claim.value, best_by_dataset.get(claim.dataset, claim.value))
+        per_dataset += [
+            DatasetTop1Claim(model_id=pk, dataset=dataset, value=value)
+            for dataset, value in best_by_dataset.items()
+        ]
+    ModelEntry.objects.bulk_update(entries, ["claimed_top1"], batch_size=TIMM_BATCH_SIZE)
+    DatasetTop1Claim.objects.filter(model_id__in=model_ids).delete()
+    DatasetTop1Claim.objects.bulk_create(per_dataset, batch_size=TIMM_BATCH_SIZE)
 
 
 @transaction.atomic
@@ -121,6 +156,8 @@ def claim_record(
     source: str = ClaimSource.AUTHOR,
     source_url: str = "",
     img_size: int | None = None,
+    crop_pct: float | None = None,
+    interpolation: str = "",
 ) -> AccuracyClaim:
     """Add or replace the claim a source makes for (dataset, split, metric)."""
     claim = AccuracyClaim.objects.filter(
@@ -129,9 +166,12 @@ def claim_record(
     claim.value = value
     claim.source_url = source_url
     claim.img_size = img_size
+    claim.crop_pct = crop_pct
+    claim.interpolation = interpolation
     claim.full_clean()
     claim.save()
-    _refresh_claimed_top1(model)
+    claim_summaries_refresh(model_ids=[model.pk])
+    model.claimed_top1 = ModelEntry.objects.values_list("claimed_top1", flat=True).get(pk=model.pk)
     return claim
 
 
@@ -217,7 +257,8 @@ def _timm_entry(record: Any, stats: Any | None) -> ModelEntry:
 TIMM_UPDATE_FIELDS = [
     "title", "summary", "card", "domain", "task", "library", "architecture", "pretrained_on", "license",
     "paper_ids", "tags", "num_params", "gmacs", "input_size", "num_classes", "mean", "std", "interpolation",
-    "crop_pct", "crop_mode", "source_kind", "hf_repo_id", "search_text", "revision", "updated",
+    "crop_pct", "crop_mode", "source_kind", "hf_repo_id", "search_text", "size_estimate_bytes", "revision",
+    "updated",
 ]  # fmt: skip
 
 
@@ -305,14 +346,207 @@ def claims_import(
             summary.unknown_models.append(row.model)
             continue
         common = {"model": model, "dataset": dataset, "split": split, "source": ClaimSource.RESULTS_TABLE}
-        claim_record(
-            **common, metric=Metric.TOP1, value=row.top1, source_url=source_url, img_size=row.img_size
-        )
+        preprocessing = {
+            "img_size": row.img_size,
+            "crop_pct": row.crop_pct,
+            "interpolation": row.interpolation,
+        }
+        claim_record(**common, metric=Metric.TOP1, value=row.top1, source_url=source_url, **preprocessing)
         if row.top5 is not None:
-            claim_record(
-                **common, metric=Metric.TOP5, value=row.top5, source_url=source_url, img_size=row.img_size
-            )
+            claim_record(**common, metric=Metric.TOP5, value=row.top5, source_url=source_url, **preprocessing)
         summary.recorded += 1
+    return summary
+
+
+# --- timm's published results (six test sets, two speed tables) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResultsTable:
+    """One parsed accuracy table and where it was published."""
+
+    dataset: str
+    split: str
+    source_url: str
+    rows: list[ClaimRow]
+
+
+@dataclass(frozen=True)
+class SpeedTableRows:
+    device: str
+    hardware: str
+    precision: str
+    torch_version: str
+    source_url: str
+    rows: list[Any]  # timm_results.SpeedRow
+
+
+@dataclass(frozen=True)
+class ParamCountMismatch:
+    name: str
+    csv_params: int
+    catalog_params: int
+
+    @property
+    def relative_difference(self) -> float:
+        # The tables round to 0.01M: compare with timm's count rounded the same way, so tiny test models
+        # (0.36M) do not "disagree" by the rounding alone.
+        ours_rounded = round(self.catalog_params / 1e6, 2) * 1e6
+        return abs(self.csv_params - ours_rounded) / self.catalog_params
+
+
+@dataclass
+class TimmResultsSummary:
+    claims_created: int = 0
+    claims_updated: int = 0
+    speed_claims_created: int = 0
+    speed_claims_updated: int = 0
+    tags_with_claims: int = 0
+    tags_without_claims: list[str] = field(default_factory=list)
+    tags_not_in_registry: list[str] = field(default_factory=list)  # rows naming tags timm does not list
+    param_count_mismatches: list[ParamCountMismatch] = field(default_factory=list)
+
+
+PARAM_COUNT_TOLERANCE = 0.01
+CLAIM_UPDATE_FIELDS = ["value", "img_size", "crop_pct", "interpolation", "source_url"]
+
+
+def rows_per_tag(rows: Iterable[ClaimRow], default_img_size: Mapping[str, int]) -> dict[str, ClaimRow]:
+    """One row per tag. timm evaluates some tags at two image sizes; the claim is the row at the tag's default
+    input size (what create_model(pretrained=True) and Depot's harness use), else the best top-1 listed."""
+    chosen: dict[str, ClaimRow] = {}
+    for row in rows:
+        current = chosen.get(row.model)
+        if current is None or _preferred(row, current, default_img_size.get(row.model)):
+            chosen[row.model] = row
+    return chosen
+
+
+def _preferred(row: ClaimRow, current: ClaimRow, default_size: int | None) -> bool:
+    row_default, current_default = row.img_size == default_size, current.img_size == default_size
+    if row_default != current_default:
+        return row_default
+    return row.top1 > current.top1
+
+
+def _claims_from_table(
+    table: ResultsTable, model_pks: Mapping[str, int], default_img_size: Mapping[str, int]
+) -> list[AccuracyClaim]:
+    claims = []
+    for row in rows_per_tag(table.rows, default_img_size).values():
+        pk = model_pks.get(row.model)
+        if pk is None:
+            continue
+        common = {
+            "model_id": pk, "dataset": table.dataset, "split": table.split, "source": ClaimSource.RESULTS_TABLE,
+            "img_size": row.img_size, "crop_pct": row.crop_pct, "interpolation": row.interpolation,
+            "source_url": table.source_url,
+        }  # fmt: skip
+        claims.append(AccuracyClaim(metric=Metric.TOP1, value=row.top1, **common))
+        if row.top5 is not None:
+            claims.append(AccuracyClaim(metric=Metric.TOP5, value=row.top5, **common))
+    return claims
+
+
+def _param_count_mismatches(
+    tables: list[ResultsTable], num_params: Mapping[str, int | None]
+) -> list[ParamCountMismatch]:
+    """Tags whose published param_count (millions, 2 decimals) differs from timm's own count by more than 1%."""
+    mismatches: dict[str, ParamCountMismatch] = {}
+    for table in tables:
+        for row in table.rows:
+            ours = num_params.get(row.model)
+            if not ours or row.param_count_millions is None or row.model in mismatches:
+                continue
+            mismatch = ParamCountMismatch(row.model, round(row.param_count_millions * 1e6), ours)
+            if mismatch.relative_difference > PARAM_COUNT_TOLERANCE:
+                mismatches[row.model] = mismatch
+    return sorted(mismatches.values(), key=lambda item: item.name)
+
+
+def _upsert_counting(
+    objects: list, *, model: type, unique_fields: list[str], update_fields: list[str]
+) -> int:
+    """Insert or update rows; returns how many were new."""
+    before = model.objects.count()
+    model.objects.bulk_create(
+        objects,
+        update_conflicts=True,
+        unique_fields=unique_fields,
+        update_fields=update_fields,
+        batch_size=TIMM_BATCH_SIZE,
+    )
+    return model.objects.count() - before
+
+
+def _speed_claim(table: SpeedTableRows, row: Any) -> SpeedClaim:
+    return SpeedClaim(
+        architecture=row.architecture,
+        device=table.device,
+        hardware=table.hardware,
+        precision=table.precision,
+        torch_version=table.torch_version,
+        samples_per_sec=row.samples_per_sec,
+        step_time_ms=row.step_time_ms,
+        batch_size=row.batch_size,
+        img_size=row.img_size,
+        gmacs=row.gmacs,
+        source=ClaimSource.RESULTS_TABLE,
+        source_url=table.source_url,
+    )
+
+
+@transaction.atomic
+def timm_results_import(
+    *,
+    tables: list[ResultsTable],
+    speed_tables: list[SpeedTableRows],
+    names: Iterable[str],
+    registry_names: Iterable[str],
+) -> TimmResultsSummary:
+    """Record timm's published accuracy (per tag) and speed (per architecture) as claims. Idempotent: a second
+    import updates the same rows. Only the tags in `names` (this import's timm entries) get claims; rows naming
+    a tag outside `registry_names` (all of timm's pretrained tags) are reported."""
+    summary = TimmResultsSummary()
+    names = set(names)
+    entries = ModelEntry.objects.filter(namespace="timm", name__in=names).values_list(
+        "name", "pk", "num_params", "input_size"
+    )
+    model_pks = {name: pk for name, pk, _, _ in entries}
+    num_params = {name: params for name, _, params, _ in entries}
+    default_img_size = {name: size[-1] for name, _, _, size in entries if size}
+    claims = [claim for table in tables for claim in _claims_from_table(table, model_pks, default_img_size)]
+    created = _upsert_counting(
+        claims,
+        model=AccuracyClaim,
+        unique_fields=["model", "dataset", "split", "metric", "source"],
+        update_fields=CLAIM_UPDATE_FIELDS,
+    )
+    summary.claims_created, summary.claims_updated = created, len(claims) - created
+    claimed_pks = {claim.model_id for claim in claims}
+    claim_summaries_refresh(model_ids=claimed_pks)
+    summary.tags_with_claims = len(claimed_pks)
+    summary.tags_without_claims = sorted(name for name, pk in model_pks.items() if pk not in claimed_pks)
+    listed = {row.model for table in tables for row in table.rows}
+    summary.tags_not_in_registry = sorted(listed - set(registry_names))
+    summary.param_count_mismatches = _param_count_mismatches(tables, num_params)
+    architectures = set(
+        ModelEntry.objects.filter(namespace="timm", name__in=names).values_list("architecture", flat=True)
+    )
+    speeds = [
+        _speed_claim(table, row)
+        for table in speed_tables
+        for row in table.rows
+        if row.architecture in architectures
+    ]
+    created = _upsert_counting(
+        speeds,
+        model=SpeedClaim,
+        unique_fields=["architecture", "hardware", "precision", "img_size"],
+        update_fields=["device", "torch_version", "samples_per_sec", "step_time_ms", "batch_size", "gmacs",
+                       "source", "source_url"],
+    )  # fmt: skip
+    summary.speed_claims_created, summary.speed_claims_updated = created, len(speeds) - created
     return summary
 
 

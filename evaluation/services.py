@@ -18,10 +18,10 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from catalog.models import Metric, ModelEntry, Verification
+from catalog.models import ModelEntry, Verification
+from catalog.services import headline_claim
 from evaluation import archives, imagefolder
 from evaluation.datasets import dataset_content_hash
 from evaluation.models import BenchmarkRun, DatasetKind, EvalDataset, RunStatus
@@ -340,7 +340,7 @@ def _succeed(run: BenchmarkRun, result: Any, progress: _ProgressWriter) -> Bench
 
 
 def _headline_claim(model: ModelEntry) -> Any:
-    return model.claims.filter(Q(metric=Metric.TOP1) | Q(metric=Metric.ACCURACY)).order_by("-value").first()
+    return headline_claim(model.claims.all())  # the same rule as the catalog's claimed_top1
 
 
 def latest_run_for(*, model: ModelEntry, dataset_name: str, split: str) -> BenchmarkRun | None:

@@ -3,6 +3,9 @@
 Stats come from the bundled cache for this timm version (catalog/data/timm_stats.json) and from a local cache
 under var/; whatever is missing is computed on the meta device in parallel and cached. Entries are registered
 first, so the catalog is usable while stats are still being computed.
+
+Then timm's published results (catalog/data/timm-results/) become claims: top-1/top-5 per tag on six test sets
+and inference speed per architecture, followed by a consistency report.
 """
 
 from pathlib import Path
@@ -12,7 +15,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from catalog import services, timm_registry
+from catalog import services, timm_registry, timm_results
+from catalog.claims_csv import ClaimsCsvError
 
 
 def local_cache_path() -> Path:
@@ -28,8 +32,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--skip-stats", action="store_true", help="Register without computing missing stats"
         )
+        parser.add_argument(
+            "--skip-results",
+            action="store_true",
+            help="Do not load timm's published accuracy and speed claims",
+        )
 
-    def handle(self, *args, filter: str, workers: int, skip_stats: bool, **options) -> None:
+    def handle(
+        self, *args, filter: str, workers: int, skip_stats: bool, skip_results: bool, **options
+    ) -> None:
         records = list(timm_registry.iter_pretrained_records(filter))
         if not records:
             raise CommandError(f"No pretrained timm model matches {filter!r}.")
@@ -42,6 +53,64 @@ class Command(BaseCommand):
         self.stdout.write(f"{summary.created} new, {summary.updated} updated timm entries (timm {version}).")
         if summary.without_stats and not skip_stats:
             self._compute_missing(records, stats, workers, version, len(summary.without_stats))
+        if not skip_results:
+            self._import_results(records)
+
+    def _import_results(self, records: list) -> None:
+        try:
+            tables = [
+                services.ResultsTable(
+                    dataset=test_set.dataset,
+                    split=test_set.split,
+                    source_url=timm_results.source_url(test_set.filename),
+                    rows=timm_results.read_test_set(test_set),
+                )
+                for test_set in timm_results.TEST_SETS
+            ]
+            speed_tables = [
+                services.SpeedTableRows(
+                    device=table.device,
+                    hardware=table.hardware,
+                    precision=table.precision,
+                    torch_version=table.torch_version,
+                    source_url=timm_results.source_url(table.filename),
+                    rows=timm_results.read_speed_table(table),
+                )
+                for table in timm_results.SPEED_TABLES
+            ]
+        except ClaimsCsvError as error:
+            raise CommandError(f"timm results: {error}") from error
+        summary = services.timm_results_import(
+            tables=tables,
+            speed_tables=speed_tables,
+            names=[record.name for record in records],
+            registry_names=timm.list_pretrained(),
+        )
+        self._report(summary, len(records))
+
+    def _report(self, summary: services.TimmResultsSummary, total: int) -> None:
+        write = self.stdout.write
+        write(
+            f"timm results ({timm_results.TIMM_RESULTS_COMMIT[:12]}): {summary.claims_created} new, "
+            f"{summary.claims_updated} updated accuracy claims; {summary.speed_claims_created} new, "
+            f"{summary.speed_claims_updated} updated speed claims."
+        )
+        write(
+            f"Consistency: {summary.tags_with_claims} of {total} tags have published results, "
+            f"{len(summary.tags_without_claims)} have none."
+        )
+        if summary.tags_not_in_registry:
+            write(
+                f"{len(summary.tags_not_in_registry)} result row(s) name tags timm {timm.__version__} does not list: "
+                + _shortened(summary.tags_not_in_registry)
+            )
+        mismatches = summary.param_count_mismatches
+        write(f"param_count disagreeing with timm's own count by more than 1%: {len(mismatches) or 'none'}")
+        for item in mismatches:
+            write(
+                f"  {item.name}: results table {item.csv_params:,}, timm {item.catalog_params:,} "
+                f"({item.relative_difference:.1%})"
+            )
 
     def _register(self, records: list, stats: dict, label: str) -> services.TimmImportSummary:
         with tqdm(total=len(records), desc=label, unit="model", file=self.stderr._out, leave=False) as bar:
@@ -65,3 +134,8 @@ class Command(BaseCommand):
         for key, error in sorted(run.failures.items()):
             self.stderr.write(f"no stats for {key}: {error}")
         self.stdout.write(f"Stats computed; {len(run.failures)} architecture(s) could not be built.")
+
+
+def _shortened(names: list[str], limit: int = 10) -> str:
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
