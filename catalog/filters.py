@@ -9,9 +9,10 @@ from collections.abc import Iterable
 
 import django_filters
 from django import forms
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, FilteredRelation, Q, QuerySet
+from django.db.models.functions import Coalesce
 
-from catalog.models import Domain, Library, ModelEntry, Task, Verification
+from catalog.models import DatasetTop1Claim, Domain, Library, ModelEntry, Task, Verification
 
 _SUFFIXES = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
 _COUNT_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmbg]?)\s*$", re.IGNORECASE)
@@ -55,20 +56,51 @@ class BooleanChoiceFilter(django_filters.Filter):
         super().__init__(*args, **kwargs)
 
 
-# ordering value -> (column, whether nulls sort last in both directions)
+# The size of a model without stored weights is its estimate (num_params x bytes per parameter).
+SIZE_OR_ESTIMATE = Coalesce("weights_size_bytes", "size_estimate_bytes")
+# Annotation holding the top-1 claimed on `claim_dataset` (absent without that parameter).
+CLAIM_ANNOTATION = "claim_top1"
+
+# ordering value -> column or expression; missing values sort last in both directions
 ORDERING_FIELDS = {
     "name": "name",
     "num_params": "num_params",
-    "size": "weights_size_bytes",
+    "size": SIZE_OR_ESTIMATE,
     "gmacs": "gmacs",
     "claimed_top1": "claimed_top1",
     "verified_top1": "verified_top1",
     "downloads": "downloads",
     "created": "created",
+    "claim": CLAIM_ANNOTATION,  # needs claim_dataset
 }
 ORDERING_CHOICES = [(key, key) for key in ORDERING_FIELDS] + [
     (f"-{key}", f"-{key}") for key in ORDERING_FIELDS
 ]
+
+
+def datasets_with_claims() -> list[str]:
+    return sorted(DatasetTop1Claim.objects.order_by().values_list("dataset", flat=True).distinct())
+
+
+class CatalogFilterForm(forms.Form):
+    """Checks that need more than one parameter: the claim filters and orderings need claim_dataset."""
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        dataset = cleaned.get("claim_dataset")
+        needs_dataset = (
+            "needs claim_dataset (the dataset whose top-1 claim to use), e.g. claim_dataset=imagenet-1k."
+        )
+        if cleaned.get("min_claim") is not None and not dataset:
+            self.add_error("min_claim", f"min_claim {needs_dataset}")
+        if (cleaned.get("ordering") or "").lstrip("-") == "claim" and not dataset:
+            self.add_error("ordering", f"ordering={cleaned['ordering']} {needs_dataset}")
+        if dataset and not DatasetTop1Claim.objects.filter(dataset=dataset).exists():
+            known = ", ".join(datasets_with_claims()) or "none yet"
+            self.add_error(
+                "claim_dataset", f"No model claims a top-1 on {dataset!r}. Datasets with claims: {known}."
+            )
+        return cleaned
 
 
 class CatalogFilterSet(django_filters.FilterSet):
@@ -89,7 +121,9 @@ class CatalogFilterSet(django_filters.FilterSet):
         field_name="num_params", lookup_expr="lte", help_text="At most this many parameters."
     )
     size_mb_max = NumberFilter(
-        method="filter_size_mb_max", min_value=0, help_text="Weights file at most this many MB (10^6 bytes)."
+        method="filter_size_mb_max",
+        min_value=0,
+        help_text="Weights file at most this many MB (10^6 bytes); the estimate where no weights are stored.",
     )
     gmacs_max = NumberFilter(field_name="gmacs", lookup_expr="lte", min_value=0)
     min_top1 = NumberFilter(
@@ -97,6 +131,19 @@ class CatalogFilterSet(django_filters.FilterSet):
         min_value=0,
         max_value=100,
         help_text="Claimed or verified top-1 at least this (percent).",
+    )
+    claim_dataset = django_filters.CharFilter(
+        method="filter_claim_dataset",
+        max_length=96,
+        help_text="Only models with a top-1 claim on this dataset (imagenet-1k, imagenet-real, "
+        "imagenetv2-matched-frequency, imagenet-sketch, imagenet-a, imagenet-r, ...); enables min_claim and "
+        "ordering=claim.",
+    )
+    min_claim = NumberFilter(
+        method="filter_min_claim",
+        min_value=0,
+        max_value=100,
+        help_text="Top-1 claimed on claim_dataset at least this (percent).",
     )
     verified = BooleanChoiceFilter(
         method="filter_verified", help_text="true: only models whose headline claim the hub verified."
@@ -110,6 +157,20 @@ class CatalogFilterSet(django_filters.FilterSet):
     class Meta:
         model = ModelEntry
         fields: list[str] = []
+        form = CatalogFilterForm
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        # The claim annotation first: min_claim and ordering=claim read it, whatever order they come in.
+        dataset = self.form.cleaned_data.get("claim_dataset")
+        if dataset:
+            queryset = with_dataset_claim(queryset, dataset=dataset)
+        return super().filter_queryset(queryset)
+
+    def filter_claim_dataset(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset  # applied first, in filter_queryset
+
+    def filter_min_claim(self, queryset: QuerySet, name: str, value: float) -> QuerySet:
+        return queryset.filter(**{f"{CLAIM_ANNOTATION}__gte": value})
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         for word in value.lower().split():
@@ -117,7 +178,11 @@ class CatalogFilterSet(django_filters.FilterSet):
         return queryset
 
     def filter_size_mb_max(self, queryset: QuerySet, name: str, value: float) -> QuerySet:
-        return queryset.filter(weights_size_bytes__lte=int(value * 1_000_000))
+        limit = int(value * 1_000_000)
+        return queryset.filter(
+            Q(weights_size_bytes__lte=limit)
+            | Q(weights_size_bytes__isnull=True, size_estimate_bytes__lte=limit)
+        )
 
     def filter_min_top1(self, queryset: QuerySet, name: str, value: float) -> QuerySet:
         return queryset.filter(Q(claimed_top1__gte=value) | Q(verified_top1__gte=value))
@@ -131,9 +196,23 @@ class CatalogFilterSet(django_filters.FilterSet):
         return queryset.order_by(*ordering_expressions(value))
 
 
+def with_dataset_claim(queryset: QuerySet, *, dataset: str) -> QuerySet:
+    """Models with a top-1 claim on `dataset`, annotated with it: one join on the (model, dataset) summary."""
+    return (
+        queryset.annotate(
+            dataset_claim=FilteredRelation(
+                "dataset_top1_claims", condition=Q(dataset_top1_claims__dataset=dataset)
+            )
+        )
+        .annotate(**{CLAIM_ANNOTATION: F("dataset_claim__value")})
+        .filter(dataset_claim__value__isnull=False)
+    )
+
+
 def ordering_expressions(value: str) -> list:
     descending = value.startswith("-")
-    column = F(ORDERING_FIELDS[value.lstrip("-")])
+    target = ORDERING_FIELDS[value.lstrip("-")]
+    column = F(target) if isinstance(target, str) else target
     primary = column.desc(nulls_last=True) if descending else column.asc(nulls_last=True)
     # A unique tie-breaker keeps pages stable: no row appears twice or goes missing across pages.
     return [primary, "namespace", "name"]

@@ -167,6 +167,34 @@ def scatter_svg(plot: ScatterPlot, *, standalone: bool = False) -> SafeString:
     return mark_safe("".join(parts))  # every interpolated text above is escaped
 
 
+def results_bars_svg(results: list[Any], *, width: int = 360) -> SafeString:
+    """Horizontal bars of top-1 on each test set, labelled with the drop from ImageNet-1k (the first bar)."""
+    row_height, label_width, value_width = 22, 118, 92
+    height = row_height * len(results) + 8
+    bar_space = width - label_width - value_width
+    parts = [
+        SVG_OPEN.format(
+            w=width, h=height, label="Claimed top-1 on each test set and its drop from ImageNet-1k"
+        ),
+        "<style>text{font:11px system-ui,sans-serif;fill:#3b4252}.bar{fill:#8fa8e6}.base{fill:#4a6fd1}"
+        ".drop{fill:#b42318}</style>",
+    ]
+    for index, result in enumerate(results):
+        y = 4 + index * row_height
+        length = round(bar_space * max(0.0, min(result.top1, 100.0)) / 100, 1)
+        css = "base" if index == 0 else "bar"
+        drop = "" if index == 0 or result.drop is None else f"{result.drop:+.1f}"
+        parts.append(
+            f'<text x="0" y="{y + 14}">{escape(result.label)}</text>'
+            f'<rect x="{label_width}" y="{y + 3}" width="{length}" height="14" class="{css}">'
+            f"<title>{escape(result.label)}: {result.top1:.2f}% top-1</title></rect>"
+            f'<text x="{label_width + length + 4}" y="{y + 14}">{result.top1:.1f}%</text>'
+            f'<text x="{width}" y="{y + 14}" text-anchor="end" class="drop">{escape(drop)}</text>'
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # every interpolated text above is escaped or a number
+
+
 @dataclass(frozen=True)
 class CatalogRow:
     """One catalog table row, formatted once in Python (template filters per cell cost more than the SQL)."""
@@ -179,8 +207,10 @@ class CatalogRow:
     license: str
     params: str
     size: str
+    size_is_estimate: bool
     gmacs: str
     claimed: str
+    claim: str  # top-1 on the chosen claim_dataset, "" without one
     verified: str
     verification: str
     downloads: int
@@ -196,7 +226,16 @@ def format_megabytes(value: int | None) -> str:
     return f"{value / 1_000_000:.1f} MB" if value >= 100_000 else f"{value / 1000:.1f} kB"
 
 
+def format_size(model: Any) -> tuple[str, bool]:
+    """The stored weights' size, else the estimate marked with "≈" (and True: it is an estimate)."""
+    if model.weights_size_bytes is not None or model.size_estimate_bytes is None:
+        return format_megabytes(model.weights_size_bytes), False
+    return f"≈{format_megabytes(model.size_estimate_bytes)}", True
+
+
 def catalog_row(model: Any) -> CatalogRow:
+    size, size_is_estimate = format_size(model)
+    claim = getattr(model, "claim_top1", None)
     return CatalogRow(
         href=f"/models/{model.namespace}/{model.name}/",
         model_id=model.model_id,
@@ -205,9 +244,11 @@ def catalog_row(model: Any) -> CatalogRow:
         library=model.get_library_display(),
         license=model.license,
         params=format_count(model.num_params),
-        size=format_megabytes(model.weights_size_bytes),
+        size=size,
+        size_is_estimate=size_is_estimate,
         gmacs="—" if model.gmacs is None else f"{model.gmacs:.3g}",
         claimed=format_percent(model.claimed_top1),
+        claim="" if claim is None else format_percent(claim),
         verified="" if model.verified_top1 is None else format_percent(model.verified_top1),
         verification=model.verification,
         downloads=model.downloads,

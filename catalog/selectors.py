@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch, QuerySet
 
 from catalog.filters import CatalogFilterSet, unknown_parameters
-from catalog.models import AccuracyClaim, ModelEntry
+from catalog.models import AccuracyClaim, ClaimSource, Metric, ModelEntry, SpeedClaim
+from catalog.timm_results import TEST_SETS
 
 PAGE_PARAMETERS = ("page", "page_size")
 FACET_FIELDS = ("domain", "task", "library", "license")
@@ -40,8 +41,86 @@ def with_claims(queryset: QuerySet[ModelEntry]) -> QuerySet[ModelEntry]:
 
 
 def model_get(*, namespace: str, name: str) -> ModelEntry:
-    """Raises ModelEntry.DoesNotExist."""
-    return with_claims(ModelEntry.objects.select_related("weights")).get(namespace=namespace, name=name)
+    """Raises ModelEntry.DoesNotExist. The model carries `published_speeds` (speed_claims_for)."""
+    model = with_claims(ModelEntry.objects.select_related("weights")).get(namespace=namespace, name=name)
+    model.published_speeds = speed_claims_for(model=model)
+    return model
+
+
+def speed_claims_for(*, model: ModelEntry) -> list[SpeedClaim]:
+    """Published speeds of the model's architecture, one per hardware setup: at the model's input size when
+    listed, else at the nearest size listed."""
+    if not model.architecture:
+        return []
+    size = model.input_size[-1] if model.input_size else None
+    chosen: dict[tuple[str, str], SpeedClaim] = {}
+    for claim in SpeedClaim.objects.filter(architecture=model.architecture):
+        key = (claim.hardware, claim.precision)
+        current = chosen.get(key)
+        if current is None or _closer(claim.img_size, current.img_size, size):
+            chosen[key] = claim
+    return sorted(chosen.values(), key=lambda claim: (claim.device, claim.hardware))
+
+
+def _closer(candidate: int, current: int, target: int | None) -> bool:
+    if target is None:
+        return candidate > current
+    return (abs(candidate - target), -candidate) < (abs(current - target), -current)
+
+
+@dataclass(frozen=True)
+class ResultOnTestSet:
+    dataset: str
+    label: str
+    top1: float
+    top5: float | None
+    drop: float | None  # top-1 here minus top-1 on ImageNet-1k, in points (negative: worse)
+    claim: AccuracyClaim
+
+
+def results_on_test_sets(*, model: ModelEntry) -> list[ResultOnTestSet]:
+    """The model's claims on timm's six test sets, ImageNet-1k first, with the drop from ImageNet-1k.
+
+    Reads the prefetched claims; a published results-table claim wins over another source on the same set.
+    """
+    by_key: dict[tuple[str, str], AccuracyClaim] = {}
+    for claim in model.claims.all():
+        key = (claim.dataset, claim.metric)
+        current = by_key.get(key)
+        if current is None or (
+            claim.source == ClaimSource.RESULTS_TABLE and current.source != ClaimSource.RESULTS_TABLE
+        ):
+            by_key[key] = claim
+    baseline = by_key.get((TEST_SETS[0].dataset, Metric.TOP1))
+    results = []
+    for test_set in TEST_SETS:
+        top1 = by_key.get((test_set.dataset, Metric.TOP1))
+        if top1 is None:
+            continue
+        top5 = by_key.get((test_set.dataset, Metric.TOP5))
+        drop = None if baseline is None else round(top1.value - baseline.value, 3)
+        results.append(
+            ResultOnTestSet(
+                test_set.dataset, test_set.label, top1.value, top5.value if top5 else None, drop, top1
+            )
+        )
+    return results
+
+
+def measured_throughput(*, runs: list) -> dict | None:
+    """The hub's own images/s from the newest succeeded run in `runs` (newest first), with its device."""
+    for run in runs:
+        throughput = (run.metrics or {}).get("throughput_ips")
+        if run.status == "succeeded" and throughput:
+            provenance = run.provenance or {}
+            return {
+                "run": run,
+                "samples_per_sec": throughput,
+                "device": provenance.get("device", ""),
+                "threads": provenance.get("threads"),
+                "batch_size": (run.config or {}).get("batch_size"),
+            }
+    return None
 
 
 def models_by_ids(*, model_ids: list[str]) -> tuple[list[ModelEntry], list[str]]:
@@ -55,6 +134,7 @@ def models_by_ids(*, model_ids: list[str]) -> tuple[list[ModelEntry], list[str]]
             .first()
         )
         if model is not None:
+            model.test_set_results = results_on_test_sets(model=model)
             found[model_id] = model
     missing = [model_id for model_id in model_ids if model_id not in found]
     return [found[model_id] for model_id in model_ids if model_id in found], missing

@@ -3,7 +3,10 @@
 from django.urls import reverse
 from rest_framework import serializers
 
+from catalog.filters import CLAIM_ANNOTATION
 from catalog.models import (
+    BYTES_PER_PARAMETER,
+    ESTIMATE_DTYPE,
     AccuracyClaim,
     ClaimSource,
     Domain,
@@ -19,7 +22,10 @@ from catalog.models import (
 class ClaimSerializer(serializers.ModelSerializer):
     class Meta:
         model = AccuracyClaim
-        fields = ["dataset", "split", "metric", "value", "img_size", "source", "source_url", "created"]
+        fields = [
+            "dataset", "split", "metric", "value", "img_size", "crop_pct", "interpolation", "source", "source_url",
+            "created",
+        ]  # fmt: skip
 
 
 def _datetime(value) -> str | None:
@@ -43,7 +49,9 @@ class ModelRowsSerializer(serializers.ListSerializer):
             "summary": model.summary, "domain": model.domain, "task": model.task, "library": model.library,
             "architecture": model.architecture, "pretrained_on": model.pretrained_on, "license": model.license,
             "tags": model.tag_list, "num_params": model.num_params, "size_bytes": model.weights_size_bytes,
+            "estimated_size_bytes": model.estimated_size_bytes,
             "gmacs": model.gmacs, "claimed_top1": model.claimed_top1, "verified_top1": model.verified_top1,
+            "claim_top1": getattr(model, CLAIM_ANNOTATION, None),
             "verification": model.verification, "downloads": model.downloads,
             "url": f"{base}/api/v1/models/{model.namespace}/{model.name}/",
             "html_url": f"{base}/models/{model.namespace}/{model.name}/",
@@ -54,7 +62,21 @@ class ModelRowsSerializer(serializers.ListSerializer):
 class ModelListSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="model_id", read_only=True)
     tags = serializers.ListField(source="tag_list", child=serializers.CharField(), read_only=True)
-    size_bytes = serializers.IntegerField(source="weights_size_bytes", read_only=True, allow_null=True)
+    size_bytes = serializers.IntegerField(
+        source="weights_size_bytes",
+        read_only=True,
+        allow_null=True,
+        help_text="Size of the stored weights file; null while none is stored.",
+    )
+    estimated_size_bytes = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text=f"An ESTIMATE (num_params x {BYTES_PER_PARAMETER[ESTIMATE_DTYPE]} bytes, {ESTIMATE_DTYPE}) "
+        "while no weights are stored; null once size_bytes is known.",
+    )
+    claim_top1 = serializers.SerializerMethodField(
+        help_text="Top-1 claimed on the claim_dataset query parameter; null without it."
+    )
     url = serializers.SerializerMethodField()
     html_url = serializers.SerializerMethodField()
 
@@ -62,10 +84,14 @@ class ModelListSerializer(serializers.ModelSerializer):
         model = ModelEntry
         fields = [
             "id", "namespace", "name", "title", "summary", "domain", "task", "library", "architecture",
-            "pretrained_on", "license", "tags", "num_params", "size_bytes", "gmacs", "claimed_top1",
-            "verified_top1", "verification", "downloads", "url", "html_url", "created", "updated",
+            "pretrained_on", "license", "tags", "num_params", "size_bytes", "estimated_size_bytes", "gmacs",
+            "claimed_top1", "verified_top1", "claim_top1", "verification", "downloads", "url", "html_url",
+            "created", "updated",
         ]  # fmt: skip
         list_serializer_class = ModelRowsSerializer
+
+    def get_claim_top1(self, model: ModelEntry) -> float | None:
+        return getattr(model, CLAIM_ANNOTATION, None)
 
     def _absolute(self, path: str) -> str:
         request = self.context.get("request")
