@@ -77,6 +77,10 @@ class ResultOnTestSet:
     drop: float | None  # top-1 here minus top-1 on ImageNet-1k, in points (negative: worse)
     claim: AccuracyClaim
 
+    @property
+    def drop_label(self) -> str:
+        return "" if self.drop is None else f"{self.drop:+.2f} pt"
+
 
 def results_on_test_sets(*, model: ModelEntry) -> list[ResultOnTestSet]:
     """The model's claims on timm's six test sets, ImageNet-1k first, with the drop from ImageNet-1k.

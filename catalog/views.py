@@ -13,8 +13,18 @@ from django.views.decorators.http import require_POST
 from catalog import bundles, selectors, weights
 from catalog.filters import ORDERING_FIELDS
 from catalog.models import Domain, Library, ModelEntry, Task
-from catalog.rendering import SVG, catalog_row, empty_svg, render_markdown, scatter_plot, scatter_svg
+from catalog.rendering import (
+    SVG,
+    catalog_row,
+    empty_svg,
+    format_size,
+    render_markdown,
+    results_bars_svg,
+    scatter_plot,
+    scatter_svg,
+)
 from catalog.starter.builder import STRATEGIES, BundleConfigError
+from catalog.timm_results import TEST_SETS
 from catalog.uploads import UploadTooLarge, attach_uploaded_weights
 
 PAGE_SIZE = 25
@@ -26,6 +36,7 @@ SORT_LABELS = {
     "-downloads": "Most downloaded",
     "-claimed_top1": "Claimed top-1 (high first)",
     "-verified_top1": "Verified top-1 (high first)",
+    "-claim": "Top-1 on the chosen test set (high first)",
     "num_params": "Parameters (small first)",
     "-num_params": "Parameters (large first)",
     "size": "File size (small first)",
@@ -81,6 +92,8 @@ def catalog_index(request: HttpRequest) -> HttpResponse:
         "hidden_filters": [(key, request.GET[key]) for key in HIDDEN_FILTERS if request.GET.get(key)],
         "sort_labels": SORT_LABELS,
         "all_orderings": sorted(ORDERING_FIELDS),
+        "test_sets": TEST_SETS,
+        "claim_dataset": request.GET.get("claim_dataset", ""),
         "domains": Domain.choices,
         "tasks": Task.choices,
         "libraries": Library.choices,
@@ -108,12 +121,21 @@ def _render_model(
 ) -> HttpResponse:
     from evaluation import selectors as evaluation_selectors
 
+    runs = evaluation_selectors.runs_for_model(model=model)
+    results = selectors.results_on_test_sets(model=model)
+    size, size_is_estimate = format_size(model)
     context = {
         "model": model,
         "card_html": render_markdown(model.card),
         "claims": list(model.claims.all()),
         "verdicts": evaluation_selectors.claim_verdicts(model=model),
-        "runs": evaluation_selectors.runs_for_model(model=model),
+        "runs": runs,
+        "test_set_results": results,
+        "results_svg": results_bars_svg(results) if results else "",
+        "published_speeds": model.published_speeds,
+        "measured_throughput": selectors.measured_throughput(runs=runs),
+        "size": size,
+        "size_is_estimate": size_is_estimate,
         "datasets": list(evaluation_selectors.dataset_list()),
         "upload_form": upload_form or WeightsUploadForm(),
         "strategies": STRATEGIES,
@@ -195,6 +217,19 @@ def compare(request: HttpRequest) -> HttpResponse:
     elif len(model_ids) > MAX_COMPARE:
         error = f"Compare at most {MAX_COMPARE} models at once; you asked for {len(model_ids)}."
     models, missing = ([], []) if error else selectors.models_by_ids(model_ids=list(dict.fromkeys(model_ids)))
-    context = {"models": models, "missing": missing, "error": error}
+    context = {
+        "models": models,
+        "missing": missing,
+        "error": error,
+        "test_sets": [
+            (test_set.label, [_result_on(model, test_set.dataset) for model in models])
+            for test_set in TEST_SETS
+        ],
+        "sizes": [format_size(model) for model in models],
+    }
     status = 400 if error else (404 if missing and not models else 200)
     return render(request, "catalog/compare.html", context, status=status)
+
+
+def _result_on(model: ModelEntry, dataset: str) -> selectors.ResultOnTestSet | None:
+    return next((result for result in model.test_set_results if result.dataset == dataset), None)

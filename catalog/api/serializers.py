@@ -1,8 +1,10 @@
 """Shapes of the catalog API. Output and input serializers are separate; neither holds business logic."""
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from catalog import selectors
 from catalog.filters import CLAIM_ANNOTATION
 from catalog.models import (
     BYTES_PER_PARAMETER,
@@ -14,6 +16,7 @@ from catalog.models import (
     Metric,
     ModelEntry,
     SourceKind,
+    SpeedClaim,
     Task,
     WeightsFile,
 )
@@ -127,18 +130,37 @@ class WeightsFileSerializer(serializers.ModelSerializer):
         fields = ["sha256", "size_bytes", "tensor_count", "created"]
 
 
+class SpeedClaimSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SpeedClaim
+        fields = [
+            "architecture", "device", "hardware", "precision", "torch_version", "samples_per_sec", "step_time_ms",
+            "batch_size", "img_size", "gmacs", "source", "source_url",
+        ]  # fmt: skip
+
+
 class ModelDetailSerializer(ModelListSerializer):
     weights = WeightsFileSerializer(read_only=True, allow_null=True)
     preprocessing = PreprocessingSerializer(source="*", read_only=True)
     source = SourceSerializer(source="*", read_only=True)
     claims = ClaimSerializer(many=True, read_only=True)
+    speed_claims = serializers.SerializerMethodField(
+        help_text="Published inference speed of the architecture (claims, not measured by this hub)."
+    )
 
     class Meta(ModelListSerializer.Meta):
         fields = [
             *ModelListSerializer.Meta.fields,
             "card", "paper_ids", "num_classes", "label_names", "model_args", "preprocessing", "source", "weights",
-            "revision", "claims",
+            "revision", "claims", "speed_claims",
         ]  # fmt: skip
+
+    @extend_schema_field(SpeedClaimSerializer(many=True))
+    def get_speed_claims(self, model: ModelEntry) -> list[dict]:
+        speeds = getattr(model, "published_speeds", None)
+        if speeds is None:  # a model fresh from a write rather than from selectors.model_get
+            speeds = selectors.speed_claims_for(model=model)
+        return SpeedClaimSerializer(speeds, many=True).data
 
 
 class ModelWriteSerializer(serializers.Serializer):
