@@ -205,7 +205,7 @@ def with_dataset_claim(queryset: QuerySet, *, dataset: str) -> QuerySet:
             )
         )
         .annotate(**{CLAIM_ANNOTATION: F("dataset_claim__value")})
-        .filter(dataset_claim__value__isnull=False)
+        .filter(**{f"{CLAIM_ANNOTATION}__isnull": False})
     )
 
 

@@ -293,7 +293,8 @@ def timm_registry_import(
 def catalog_analyze() -> None:
     """Refresh the query planner's statistics after bulk writes, so SQLite picks selective indexes."""
     with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {ModelEntry._meta.db_table}")
+        for table in (ModelEntry._meta.db_table, DatasetTop1Claim._meta.db_table):
+            cursor.execute(f"ANALYZE {table}")
 
 
 @transaction.atomic
@@ -525,6 +526,7 @@ def timm_results_import(
     summary.claims_created, summary.claims_updated = created, len(claims) - created
     claimed_pks = {claim.model_id for claim in claims}
     claim_summaries_refresh(model_ids=claimed_pks)
+    catalog_analyze()
     summary.tags_with_claims = len(claimed_pks)
     summary.tags_without_claims = sorted(name for name, pk in model_pks.items() if pk not in claimed_pks)
     listed = {row.model for table in tables for row in table.rows}

@@ -58,7 +58,7 @@ class Migration(migrations.Migration):
                 ('model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='dataset_top1_claims', to='catalog.modelentry')),
             ],
             options={
-                'indexes': [models.Index(fields=['dataset', 'value'], name='dataset_top1_value')],
+                'indexes': [models.Index(fields=['dataset', 'value', 'model'], name='dataset_top1_value')],
                 'constraints': [models.UniqueConstraint(fields=('model', 'dataset'), name='unique_dataset_top1_per_model')],
             },
         ),
