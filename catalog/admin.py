@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from catalog.models import AccuracyClaim, ModelEntry, WeightsFile
+from catalog.models import AccuracyClaim, ModelEntry, SpeedClaim, WeightsFile
 
 
 class AccuracyClaimInline(admin.TabularInline):
@@ -37,3 +37,10 @@ class AccuracyClaimAdmin(admin.ModelAdmin):
     list_display = ["model", "dataset", "split", "metric", "value", "source"]
     list_filter = ["metric", "source"]
     search_fields = ["model__name", "dataset"]
+
+
+@admin.register(SpeedClaim)
+class SpeedClaimAdmin(admin.ModelAdmin):
+    list_display = ["architecture", "hardware", "precision", "img_size", "batch_size", "samples_per_sec"]
+    list_filter = ["device", "precision", "hardware"]
+    search_fields = ["architecture"]
