@@ -76,7 +76,14 @@ def write_gif_transparent_animated(image: Image.Image, stem: Path) -> Path:
     second.putpalette(palette)
     path = stem.with_suffix(".gif")
     first.save(
-        path, format="GIF", save_all=True, append_images=[second], transparency=255, duration=100, loop=0
+        path,
+        format="GIF",
+        save_all=True,
+        append_images=[second],
+        transparency=255,
+        duration=100,
+        loop=0,
+        optimize=False,
     )
     return path
 
@@ -130,7 +137,8 @@ ODD_FORMS: dict[str, tuple[Writer, tuple[str, ...]]] = {
     "exif_rotated": (write_exif_rotated, ("rgb", "exif_orientation")),
     "16bit": (write_sixteen_bit, ("16bit",)),
     "palette_transparent": (write_palette_transparent, ("palette_transparent",)),
-    "gif_animated": (write_gif_transparent_animated, ("palette_transparent", "first_frame")),
+    # Pillow opens a GIF with a grey palette as L with a transparent grey level.
+    "gif_animated": (write_gif_transparent_animated, ("transparent_color", "first_frame")),
     "cmyk": (write_cmyk, ("cmyk",)),
     "rgba": (write_rgba, ("rgba",)),
     "grayscale_alpha": (write_grayscale_alpha, ("grayscale_alpha",)),
