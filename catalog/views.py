@@ -171,7 +171,7 @@ def model_detail(request: HttpRequest, namespace: str, name: str) -> HttpRespons
 
 
 BUNDLE_FIELDS = ("num_classes", "class_names", "strategy", "epochs", "batch_size", "lr_head", "lr_backbone",
-                 "image_size", "augmentation", "seed", "device")  # fmt: skip
+                 "image_size", "augmentation", "hflip", "seed", "device")  # fmt: skip
 
 
 def model_starter_bundle(request: HttpRequest, namespace: str, name: str) -> HttpResponse:
@@ -183,7 +183,7 @@ def model_starter_bundle(request: HttpRequest, namespace: str, name: str) -> Htt
             model=model, raw_target=raw, hub_url=bundles.hub_url(request)
         )
     except BundleConfigError as error:
-        messages.error(request, f"Starter bundle: {error.field}: {error}")
+        messages.error(request, f"Starter bundle: {error.field}: {error.message}")
         return _render_model(request, model, status=400)
     return bundles.bundle_response(request, data, filename, etag)
 

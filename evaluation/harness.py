@@ -32,7 +32,8 @@ from timm.data.transforms import MaybeToTensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from evaluation.imagefolder import DatasetError, ImageFolderScan, scan_imagefolder, verify_images
+from evaluation.imagedecode import count_cases, decode_image, decoder_provenance, describe_counts
+from evaluation.imagefolder import DatasetError, ImageFolderScan, scan_imagefolder, unreadable_images
 from evaluation.verdict import wilson_interval
 
 DEPOT_VERSION = "0.1.0"
@@ -115,6 +116,10 @@ class BenchmarkResult:
     peak_memory_mb: float
     predictions: list[int]  # model output index (argmax) per sample, in dataset order
     provenance: dict
+    # How the images were read: decoding case -> number of images (see evaluation.imagedecode), and the same
+    # as sentences ("21 images were 16-bit and were rescaled from 0..65535 to 0..255").
+    decode_counts: dict[str, int] = field(default_factory=dict)
+    decoding: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return _jsonable(asdict(self))
@@ -236,9 +241,11 @@ def _scan_dataset(source: DatasetSource) -> ImageFolderScan:
 
 
 def _check_images(scan: ImageFolderScan) -> None:
-    bad = verify_images(scan)
+    # Files without an image extension are not samples (the scan lists them as unused); a file that claims to
+    # be an image and cannot be decoded is an error: measuring without it would change the dataset silently.
+    bad = unreadable_images(scan)
     if bad:
-        raise HarnessError(f"{len(bad)} unreadable or non-image files: {_format_list(bad)}", bad)
+        raise HarnessError(f"{len(bad)} unreadable image files: {_format_list(bad)}", bad)
 
 
 def _resolve_device(name: str) -> torch.device:
@@ -307,9 +314,8 @@ def create_eval_transform(data_config: dict) -> Callable:
 
 
 def load_image(path: Path) -> Image.Image:
-    """Decode to RGB, as timm's datasets do: palette, grey and RGBA images all become 3 channels."""
-    with Image.open(path) as image:
-        return image.convert("RGB")
+    """Decode to upright 8-bit RGB as a person sees it (EXIF orientation, 16-bit, transparency, CMYK, ...)."""
+    return decode_image(path).image
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -368,11 +374,12 @@ class _BatchDataset(Dataset):
     def __len__(self) -> int:
         return math.ceil(len(self.samples) / self.batch_size)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, list[tuple[str, ...]]]:
         chunk = self.samples[index * self.batch_size : (index + 1) * self.batch_size]
-        images = self.transform([load_image(path) for path, _ in chunk])
+        decoded = [decode_image(path) for path, _ in chunk]
+        images = self.transform([item.image for item in decoded])
         targets = torch.tensor([target for _, target in chunk], dtype=torch.long)
-        return images, targets
+        return images, targets, [item.cases for item in decoded]
 
 
 def _make_loader(dataset: _BatchDataset, config: HarnessConfig, device: torch.device) -> DataLoader:
@@ -404,6 +411,7 @@ class _Tally:
     loss_sum: float = 0.0
     seen: int = 0
     predictions: list[int] = field(default_factory=list)
+    decode_cases: list[tuple[str, ...]] = field(default_factory=list)
     confusion: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -444,7 +452,8 @@ def _evaluate(
     """One pass over the loader; returns the elapsed seconds (loading and forward, worker start included)."""
     batches = len(loader)
     start = time.perf_counter()
-    for batch_index, (images, dataset_targets) in enumerate(loader, start=1):
+    for batch_index, (images, dataset_targets, decode_cases) in enumerate(loader, start=1):
+        tally.decode_cases.extend(decode_cases)
         images = images.to(device, non_blocking=device.type == "cuda")
         logits = model(images)
         if logits.ndim != 2 or logits.shape[1] != tally.num_outputs:
@@ -528,6 +537,7 @@ def _provenance(
         "seed": config.seed,
         "batch_size": config.batch_size,
         "num_workers": config.num_workers,
+        "image_decoder": decoder_provenance(),
     }
 
 
@@ -570,7 +580,10 @@ def _result(tally: _Tally, scan: ImageFolderScan, elapsed: float) -> dict:
         name: (100.0 * int(diagonal[i]) / int(row_totals[i]) if row_totals[i] else None)
         for i, name in enumerate(scan.class_names)
     }
+    decode_counts = count_cases(tally.decode_cases)
     return {
+        "decode_counts": decode_counts,
+        "decoding": describe_counts(decode_counts),
         "top1": 100.0 * tally.top1 / n,
         "top5": 100.0 * tally.top5 / n,
         "loss": tally.loss_sum / n,

@@ -28,6 +28,12 @@ class EvalDataset(models.Model):
     class_names = models.JSONField(default=list)
     split_sizes = models.JSONField(default=dict, help_text="split -> number of images")
     split_hashes = models.JSONField(default=dict, help_text="split -> sha256 over sorted paths and bytes")
+    unused_files = models.JSONField(
+        default=list, blank=True, help_text="[{path, reason}]: files under root that no split reads"
+    )
+    decode_counts = models.JSONField(
+        default=dict, blank=True, help_text="split -> {decoding case -> number of images}"
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

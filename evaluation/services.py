@@ -12,6 +12,7 @@ import multiprocessing
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,42 +42,84 @@ class RunCancelled(Exception):
 # --- datasets -------------------------------------------------------------------------------------------
 
 
-def _describe_splits(root: Path) -> tuple[list[str], dict[str, int], dict[str, str]]:
+@dataclass
+class _SplitsDescription:
+    class_names: list[str] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)
+    hashes: dict[str, str] = field(default_factory=dict)
+    unused: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"}, relative to the root
+    decode_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def _split_folders(root: Path, unused: list[dict[str, str]]) -> list[Path]:
+    split_dirs = []
+    for path in sorted(root.iterdir(), key=lambda p: p.name):
+        if path.name.startswith("."):
+            unused.append({"path": path.name, "reason": imagefolder.HIDDEN_REASON})
+        elif path.is_dir():
+            split_dirs.append(path)
+        else:
+            unused.append({"path": path.name, "reason": "beside the split folders, not inside one"})
+    return split_dirs
+
+
+def _describe_splits(root: Path, field_name: str = "root") -> _SplitsDescription:
     if not root.is_dir():
-        raise ValidationError({"root": f"{root} is not a directory."})
-    split_dirs = sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith("."))
+        raise ValidationError({field_name: f"{root} is not a directory."})
+    described = _SplitsDescription()
+    split_dirs = _split_folders(root, described.unused)
     if not split_dirs:
-        raise ValidationError({"root": f"{root} has no split folders (expected e.g. test/<class>/<image>)."})
+        raise ValidationError(
+            {field_name: f"{root.name} has no split folders (expected e.g. test/<class>/<image>)."}
+        )
     class_names: list[str] | None = None
-    sizes, hashes = {}, {}
     for split_dir in split_dirs:
         try:
             scan = imagefolder.scan_imagefolder(split_dir)
-            unreadable = imagefolder.verify_images(scan)
+            checked = imagefolder.check_images(scan)
         except imagefolder.DatasetError as error:
-            raise ValidationError({"root": f"split {split_dir.name}: {error}"}) from error
+            raise ValidationError({field_name: f"split {split_dir.name}: {error}"}) from error
+        unreadable = checked.unreadable
         if unreadable:
             shown = ", ".join(unreadable[:10]) + (
                 f" and {len(unreadable) - 10} more" if len(unreadable) > 10 else ""
             )
-            raise ValidationError({"root": f"split {split_dir.name}: unreadable image file(s): {shown}"})
+            raise ValidationError({field_name: f"split {split_dir.name}: unreadable image file(s): {shown}"})
         if class_names is not None and list(scan.class_names) != class_names:
             raise ValidationError(
-                {"root": f"split {split_dir.name} has classes {list(scan.class_names)}, not {class_names}."}
+                {
+                    field_name: f"split {split_dir.name} has classes {list(scan.class_names)}, "
+                    f"not {class_names}."
+                }
             )
         class_names = list(scan.class_names)
-        sizes[split_dir.name] = len(scan.samples)
-        hashes[split_dir.name] = dataset_content_hash(split_dir)
-    return class_names or [], sizes, hashes
+        described.sizes[split_dir.name] = len(scan.samples)
+        described.hashes[split_dir.name] = dataset_content_hash(split_dir)
+        described.decode_counts[split_dir.name] = checked.decode_counts
+        described.unused.extend(
+            {"path": f"{split_dir.name}/{path}", "reason": reason} for path, reason in scan.unused
+        )
+    described.class_names = class_names or []
+    return described
 
 
 @transaction.atomic
 def dataset_register_directory(
-    *, name: str, root: Path, title: str = "", description: str = "", kind: str = DatasetKind.DIRECTORY
+    *,
+    name: str,
+    root: Path,
+    title: str = "",
+    description: str = "",
+    kind: str = DatasetKind.DIRECTORY,
+    field_name: str = "root",
 ) -> EvalDataset:
-    """Register (or refresh) an ImageFolder directory: root/<split>/<class>/<image>."""
+    """Register (or refresh) an ImageFolder directory: root/<split>/<class>/<image>.
+
+    Files that no split reads (hidden, not images, beside the class or split folders) are recorded by name in
+    unused_files: reported, never skipped silently. A refusal names `field_name` (root, or file for an upload).
+    """
     root = Path(root).resolve()
-    class_names, sizes, hashes = _describe_splits(root)
+    described = _describe_splits(root, field_name)
     dataset = EvalDataset.objects.filter(name=name).first() or EvalDataset(name=name)
     dataset.title, dataset.description, dataset.kind, dataset.root = (
         title or name,
@@ -84,7 +127,9 @@ def dataset_register_directory(
         kind,
         str(root),
     )
-    dataset.class_names, dataset.split_sizes, dataset.split_hashes = class_names, sizes, hashes
+    dataset.class_names, dataset.split_sizes = described.class_names, described.sizes
+    dataset.split_hashes, dataset.unused_files = described.hashes, described.unused
+    dataset.decode_counts = described.decode_counts
     dataset.full_clean()
     dataset.save()
     return dataset
@@ -102,8 +147,9 @@ def dataset_register_zip(*, name: str, zip_path: Path, title: str = "", descript
         raise ValidationError({"file": str(error)}) from error
     try:
         return dataset_register_directory(
-            name=name, root=destination, title=title, description=description, kind=DatasetKind.UPLOAD
-        )
+            name=name, root=destination, title=title, description=description, kind=DatasetKind.UPLOAD,
+            field_name="file",
+        )  # fmt: skip
     except Exception:
         shutil.rmtree(destination, ignore_errors=True)  # a refused dataset leaves no files behind
         raise
@@ -171,8 +217,10 @@ def run_request(
         "config_key": _config_key(canonical),
     }
     if not force:
+        # The same bytes registered under another name are another dataset to the user: a run asked for B
+        # is B's run, never A's reported in its place.
         existing = (
-            BenchmarkRun.objects.filter(**identity, model=model)
+            BenchmarkRun.objects.filter(**identity, model=model, dataset=dataset, split=split)
             .filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SUCCEEDED])
             .order_by("-created")
             .first()
@@ -302,6 +350,8 @@ def run_execute(
             root=Path(run.dataset.root) / run.split,
             content_hash=run.dataset_hash,
         )
+        progress.log(f"checking the files of {run.dataset.name}/{run.split} against its registration")
+        _check_split_unchanged(run, dataset.root)
         config = HarnessConfig(
             batch_size=run.config["batch_size"], num_workers=_loader_workers(run.config["num_workers"]),
             seed=run.config["seed"], threads=run.config["threads"],
@@ -318,6 +368,39 @@ def run_execute(
             log_tail="\n".join(progress.lines), finished=timezone.now(),
         )  # fmt: skip
         return BenchmarkRun.objects.get(pk=run_id)
+
+
+class DatasetChanged(Exception):
+    """The split's files are not the ones registered (and named by the run): measuring them would mislabel."""
+
+
+def _check_split_unchanged(run: BenchmarkRun, split_root: Path) -> None:
+    """Recompute the split's content hash; a split edited since registration fails the run, with the fix."""
+    try:
+        current = dataset_content_hash(split_root)
+    except FileNotFoundError as error:
+        raise DatasetChanged(
+            f"Dataset {run.dataset.name} split {run.split!r} is gone from {split_root}; register it again."
+        ) from error
+    if current != run.dataset_hash:
+        raise DatasetChanged(
+            f"The files of dataset {run.dataset.name} split {run.split!r} changed since it was registered "
+            f"(content hash {run.dataset_hash[:12]} then, {current[:12]} now){_unreadable_note(split_root)}: "
+            f"nothing was measured. Register it again (manage.py register_dataset {run.dataset.name} "
+            f"{run.dataset.root}) and request a new run."
+        )
+
+
+def _unreadable_note(split_root: Path) -> str:
+    """Which files are unreadable now, when any: the likeliest change to name (only the split's hash is kept)."""
+    try:
+        unreadable = imagefolder.unreadable_images(imagefolder.scan_imagefolder(split_root))
+    except imagefolder.DatasetError as error:
+        return f"; {error}"
+    if not unreadable:
+        return ""
+    more = f" and {len(unreadable) - 10} more" if len(unreadable) > 10 else ""
+    return f"; unreadable images now: {', '.join(unreadable[:10])}{more}"
 
 
 def _succeed(run: BenchmarkRun, result: Any, progress: _ProgressWriter) -> BenchmarkRun:

@@ -242,5 +242,9 @@ class StarterBundleRequestSerializer(serializers.Serializer):
     lr_backbone = serializers.FloatField(required=False)
     image_size = serializers.IntegerField(required=False, help_text="Default: the model's input size.")
     augmentation = serializers.ChoiceField(choices=["none", "light", "strong"], required=False)
+    hflip = serializers.FloatField(
+        required=False,
+        help_text="Horizontal flip probability 0..1. Default: 0 for characters, digits or signs, else 0.5.",
+    )
     seed = serializers.IntegerField(required=False)
     device = serializers.CharField(required=False, help_text="auto, cpu or cuda")

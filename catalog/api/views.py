@@ -191,7 +191,9 @@ class StarterBundleView(generics.GenericAPIView):
                 model=model, raw_target=raw, hub_url=bundles.hub_url(request)
             )
         except BundleConfigError as error:
-            return error_response(400, f"Invalid {error.field}: {error}", {error.field: [str(error)]})
+            return error_response(
+                400, f"Invalid {error.field}: {error.message}", {error.field: [error.message]}
+            )
         return bundles.bundle_response(request, data, filename, etag)
 
     @extend_schema(parameters=[StarterBundleRequestSerializer], responses={(200, "application/zip"): bytes})
@@ -200,5 +202,7 @@ class StarterBundleView(generics.GenericAPIView):
 
     @extend_schema(request=StarterBundleRequestSerializer, responses={(200, "application/zip"): bytes})
     def post(self, request: Request, namespace: str, name: str) -> HttpResponse:
-        raw = request.data if isinstance(request.data, dict) else {}
-        return self._respond(request, namespace, name, dict(raw.items()))
+        # Options may come in the query string (as with GET), in the body, or both; the body wins a clash.
+        body = request.data if isinstance(request.data, dict) else {}
+        raw = dict(request.query_params.items()) | dict(body.items())
+        return self._respond(request, namespace, name, raw)

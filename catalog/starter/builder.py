@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.metadata
+import importlib.util
 import io
 import json
 import math
@@ -45,6 +46,7 @@ ENTRY_NAMES: tuple[str, ...] = tuple(
             "data/README.md",
             "dvc.yaml",
             "evaluate.py",
+            "imagedecode.py",
             "params.yaml",
             "predict.py",
             "prepare.py",
@@ -55,11 +57,15 @@ ENTRY_NAMES: tuple[str, ...] = tuple(
     )
 )
 # Two template files are renamed so they do not act on the Depot repository itself (git, pip tooling).
-_TEMPLATE_FILES: dict[str, str] = {name: name for name in ENTRY_NAMES} | {
+_TEMPLATE_FILES: dict[str, str] = {name: name for name in ENTRY_NAMES if name != "imagedecode.py"} | {
     ".gitignore": "gitignore.txt",
     "requirements.txt": "requirements.txt.tmpl",
 }
 _RENDERED = frozenset({"README.md", "data/README.md", "params.yaml", "requirements.txt"})
+# Files copied from the hub's own code, not from template/: the bundle reads images with the very decoder the
+# hub's benchmark harness uses (a copy kept here would drift), so a bundle and a re-check read the same pixels.
+DECODER_SOURCE = Path(importlib.util.find_spec("evaluation.imagedecode").origin)
+_HUB_FILES: dict[str, Path] = {"imagedecode.py": DECODER_SOURCE}
 
 # The distributions train.py needs, pinned to what this hub runs (read at build time).
 REQUIREMENTS: tuple[str, ...] = (
@@ -154,6 +160,9 @@ class TargetConfig:
     lr_backbone: float = 1e-4
     image_size: int | None = None  # None: the model's own input size
     augmentation: str = "light"  # none | light | strong
+    hflip: float | None = (
+        None  # horizontal flip probability; None: chosen from the model and classes (hflip_default)
+    )
     seed: int = 0
     device: str = "auto"
     layer_decay: float = 0.75
@@ -241,7 +250,7 @@ def validate_target(raw: Mapping[str, Any], record: ModelRecord) -> TargetConfig
     for name in ("epochs", "batch_size", "image_size", "seed", "warmup_epochs", "patience"):
         if name in given:
             values[name] = _parse_int(name, given[name])
-    for name in ("lr_head", "lr_backbone", "layer_decay"):
+    for name in ("lr_head", "lr_backbone", "layer_decay", "hflip"):
         if name in given:
             values[name] = _parse_float(name, given[name])
     for name in ("strategy", "augmentation", "device"):
@@ -319,6 +328,12 @@ def check_target(target: TargetConfig, record: ModelRecord) -> None:
     for name in ("lr_head", "lr_backbone", "layer_decay"):
         _check_range(name, getattr(target, name), integer=False)
     _check_image_size(target, record)
+    if target.hflip is not None and (
+        isinstance(target.hflip, bool)
+        or not isinstance(target.hflip, int | float)
+        or not 0.0 <= target.hflip <= 1.0
+    ):
+        raise BundleConfigError("hflip", f"must be a probability between 0 and 1, got {target.hflip!r:.40}")
     if target.augmentation not in AUGMENTATIONS:
         raise BundleConfigError(
             "augmentation", f"must be one of {', '.join(AUGMENTATIONS)}, got {target.augmentation!r:.40}"
@@ -516,9 +531,10 @@ def layer_groups(architecture: str, model_args: dict, num_classes: int) -> dict:
 
 @functools.lru_cache(maxsize=1)
 def _templates() -> dict[str, str]:
-    return {
+    templates = {
         name: (TEMPLATE_DIR / source).read_text(encoding="utf-8") for name, source in _TEMPLATE_FILES.items()
     }
+    return templates | {name: path.read_text(encoding="utf-8") for name, path in _HUB_FILES.items()}
 
 
 @functools.lru_cache(maxsize=1)
@@ -543,6 +559,41 @@ def _input_size(record: ModelRecord, target: TargetConfig) -> list[int]:
     if target.image_size is None:
         return [int(size) for size in record.input_size]
     return [int(record.input_size[0]), target.image_size, target.image_size]
+
+
+# Words in a model's description or classes saying its images are characters or symbols, whose mirror image is
+# another class (b/d, 2/5 in some fonts, left/right arrows) or no valid sample at all.
+_NO_FLIP_WORDS = re.compile(
+    r"digit|mnist|svhn|ocr|text|charac|letter|handwrit|alphabet|glyph|font|sign|arrow|kanji|hanzi",
+    re.IGNORECASE,
+)
+_SHORT_SYMBOL = re.compile(r"\w")
+
+
+def hflip_default(record: ModelRecord, target: TargetConfig) -> tuple[float, str]:
+    """The horizontal-flip probability a bundle trains with, and why.
+
+    0 when the task is made of characters or symbols: every class name is a single letter or digit (the target's
+    class names, else the model's labels), or the model's name, title, summary or pretraining data mention
+    digits, text, characters, letters, handwriting or signs. 0.5 otherwise: in photos of objects, animals or
+    scenes a mirrored image shows the same class, so flipping doubles the views at no cost. The user's own
+    `hflip` wins over both.
+    """
+    if target.hflip is not None:
+        return float(target.hflip), "set when the bundle was requested"
+    names = list(target.class_names) or list(record.label_names)
+    if names and all(_SHORT_SYMBOL.fullmatch(name) for name in names):
+        return 0.0, "the class names are single characters (" + ", ".join(
+            names[:10]
+        ) + "): a mirrored character is another or none"
+    described = " ".join((record.model_id, record.title, record.summary, record.pretrained_on))
+    match = _NO_FLIP_WORDS.search(described)
+    if match:
+        return (
+            0.0,
+            f"the model is described with {match.group(0).lower()!r}: mirrored characters or signs change meaning",
+        )
+    return 0.5, "no sign that the images are characters or signs: a mirrored photo shows the same class"
 
 
 def _head_epochs(target: TargetConfig) -> int:
@@ -608,7 +659,7 @@ def _params(record: ModelRecord, target: TargetConfig, layers: dict) -> dict[str
             "patience": target.patience,
             "label_smoothing": 0.1,
             "augmentation": target.augmentation,
-            "hflip": 0.5,
+            "hflip": hflip_default(record, target)[0],
             "seed": target.seed,
             "device": target.device,
             "num_workers": 0,
@@ -721,9 +772,16 @@ def _source_line(record: ModelRecord) -> str:
     return "Upstream source: none; this hub is the source of these weights."
 
 
+def _hflip_note(record: ModelRecord, target: TargetConfig) -> str:
+    probability, reason = hflip_default(record, target)
+    return f"hflip {probability:g}: {reason}".replace("\n", " ")
+
+
 def _readme_values(record: ModelRecord, target: TargetConfig, layers: dict, params: dict) -> dict[str, str]:
     hub = record.hub_url.rstrip("/")
     return {
+        "hflip_note": _text(_hflip_note(record, target)),
+        "augmentation": target.augmentation,
         "title": _text(record.title or record.model_id, 200).replace("\n", " "),
         "model_id": _cell(record.model_id),
         "model_page": f"{hub}/models/{record.model_id}/",
@@ -760,6 +818,7 @@ def _render(record: ModelRecord, target: TargetConfig) -> dict[str, str]:
         {f"{key}_block": _yaml_block(key, value) for key, value in params.items()},
         model_id=record.model_id.replace("\n", " "),
         builder_version=BUILDER_VERSION,
+        hflip_note=_hflip_note(record, target),
     )
     readme_values = _readme_values(record, target, layers, params)
     files["README.md"] = string.Template(templates["README.md"]).substitute(readme_values)

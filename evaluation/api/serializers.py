@@ -15,6 +15,8 @@ class DatasetSerializer(serializers.ModelSerializer):
             "class_names",
             "split_sizes",
             "split_hashes",
+            "unused_files",
+            "decode_counts",
             "created",
         ]
 

@@ -43,7 +43,7 @@ class Command(BaseCommand):
                 model=model, raw_target=raw, hub_url=hub_url.rstrip("/")
             )
         except BundleConfigError as error:
-            raise CommandError(f"{error.field}: {error}") from error
+            raise CommandError(str(error)) from error  # "<field>: <message>", the field named once
         path = output or Path.cwd() / filename
         path.write_bytes(data)
         self.stdout.write(f"Wrote {path} ({len(data):,} bytes, etag {etag[:12]}).")

@@ -125,11 +125,16 @@ def class_folders(split_dir: Path) -> list[str]:
 
 
 def image_files(class_dir: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in class_dir.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
+    """The images of one class folder, its sub-folders included (as the hub's benchmark harness reads them);
+    hidden files and folders (names starting with ".") are left out."""
+    found = []
+    for path in class_dir.rglob("*"):
+        relative = path.relative_to(class_dir)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
+            found.append(path)
+    return sorted(found, key=lambda p: p.relative_to(class_dir).as_posix())
 
 
 def scan_folder(split_dir: Path, class_names: list[str]) -> list[tuple[Path, int]]:
@@ -170,11 +175,18 @@ class ImageList:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        from PIL import Image
-
         path, label = self.samples[index]
-        with Image.open(path) as image:
-            return self.transform(image.convert(self.mode)), label
+        return self.transform(read_image(path, self.mode)), label
+
+
+def read_image(path: Path, mode: str = "RGB") -> Any:
+    """The image as a person sees it, through imagedecode.py: the same decoder the hub's benchmark harness uses
+    (EXIF orientation applied, 16-bit rescaled, transparency composited on white, CMYK converted, first frame
+    of an animation). mode "L" for one-channel models."""
+    from imagedecode import decode_image
+
+    image = decode_image(path).image
+    return image if mode == "RGB" else image.convert(mode)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, help="default: <model dir>/eval_metrics.json")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--predictions", type=Path, help="also write every image's true and predicted class to this JSON file"
+    )
     args = parser.parse_args(argv)
 
     params = load_params()
@@ -85,7 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = args.out or args.model_dir / "eval_metrics.json"
     write_json(out, metrics)
-    print(f"top-1 {metrics['top1']:.2f}% on {len(samples)} images ({source}); wrote {out}")
+    if args.predictions is not None:
+        rows = [
+            {"file": str(path), "label": class_names[true], "predicted": class_names[guess]}
+            for (path, _), true, guess in zip(samples, labels.tolist(), predicted.tolist(), strict=True)
+        ]
+        write_json(args.predictions, rows)
+        print(f"wrote the prediction for each image to {args.predictions}")
+    print(f"top-1 {metrics['top1']:.2f}% on {len(samples)} images ({source})")
+    print(f"metrics: {out} (dvc metrics show prints them with the training history)")
     return 0
 
 

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import timm.data
 import torch
-from common import OUTPUT_DIR, BundleError, load_params, load_trained_model, resolve_device
-from PIL import Image
+from common import OUTPUT_DIR, BundleError, load_params, load_trained_model, read_image, resolve_device
 
 
 @torch.inference_mode()
@@ -38,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.images:
         if not path.is_file():
             raise BundleError(f"{path}: no such file")
-        with Image.open(path) as image:
-            batch = transform(image.convert(mode)).unsqueeze(0).to(device)
+        batch = transform(read_image(path, mode)).unsqueeze(0).to(device)
         probabilities = model(batch).float().softmax(dim=1)[0].cpu()
         scores, indices = probabilities.topk(k)
         top = [[class_names[i], round(s, 4)] for s, i in zip(scores.tolist(), indices.tolist(), strict=True)]

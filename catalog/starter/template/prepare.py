@@ -12,6 +12,7 @@ Usage: python prepare.py [--set data.val_fraction=0.1]
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 from pathlib import Path
@@ -51,17 +52,30 @@ def _class_names(train_dir: Path, params: dict) -> list[str]:
     return names
 
 
+def shown(path: Path) -> str:
+    """A path as the user wrote it in params.yaml: relative to this project when inside it."""
+    path = Path(os.path.abspath(path))
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
 def _files(split_dir: Path, names: list[str], *, required: bool) -> dict[str, list[Path]]:
     unknown = [name for name in class_folders(split_dir) if name not in names]
     if unknown:
-        raise BundleError(
-            f"{split_dir.relative_to(ROOT)} has classes not in data/train: {', '.join(unknown[:10])}"
-        )
+        raise BundleError(f"{shown(split_dir)} has classes not in the train split: {', '.join(unknown[:10])}")
     files = {name: image_files(split_dir / name) if (split_dir / name).is_dir() else [] for name in names}
     empty = [name for name, paths in files.items() if not paths]
     if required and empty:
-        raise BundleError(f"{split_dir.relative_to(ROOT)} has no images for: {', '.join(empty[:10])}")
+        raise BundleError(f"{shown(split_dir)} has no images for: {', '.join(empty[:10])}")
     return files
+
+
+def unused_files(data_root: Path, used: set[Path]) -> list[str]:
+    """Everything under the data folder that no split reads (hidden files, non-images, stray files), by name."""
+    found = []
+    for path in sorted(data_root.rglob("*")):
+        if path.is_file() and path.resolve() not in used and path.name != "README.md":
+            found.append(shown(path))
+    return found
 
 
 def _split_train(files: dict[str, list[Path]], fraction: float, seed: int) -> tuple[dict, dict]:
@@ -79,7 +93,7 @@ def _split_train(files: dict[str, list[Path]], fraction: float, seed: int) -> tu
 
 def _entries(files: dict[str, list[Path]], names: list[str]) -> list[dict]:
     return [
-        {"path": path.relative_to(ROOT).as_posix(), "label": label, "sha256": sha256_file(path)}
+        {"path": shown(path), "label": label, "sha256": sha256_file(path)}
         for label, name in enumerate(names)
         for path in files[name]
     ]
@@ -92,11 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     params = load_params(overrides=args.overrides)
-    data_root = ROOT / params["data"]["root"]
+    data_root = ROOT / params["data"]["root"]  # an absolute data.root stays as it is
     train_dir, val_dir, test_dir = data_root / "train", data_root / "val", data_root / "test"
     if not train_dir.is_dir():
         raise BundleError(
-            f"no {train_dir.relative_to(ROOT)}: put your images in data/train/<class>/ (see data/README.md)"
+            f"no {shown(train_dir)}: put your images in {shown(data_root)}/train/<class>/ (see data/README.md), "
+            "or point data.root in params.yaml at your image folder"
         )
 
     names = _class_names(train_dir, params)
@@ -121,6 +136,16 @@ def main(argv: list[str] | None = None) -> int:
         CLASSES_FILE,
         {"class_names": names, "counts": counts, "sources": {"val": val_source, "test": test_source}},
     )
+    used = {path.resolve() for files in splits.values() for paths in files.values() for path in paths}
+    unused = unused_files(data_root, used)
+    if unused:
+        print(
+            f"{len(unused)} files under {shown(data_root)} are not used (hidden, not images, or not in a class folder):"
+        )
+        for name in unused[:50]:
+            print(f"  {name}")
+        if len(unused) > 50:
+            print(f"  and {len(unused) - 50} more")
     totals = ", ".join(f"{split} {sum(c.values())}" for split, c in counts.items())
     print(f"{len(names)} classes; images: {totals}; val from {val_source}; test from {test_source}")
     print(f"wrote {CLASSES_FILE.relative_to(ROOT)} and {SPLITS_FILE.relative_to(ROOT)}")

@@ -391,7 +391,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     print(
         f"best val top-1 {metrics['best_val_top1']:.2f} at epoch {best['epoch']} ({epoch} epochs, {seconds:.1f}s); "
-        f"wrote {out_dir / 'model.safetensors'} and {out_dir / 'metrics.json'}"
+        f"wrote {out_dir / 'model.safetensors'}"
+    )
+    print(f"training metrics (per-epoch history): {out_dir / 'metrics.json'}")
+    evaluate = "python evaluate.py" + ("" if out_dir == OUTPUT_DIR else f" --model-dir {out_dir}")
+    print(
+        f"test top-1: `{evaluate}` measures it (dvc repro runs it next) and writes {out_dir / 'eval_metrics.json'}"
     )
     return metrics
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evaluation import services
+from evaluation import imagedecode, services
 
 
 class Command(BaseCommand):
@@ -28,3 +28,10 @@ class Command(BaseCommand):
             ) from error
         splits = ", ".join(f"{split} {size}" for split, size in dataset.split_sizes.items())
         self.stdout.write(f"Dataset {dataset.name}: {len(dataset.class_names)} classes; {splits}.")
+        if dataset.unused_files:
+            self.stdout.write(f"{len(dataset.unused_files)} files are not used:")
+            for item in dataset.unused_files:
+                self.stdout.write(f"  {item['path']}: {item['reason']}")
+        for split, counts in dataset.decode_counts.items():
+            for sentence in imagedecode.describe_counts(counts):
+                self.stdout.write(f"{split}: {sentence}")

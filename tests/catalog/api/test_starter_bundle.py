@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.test import Client
 
 from catalog.starter.builder import ENTRY_NAMES
 
@@ -131,3 +132,21 @@ def test_train_py_downloads_pinned_weights_from_a_live_depot_and_checks_them(
     assert refused.returncode != 0
     assert "sha256" in (refused.stdout + refused.stderr)
     assert not (project / "outputs-tampered" / "model.safetensors").exists()
+
+
+def test_post_takes_the_options_in_the_query_string_as_the_readme_says(api_client, digit_model):
+    by_get = api_client.get(URL, {"num_classes": 3, "strategy": "linear_probe"})
+    by_query = api_client.post(f"{URL}?num_classes=3&strategy=linear_probe")
+    assert by_query.status_code == 200, by_query.content[:300]
+    assert by_query.content == by_get.content
+    mixed = api_client.post(f"{URL}?num_classes=3", {"strategy": "linear_probe"}, format="json")
+    assert mixed.content == by_get.content
+
+
+def test_a_refusal_names_the_field_once(api_client, digit_model):
+    body = api_client.get(URL, {"num_classes": 4, "strategy": "yolo"}).json()
+    assert body["error"].startswith("Invalid strategy: must be one of")
+    assert body["error"].count("strategy") == 1
+    assert body["detail"] == {"strategy": [body["error"].removeprefix("Invalid strategy: ")]}
+    page = Client().get("/models/demo/digit-net/starter-bundle/", {"num_classes": "1"}).content.decode()
+    assert "Starter bundle: num_classes: must be between" in page

@@ -4,6 +4,7 @@ import dataclasses
 import importlib.metadata
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
 import timm
@@ -241,6 +242,7 @@ def test_scripts_compile_and_dvc_stages_fit_params(record):
     produced = {"data"}
     for stage in stages.values():
         for dep in stage["deps"]:
+            dep = dep.replace("${data.root}", params["data"]["root"])  # dvc fills it in from params.yaml
             assert dep in files or dep in produced, dep
         for key in stage.get("params", []):
             section, _, leaf = key.partition(".")
@@ -413,9 +415,57 @@ def test_target_config_defaults_match_the_issue():
         "lr_backbone": 1e-4,
         "image_size": None,
         "augmentation": "light",
+        "hflip": None,  # chosen from the model and classes: hflip_default
         "seed": 0,
         "device": "auto",
         "layer_decay": 0.75,
         "warmup_epochs": 1,
         "patience": 5,
     }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The decoder travels with the bundle; augmentation fits the task
+
+
+def test_the_bundle_carries_the_hubs_own_image_decoder_byte_for_byte(record):
+    from evaluation import imagedecode
+
+    files = unzip(build_bundle(record, TargetConfig(num_classes=10)))
+    hub_source = Path(imagedecode.__file__).read_text(encoding="utf-8")
+    assert files["imagedecode.py"] == hub_source
+    assert "from imagedecode import decode_image" in files["common.py"]
+    assert "read_image" in files["predict.py"] and "Image.open" not in files["predict.py"]
+    stages = yaml.safe_load(files["dvc.yaml"])["stages"]
+    assert "imagedecode.py" in stages["train"]["deps"] and "imagedecode.py" in stages["evaluate"]["deps"]
+
+
+def hflip_of(record: ModelRecord, **target) -> float:
+    files = unzip(build_bundle(record, TargetConfig(**{"num_classes": 3, **target})))
+    return yaml.safe_load(files["params.yaml"])["train"]["hflip"]
+
+
+def test_digits_and_text_models_train_without_horizontal_flips(record):
+    assert hflip_of(record) == 0.0  # labels "0".."4"
+    files = unzip(build_bundle(record, TargetConfig(num_classes=10)))
+    assert "hflip 0: the class names are single characters" in files["params.yaml"]
+    assert "hflip 0: the class names are single characters" in files["README.md"]
+    photos = make_record(
+        model_id="demo/pets", title="Pets", summary="Cats and dogs.", pretrained_on="pet photos",
+        label_names=["cat", "dog", "fox", "owl", "yak"],
+    )  # fmt: skip
+    assert hflip_of(photos) == 0.5
+    assert hflip_of(photos, class_names=("a", "b", "c")) == 0.0  # the target's classes are letters
+    ocr = make_record(model_id="demo/ocr-net", title="OCR", summary="Reads printed text.", label_names=[])
+    assert hflip_of(ocr) == 0.0
+    assert hflip_of(record, hflip=0.25) == 0.25  # the user's choice wins
+    assert validate_target({"num_classes": 3, "hflip": "0.3"}, photos).hflip == 0.3
+    with pytest.raises(BundleConfigError, match="hflip: must be a probability between 0 and 1"):
+        validate_target({"num_classes": 3, "hflip": 2}, photos)
+
+
+def test_error_messages_name_the_field_once(record):
+    with pytest.raises(BundleConfigError) as error:
+        validate_target({"num_classes": 3, "strategy": "yolo"}, record)
+    assert error.value.field == "strategy" and "strategy" not in error.value.message
+    assert str(error.value).count("strategy") == 1
