@@ -4,6 +4,7 @@ Every bad value becomes a form error keyed by the parameter's name, which the AP
 pages show beside the form. Unknown parameters are refused too: a typo must not silently widen a result.
 """
 
+import math
 import re
 from collections.abc import Iterable
 
@@ -14,7 +15,28 @@ from django.db.models import F, Q, QuerySet
 from catalog.models import Domain, Library, ModelEntry, Task, Verification
 
 _SUFFIXES = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
-_COUNT_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmbg]?)\s*$", re.IGNORECASE)
+_COUNT_PATTERN = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*([kmbg]?)\s*$", re.IGNORECASE)
+# Bounds a database integer column holds (PostgreSQL bigint); anything larger is refused, not overflowed.
+MAX_COUNT = 2**63 - 1
+MAX_NUMBER = 1e15
+
+
+def parse_count(value: str) -> int:
+    """'5M' -> 5_000_000. Raises ValidationError for anything not a bounded, non-negative count."""
+    match = _COUNT_PATTERN.match(str(value))
+    if not match:
+        raise forms.ValidationError(f"Enter a number such as 5000000 or 5M, not {str(value)[:40]!r}.")
+    count = float(match.group(1)) * _SUFFIXES[match.group(2).lower()]
+    if not math.isfinite(count) or count > MAX_COUNT:
+        raise forms.ValidationError(f"Enter a count of at most {MAX_COUNT}.")
+    return int(count)
+
+
+def check_finite_number(number: float | None) -> float | None:
+    """Refuse NaN, infinities and values too large to turn into a byte count or compare meaningfully."""
+    if number is not None and not (math.isfinite(number) and abs(number) <= MAX_NUMBER):
+        raise forms.ValidationError(f"Enter a finite number of at most {MAX_NUMBER:g}.")
+    return number
 
 
 class CountField(forms.Field):
@@ -23,10 +45,7 @@ class CountField(forms.Field):
     def to_python(self, value: str | None) -> int | None:
         if value in (None, ""):
             return None
-        match = _COUNT_PATTERN.match(str(value))
-        if not match:
-            raise forms.ValidationError(f"Enter a number such as 5000000 or 5M, not {value!r}.")
-        return int(float(match.group(1)) * _SUFFIXES[match.group(2).lower()])
+        return parse_count(value)
 
 
 class CountFilter(django_filters.Filter):
@@ -35,10 +54,7 @@ class CountFilter(django_filters.Filter):
 
 class FiniteNumberField(forms.FloatField):
     def to_python(self, value: str | None) -> float | None:
-        number = super().to_python(value)
-        if number is not None and (number != number or number in (float("inf"), float("-inf"))):
-            raise forms.ValidationError("Enter a finite number.")
-        return number
+        return check_finite_number(super().to_python(value))
 
 
 class NumberFilter(django_filters.Filter):
