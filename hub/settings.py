@@ -199,7 +199,7 @@ REST_FRAMEWORK = {
         "anon": env_str("DEPOT_API_THROTTLE_ANON", "600/min"),
         "user": env_str("DEPOT_API_THROTTLE_USER", "3000/min"),
     },
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "hub.schema.DepotAutoSchema",
     "EXCEPTION_HANDLER": "hub.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

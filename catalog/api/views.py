@@ -118,6 +118,7 @@ class ModelClaimsView(generics.GenericAPIView):
     def _model(self) -> ModelEntry:
         return get_object_or_404(ModelEntry, namespace=self.kwargs["namespace"], name=self.kwargs["name"])
 
+    @extend_schema(responses={200: ClaimSerializer(many=True)})
     def get(self, request: Request, namespace: str, name: str) -> Response:
         return Response(ClaimSerializer(self._model().claims.all(), many=True).data)
 
