@@ -7,6 +7,7 @@ pages show beside the form. Unknown parameters are refused too: a typo must not 
 import math
 import re
 from collections.abc import Iterable
+from decimal import Decimal
 
 import django_filters
 from django import forms
@@ -15,27 +16,31 @@ from django.db.models import F, Q, QuerySet
 from catalog.models import Domain, Library, ModelEntry, Task, Verification
 
 _SUFFIXES = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
-_COUNT_PATTERN = re.compile(r"^\s*(\d{1,30}(?:\.\d{1,30})?)\s*([kmbg]?)\s*$", re.IGNORECASE)
-# Bounds a database integer column holds (PostgreSQL bigint); anything larger is refused, not overflowed.
+# Digits bounded so every accepted count fits a bigint: up to 18 digits bare, 9 before a k/M/B suffix.
+COUNT_REGEX = r"^(?:|\d{1,18}(?:\.\d{1,6})?|\d{1,9}(?:\.\d{1,6})?[kKmMbBgG])$"
+_COUNT_PATTERN = re.compile(r"^(\d+(?:\.\d+)?)([kmbg]?)$", re.IGNORECASE)
+# The largest value a database integer column holds (PostgreSQL bigint); larger counts are refused.
 MAX_COUNT = 2**63 - 1
-MAX_NUMBER = 1e15
+MAX_SIZE_MB = 1e12  # an exabyte: times 10^6 it still fits a bigint byte count
 
 
 def parse_count(value: str) -> int:
     """'5M' -> 5_000_000. Raises ValidationError for anything not a bounded, non-negative count."""
-    match = _COUNT_PATTERN.match(str(value))
+    text = str(value).strip()
+    match = _COUNT_PATTERN.match(text) if re.match(COUNT_REGEX, text) else None
     if not match:
         raise forms.ValidationError(f"Enter a number such as 5000000 or 5M, not {str(value)[:40]!r}.")
-    count = float(match.group(1)) * _SUFFIXES[match.group(2).lower()]
-    if not math.isfinite(count) or count > MAX_COUNT:
+    # Decimal: exact for every accepted digit string (a float would round 18-digit counts).
+    count = Decimal(match.group(1)) * int(_SUFFIXES[match.group(2).lower()])
+    if count > MAX_COUNT:
         raise forms.ValidationError(f"Enter a count of at most {MAX_COUNT}.")
     return int(count)
 
 
 def check_finite_number(number: float | None) -> float | None:
-    """Refuse NaN, infinities and values too large to turn into a byte count or compare meaningfully."""
-    if number is not None and not (math.isfinite(number) and abs(number) <= MAX_NUMBER):
-        raise forms.ValidationError(f"Enter a finite number of at most {MAX_NUMBER:g}.")
+    """Refuse NaN and infinities ("1e999" parses as inf): they compare with nothing and convert to no integer."""
+    if number is not None and not math.isfinite(number):
+        raise forms.ValidationError("Enter a finite number.")
     return number
 
 
@@ -105,7 +110,10 @@ class CatalogFilterSet(django_filters.FilterSet):
         field_name="num_params", lookup_expr="lte", help_text="At most this many parameters."
     )
     size_mb_max = NumberFilter(
-        method="filter_size_mb_max", min_value=0, help_text="Weights file at most this many MB (10^6 bytes)."
+        method="filter_size_mb_max",
+        min_value=0,
+        max_value=MAX_SIZE_MB,
+        help_text="Weights file at most this many MB (10^6 bytes).",
     )
     gmacs_max = NumberFilter(field_name="gmacs", lookup_expr="lte", min_value=0)
     min_top1 = NumberFilter(

@@ -90,6 +90,14 @@ def dataset_register_directory(
     return dataset
 
 
+def dataset_archive_limits() -> archives.ArchiveLimits:
+    return archives.ArchiveLimits(
+        max_members=settings.DATASET_MAX_FILES,
+        max_total_bytes=settings.DATASET_MAX_BYTES,
+        max_ratio=settings.DATASET_MAX_RATIO,
+    )
+
+
 def dataset_register_zip(*, name: str, zip_path: Path, title: str = "", description: str = "") -> EvalDataset:
     """Extract an uploaded ImageFolder zip safely under media/datasets/ and register it."""
     if EvalDataset.objects.filter(name=name).exists():
@@ -97,7 +105,7 @@ def dataset_register_zip(*, name: str, zip_path: Path, title: str = "", descript
     digest = hashlib.sha256(Path(zip_path).read_bytes()).hexdigest()[:12]
     destination = Path(settings.MEDIA_ROOT) / "datasets" / f"{name}-{digest}"
     try:
-        archives.extract_zip(Path(zip_path), destination)
+        archives.extract_zip(Path(zip_path), destination, dataset_archive_limits())
     except archives.ArchiveError as error:
         raise ValidationError({"file": str(error)}) from error
     try:

@@ -174,6 +174,10 @@ STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_ROOT = Path(env_str("DEPOT_MEDIA_ROOT", str(VAR_DIR / "media"))).resolve()
 MEDIA_URL = "/media/"
 MAX_UPLOAD_BYTES = env_int("DEPOT_MAX_UPLOAD_MB", 2048) * 1_000_000
+# Limits on an uploaded dataset zip, checked before anything is extracted (zip bombs, file floods).
+DATASET_MAX_FILES = 200_000
+DATASET_MAX_BYTES = 20_000_000_000
+DATASET_MAX_RATIO = 200.0
 FILE_UPLOAD_TEMP_DIR = VAR_DIR / "tmp"
 FILE_UPLOAD_TEMP_DIR.mkdir(exist_ok=True)
 WHITENOISE_USE_FINDERS = True
@@ -213,6 +217,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "hub.schema.add_links"],
 }
 
 CACHES = {

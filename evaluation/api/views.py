@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -82,6 +82,7 @@ class DatasetDetailView(generics.GenericAPIView):
 
 
 class RunListView(generics.ListCreateAPIView):
+    parser_classes = [JSONParser]
     serializer_class = RunSerializer
     pagination_class = StrictPageNumberPagination
 
