@@ -4,8 +4,10 @@ Every bad value becomes a form error keyed by the parameter's name, which the AP
 pages show beside the form. Unknown parameters are refused too: a typo must not silently widen a result.
 """
 
+import math
 import re
 from collections.abc import Iterable
+from decimal import Decimal
 
 import django_filters
 from django import forms
@@ -15,7 +17,32 @@ from django.db.models.functions import Coalesce
 from catalog.models import DatasetTop1Claim, Domain, Library, ModelEntry, Task, Verification
 
 _SUFFIXES = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
-_COUNT_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmbg]?)\s*$", re.IGNORECASE)
+# Digits bounded so every accepted count fits a bigint: up to 18 digits bare, 9 before a k/M/B suffix.
+COUNT_REGEX = r"^(?:|\d{1,18}(?:\.\d{1,6})?|\d{1,9}(?:\.\d{1,6})?[kKmMbBgG])$"
+_COUNT_PATTERN = re.compile(r"^(\d+(?:\.\d+)?)([kmbg]?)$", re.IGNORECASE)
+# The largest value a database integer column holds (PostgreSQL bigint); larger counts are refused.
+MAX_COUNT = 2**63 - 1
+MAX_SIZE_MB = 1e12  # an exabyte: times 10^6 it still fits a bigint byte count
+
+
+def parse_count(value: str) -> int:
+    """'5M' -> 5_000_000. Raises ValidationError for anything not a bounded, non-negative count."""
+    text = str(value).strip()
+    match = _COUNT_PATTERN.match(text) if re.match(COUNT_REGEX, text) else None
+    if not match:
+        raise forms.ValidationError(f"Enter a number such as 5000000 or 5M, not {str(value)[:40]!r}.")
+    # Decimal: exact for every accepted digit string (a float would round 18-digit counts).
+    count = Decimal(match.group(1)) * int(_SUFFIXES[match.group(2).lower()])
+    if count > MAX_COUNT:
+        raise forms.ValidationError(f"Enter a count of at most {MAX_COUNT}.")
+    return int(count)
+
+
+def check_finite_number(number: float | None) -> float | None:
+    """Refuse NaN and infinities ("1e999" parses as inf): they compare with nothing and convert to no integer."""
+    if number is not None and not math.isfinite(number):
+        raise forms.ValidationError("Enter a finite number.")
+    return number
 
 
 class CountField(forms.Field):
@@ -24,10 +51,7 @@ class CountField(forms.Field):
     def to_python(self, value: str | None) -> int | None:
         if value in (None, ""):
             return None
-        match = _COUNT_PATTERN.match(str(value))
-        if not match:
-            raise forms.ValidationError(f"Enter a number such as 5000000 or 5M, not {value!r}.")
-        return int(float(match.group(1)) * _SUFFIXES[match.group(2).lower()])
+        return parse_count(value)
 
 
 class CountFilter(django_filters.Filter):
@@ -36,10 +60,7 @@ class CountFilter(django_filters.Filter):
 
 class FiniteNumberField(forms.FloatField):
     def to_python(self, value: str | None) -> float | None:
-        number = super().to_python(value)
-        if number is not None and (number != number or number in (float("inf"), float("-inf"))):
-            raise forms.ValidationError("Enter a finite number.")
-        return number
+        return check_finite_number(super().to_python(value))
 
 
 class NumberFilter(django_filters.Filter):
@@ -123,6 +144,7 @@ class CatalogFilterSet(django_filters.FilterSet):
     size_mb_max = NumberFilter(
         method="filter_size_mb_max",
         min_value=0,
+        max_value=MAX_SIZE_MB,
         help_text="Weights file at most this many MB (10^6 bytes); the estimate where no weights are stored.",
     )
     gmacs_max = NumberFilter(field_name="gmacs", lookup_expr="lte", min_value=0)

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, ProtectedError
 
 from catalog import hfconfig, weights
 from catalog.claims_csv import ClaimRow
@@ -103,9 +103,11 @@ def model_update(*, model: ModelEntry, **fields: Any) -> ModelEntry:
     return model
 
 
-@transaction.atomic
 def model_delete(*, model: ModelEntry) -> None:
-    model.delete()
+    previous_weights_id = model.weights_id
+    with transaction.atomic():
+        model.delete()
+    weights_release(weights_file_id=previous_weights_id)
 
 
 TOP1_METRICS = (Metric.TOP1, Metric.ACCURACY)
@@ -631,6 +633,7 @@ def weights_attach(
                 model_args=model.model_args,
             )
         weights_file, wrote_file = _store_weights(candidate, info)
+    previous_weights_id = model.weights_id
     try:
         with transaction.atomic():
             model.weights = weights_file
@@ -643,7 +646,42 @@ def weights_attach(
             default_storage.delete(weights_file.file.name)
             WeightsFile.objects.filter(pk=weights_file.pk).delete()
         raise
+    if previous_weights_id != weights_file.pk:
+        weights_release(weights_file_id=previous_weights_id)
     return weights_file
+
+
+def _weights_in_use(weights_file: WeightsFile) -> bool:
+    """Another model points at it, or a queued/running benchmark job is about to read it."""
+    from evaluation.models import BenchmarkRun, RunStatus
+
+    if ModelEntry.objects.filter(weights=weights_file).exists():
+        return True
+    return BenchmarkRun.objects.filter(
+        weights_sha256=weights_file.sha256, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
+    ).exists()
+
+
+def weights_release(*, weights_file_id: int | None) -> bool:
+    """Remove a weights file (row and stored bytes) nothing uses any more; True when it was removed.
+
+    Finished runs keep only the sha256 string as provenance, so they do not hold the file. The row is deleted
+    first (ModelEntry.weights is PROTECT, so a model that took the file meanwhile makes this a no-op) and the
+    bytes only after that commit.
+    """
+    if weights_file_id is None:
+        return False
+    with transaction.atomic():
+        weights_file = WeightsFile.objects.select_for_update().filter(pk=weights_file_id).first()
+        if weights_file is None or _weights_in_use(weights_file):
+            return False
+        name = weights_file.file.name
+        try:
+            weights_file.delete()
+        except ProtectedError:
+            return False
+        transaction.on_commit(lambda: default_storage.delete(name))
+    return True
 
 
 def weights_fetch_from_hugging_face(*, model: ModelEntry) -> WeightsFile:

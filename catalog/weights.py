@@ -86,10 +86,17 @@ def sha256_file(path: Path) -> str:
 
 
 def looks_like_pickle(path: Path) -> bool:
-    """torch.save writes a zip (PK..) or, in the legacy format, a pickle stream starting with PROTO (0x80)."""
+    """torch.save writes a zip (PK\\x03\\x04) or, in the legacy format, a pickle stream: PROTO (0x80) and a
+    protocol number 2-5. A safetensors file starts with its header length, whose low byte may well be 0x80,
+    so a file whose 8-byte length prefix describes a JSON header ({ right after it) is not a pickle.
+    """
     with open(path, "rb") as handle:
-        head = handle.read(4)
-    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+        head = handle.read(9)
+    if head.startswith(b"PK\x03\x04"):
+        return True
+    if len(head) == 9 and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] <= MAX_HEADER_BYTES:
+        return False
+    return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
 def refuse_pickle(path: Path, *, original_name: str) -> None:
@@ -112,13 +119,45 @@ def _read_header(path: Path, size: int) -> tuple[dict[str, Any], int]:
                 f"Not a safetensors file, or truncated: the header claims {header_len} bytes but the file has {size}."
             )
         raw = handle.read(header_len)
+    return _parse_header_json(raw), 8 + header_len
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys; another reader may keep the first. Neither is acceptable.
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise WeightsError(f"Corrupted safetensors header: the key {key!r} appears twice.")
+        seen[key] = value
+    return seen
+
+
+def _parse_header_json(raw: bytes) -> dict[str, Any]:
+    # Depth: json's C decoder raises RecursionError on hostile nesting (caught below); anything nested
+    # deeper than a tensor entry ({"name": {"shape": [...]}}) is then refused by the entry checks.
     try:
-        header = json.loads(raw.decode("utf-8"))
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_refuse_duplicate_keys)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WeightsError(f"Not a safetensors file: the header is not valid JSON ({exc}).") from None
+    except RecursionError:
+        raise WeightsError("Not a safetensors file: the header nests too deeply.") from None
     if not isinstance(header, dict):
         raise WeightsError("Not a safetensors file: the header is not a JSON object.")
-    return header, 8 + header_len
+    return header
+
+
+def _metadata(header: dict[str, Any]) -> dict[str, str]:
+    metadata = header.pop("__metadata__", None)
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise WeightsError("Corrupted safetensors header: __metadata__ must be an object of strings.")
+    bad = sorted(key for key, value in metadata.items() if not isinstance(value, str))
+    if bad:
+        raise WeightsError(
+            f"Corrupted safetensors header: __metadata__ values must be strings; {', '.join(bad[:5])} are not."
+        )
+    return metadata
 
 
 def _tensor_info(name: str, entry: Any) -> tuple[TensorInfo, int, int]:
@@ -143,7 +182,7 @@ def inspect_safetensors(path: Path) -> SafetensorsInfo:
     """Validate the whole layout (header, every offset, total length) without loading tensors."""
     size = path.stat().st_size
     header, data_start = _read_header(path, size)
-    metadata = header.pop("__metadata__", {}) or {}
+    metadata = _metadata(header)
     spans, tensors = [], {}
     for name, entry in header.items():
         info, begin, end = _tensor_info(name, entry)
@@ -164,9 +203,31 @@ def inspect_safetensors(path: Path) -> SafetensorsInfo:
         )
     if not tensors:
         raise WeightsError("The safetensors file holds no tensors.")
+    check_loads_with_safetensors(path, tensors)
     return SafetensorsInfo(
         sha256=sha256_file(path), size_bytes=size, tensors=tensors, metadata=dict(metadata)
     )
+
+
+FLOAT_DTYPES = frozenset({"F16", "BF16", "F32", "F64", "F8_E5M2", "F8_E4M3"})
+
+
+def check_loads_with_safetensors(path: Path, tensors: Mapping[str, TensorInfo]) -> None:
+    """Open the file with the safetensors library itself (what timm and huggingface_hub will use later),
+    one tensor at a time, and refuse NaN or infinite values: such weights can only produce garbage."""
+    import torch
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            for name in handle.keys():  # noqa: SIM118 - safe_open handles are not iterable
+                if tensors[name].dtype not in FLOAT_DTYPES:
+                    continue
+                tensor = handle.get_tensor(name)
+                if not bool(torch.isfinite(tensor.float() if tensor.dtype.itemsize == 1 else tensor).all()):
+                    raise WeightsError(f"Tensor {name!r} holds NaN or infinite values.")
+    except (SafetensorError, OSError, RuntimeError, KeyError) as exc:
+        raise WeightsError(f"The safetensors library cannot load this file: {exc}") from None
 
 
 def expected_tensors(

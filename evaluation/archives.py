@@ -13,6 +13,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+MAX_NAME_BYTES = 255  # per path component: the usual file-system limit (ENAMETOOLONG beyond it)
+MAX_PATH_BYTES = 1024
+
 
 class ArchiveError(ValueError):
     """The archive is refused; the message names the offending member."""
@@ -34,7 +37,16 @@ def _member_path(info: zipfile.ZipInfo) -> PurePosixPath:
         raise ArchiveError(f"Refused: member {name!r} has an absolute path.")
     if any(part == ".." for part in path.parts):
         raise ArchiveError(f"Refused: member {name!r} escapes the archive with '..'.")
+    _check_name_lengths(name, path)
     return path
+
+
+def _check_name_lengths(name: str, path: PurePosixPath) -> None:
+    shown = name if len(name) <= 80 else name[:60] + "..."
+    if len(name.encode()) > MAX_PATH_BYTES:
+        raise ArchiveError(f"Refused: member {shown!r} has a path longer than {MAX_PATH_BYTES} bytes.")
+    if any(len(part.encode()) > MAX_NAME_BYTES for part in path.parts):
+        raise ArchiveError(f"Refused: member {shown!r} has a name longer than {MAX_NAME_BYTES} bytes.")
 
 
 def _check_type(info: zipfile.ZipInfo) -> None:
@@ -50,9 +62,15 @@ def check_archive(archive: zipfile.ZipFile, limits: ArchiveLimits) -> list[zipfi
     if len(members) > limits.max_members:
         raise ArchiveError(f"Refused: {len(members)} members is over the limit of {limits.max_members}.")
     total, compressed, files = 0, 0, []
+    seen: set[str] = set()
     for info in members:
-        _member_path(info)
+        path = _member_path(info)
         _check_type(info)
+        # Two members with one name would overwrite each other (or fail mid-extraction): refuse up front.
+        key = str(path).rstrip("/")
+        if key in seen:
+            raise ArchiveError(f"Refused: member {info.filename!r} appears more than once.")
+        seen.add(key)
         if info.flag_bits & 0x1:
             raise ArchiveError(f"Refused: member {info.filename!r} is encrypted.")
         if info.is_dir():
@@ -114,8 +132,14 @@ def extract_zip(zip_path: Path, destination: Path, limits: ArchiveLimits | None 
             target = staging.joinpath(*relative.parts)
             if not target.resolve().is_relative_to(staging.resolve()):
                 raise ArchiveError(f"Refused: member {info.filename!r} escapes the destination.")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _copy_member(archive, info, target, budget)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _copy_member(archive, info, target, budget)
+            except (OSError, zipfile.BadZipFile, EOFError, NotImplementedError) as exc:
+                # e.g. a file where a directory is needed ("a" and "a/b"), or a corrupt member.
+                raise ArchiveError(
+                    f"Refused: member {info.filename!r} cannot be extracted ({exc})."
+                ) from None
         os.replace(staging, destination)
     return destination
 

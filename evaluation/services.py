@@ -19,6 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from catalog.models import ModelEntry, Verification
@@ -135,6 +136,14 @@ def dataset_register_directory(
     return dataset
 
 
+def dataset_archive_limits() -> archives.ArchiveLimits:
+    return archives.ArchiveLimits(
+        max_members=settings.DATASET_MAX_FILES,
+        max_total_bytes=settings.DATASET_MAX_BYTES,
+        max_ratio=settings.DATASET_MAX_RATIO,
+    )
+
+
 def dataset_register_zip(*, name: str, zip_path: Path, title: str = "", description: str = "") -> EvalDataset:
     """Extract an uploaded ImageFolder zip safely under media/datasets/ and register it."""
     if EvalDataset.objects.filter(name=name).exists():
@@ -142,7 +151,7 @@ def dataset_register_zip(*, name: str, zip_path: Path, title: str = "", descript
     digest = hashlib.sha256(Path(zip_path).read_bytes()).hexdigest()[:12]
     destination = Path(settings.MEDIA_ROOT) / "datasets" / f"{name}-{digest}"
     try:
-        archives.extract_zip(Path(zip_path), destination)
+        archives.extract_zip(Path(zip_path), destination, dataset_archive_limits())
     except archives.ArchiveError as error:
         raise ValidationError({"file": str(error)}) from error
     try:
@@ -153,6 +162,34 @@ def dataset_register_zip(*, name: str, zip_path: Path, title: str = "", descript
     except Exception:
         shutil.rmtree(destination, ignore_errors=True)  # a refused dataset leaves no files behind
         raise
+
+
+class DatasetInUse(Exception):
+    """The dataset is the evidence for recorded benchmark runs; deleting it would orphan their results."""
+
+
+def dataset_delete(*, dataset: EvalDataset) -> None:
+    """Delete a dataset and, for an uploaded one, its extracted files. Refused while runs reference it.
+
+    Files are removed only when they live under MEDIA_ROOT/datasets/ (an upload): a directory registered
+    from elsewhere on the server belongs to whoever put it there.
+    """
+    runs = BenchmarkRun.objects.filter(dataset=dataset).count()
+    if runs:
+        raise DatasetInUse(
+            f"Dataset {dataset.name} is referenced by {runs} benchmark run(s); their results would lose their "
+            "evidence. Delete those runs' models first, or keep the dataset."
+        )
+    root = Path(dataset.root).resolve()
+    uploads = (Path(settings.MEDIA_ROOT) / "datasets").resolve()
+    owned = dataset.kind == DatasetKind.UPLOAD and root.is_relative_to(uploads) and root != uploads
+    try:
+        with transaction.atomic():
+            dataset.delete()
+    except ProtectedError:  # a run was requested meanwhile
+        raise DatasetInUse(f"Dataset {dataset.name} is referenced by a benchmark run.") from None
+    if owned:
+        transaction.on_commit(lambda: shutil.rmtree(root, ignore_errors=True))
 
 
 # --- runs: requesting -----------------------------------------------------------------------------------

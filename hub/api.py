@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -38,3 +38,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
 def error_response(status: int, error: str, detail: Any = None) -> Response:
     return Response({"error": error, "detail": detail if detail is not None else error}, status=status)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The shape of every error response (documented in the OpenAPI schema for 4xx codes)."""
+
+    error = serializers.CharField(help_text="One sentence naming the problem.")
+    detail = serializers.JSONField(help_text="Field messages, a code, or the same sentence.", allow_null=True)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from hub.proxies import parse_trusted_proxies
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -61,6 +63,25 @@ DEBUG = env_bool("DEPOT_DEBUG", False)
 ALLOWED_HOSTS = env_list("DEPOT_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("DEPOT_CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000")
 
+# --- security: proxies, HTTPS, headers ------------------------------------------------------------------
+# X-Forwarded-For (and X-Forwarded-Proto) are believed only from these peers: addresses or CIDR networks.
+TRUSTED_PROXIES = parse_trusted_proxies(env_list("DEPOT_TRUSTED_PROXIES", ""))
+# DEPOT_HTTPS=true: the site is served over HTTPS only (redirects, HSTS, cookies never sent in clear).
+HTTPS = env_bool("DEPOT_HTTPS", False)
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = env_int("DEPOT_HSTS_SECONDS", 31_536_000) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+if HTTPS and TRUSTED_PROXIES:
+    # Behind a TLS-terminating proxy the request reaches Django as http; the proxy says what it was.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -80,11 +101,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hub.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "hub.security.PublicThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -151,6 +174,10 @@ STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_ROOT = Path(env_str("DEPOT_MEDIA_ROOT", str(VAR_DIR / "media"))).resolve()
 MEDIA_URL = "/media/"
 MAX_UPLOAD_BYTES = env_int("DEPOT_MAX_UPLOAD_MB", 2048) * 1_000_000
+# Limits on an uploaded dataset zip, checked before anything is extracted (zip bombs, file floods).
+DATASET_MAX_FILES = 200_000
+DATASET_MAX_BYTES = 20_000_000_000
+DATASET_MAX_RATIO = 200.0
 FILE_UPLOAD_TEMP_DIR = VAR_DIR / "tmp"
 FILE_UPLOAD_TEMP_DIR.mkdir(exist_ok=True)
 WHITENOISE_USE_FINDERS = True
@@ -169,14 +196,14 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["hub.permissions.IsStaffOrReadOnly"],
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "hub.security.AnonRateThrottle",
+        "hub.security.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("DEPOT_API_THROTTLE_ANON", "600/min"),
         "user": env_str("DEPOT_API_THROTTLE_USER", "3000/min"),
     },
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "hub.schema.DepotAutoSchema",
     "EXCEPTION_HANDLER": "hub.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -190,6 +217,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "hub.schema.add_links"],
 }
 
 CACHES = {

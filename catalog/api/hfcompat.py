@@ -16,14 +16,22 @@ from django.views.decorators.http import require_http_methods
 from catalog import hfconfig, services
 from catalog.models import ModelEntry
 
-RANGE_PATTERN = re.compile(r"^bytes=(\d*)-(\d*)$")
+RANGE_PATTERN = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")
+# Branch names, tags and commit shas: no control characters, no spaces, bounded.
+REVISION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_UNSAFE_HEADER_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _CHUNK = 1 << 20
+
+
+def _header_safe(text: str) -> str:
+    """Request text echoed into a header must not split it (CR/LF) or carry other control characters."""
+    return _UNSAFE_HEADER_CHARS.sub("?", text)[:300].encode("latin-1", "replace").decode("latin-1")
 
 
 def _error(status: int, code: str, message: str, *, commit: str | None = None) -> JsonResponse:
     response = JsonResponse({"error": message, "detail": code}, status=status)
     response["X-Error-Code"] = code
-    response["X-Error-Message"] = message
+    response["X-Error-Message"] = _header_safe(message)
     if commit:
         response["X-Repo-Commit"] = commit
     return response
@@ -36,6 +44,17 @@ def _find(namespace: str, name: str) -> ModelEntry | None:
 
 def _revision_matches(model: ModelEntry, revision: str) -> bool:
     return revision in ("main", model.revision)
+
+
+def _bad_revision(revision: str) -> JsonResponse | None:
+    if REVISION_PATTERN.match(revision):
+        return None
+    return _error(
+        400,
+        "InvalidRevision",
+        f"Revision {revision[:100]!r} is not a branch, tag or commit name "
+        "(letters, digits, '.', '_' or '-', at most 100).",
+    )
 
 
 def _siblings(model: ModelEntry) -> list[dict]:
@@ -79,6 +98,8 @@ def _model_info(model: ModelEntry) -> dict:
 
 @require_http_methods(["GET"])
 def model_info(request: HttpRequest, namespace: str, name: str, revision: str = "main") -> HttpResponse:
+    if bad := _bad_revision(revision):
+        return bad
     model = _find(namespace, name)
     if model is None:
         return _error(404, "RepoNotFound", f"Repository {namespace}/{name} not found.")
@@ -151,7 +172,7 @@ def _serve_weights(request: HttpRequest, model: ModelEntry) -> HttpResponse:
             response["Content-Range"] = f"bytes */{size}"
             return response
         first, last = span
-        if first == 0:
+        if first == 0 and last == size - 1:  # a whole-file range is a download; a probe or a resume is not
             services.model_record_download(model=model)
         response = StreamingHttpResponse(
             _stream(weights_file.file.storage.open(weights_file.file.name, "rb"), first, last - first + 1),
@@ -169,6 +190,8 @@ def _serve_weights(request: HttpRequest, model: ModelEntry) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD"])
 def resolve(request: HttpRequest, namespace: str, name: str, revision: str, filename: str) -> HttpResponse:
+    if bad := _bad_revision(revision):
+        return bad
     model = _find(namespace, name)
     if model is None:
         return _error(404, "RepoNotFound", f"Repository {namespace}/{name} not found.")

@@ -5,10 +5,10 @@ from django.db import IntegrityError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, status
 from rest_framework.filters import BaseFilterBackend
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,7 +24,7 @@ from catalog.api.serializers import (
     WeightsFileSerializer,
     WeightsUploadSerializer,
 )
-from catalog.filters import CatalogFilterSet, unknown_parameters
+from catalog.filters import COUNT_REGEX, MAX_SIZE_MB, CatalogFilterSet, unknown_parameters
 from catalog.models import ModelEntry
 from catalog.starter.builder import BundleConfigError
 from catalog.uploads import UploadTooLarge, attach_uploaded_weights, declared_length_too_large
@@ -49,7 +49,27 @@ def raise_as_api_error(error: DjangoValidationError) -> None:
     raise exceptions.ValidationError(detail)
 
 
+# Bounds the filters enforce but django-filter does not describe (method filters, lengths, no NUL).
+_TEXT = r"^[^\x00]*$"
+LIST_PARAMETER_BOUNDS = [
+    OpenApiParameter("min_top1", {"type": "number", "minimum": 0, "maximum": 100}),
+    OpenApiParameter("size_mb_max", {"type": "number", "minimum": 0, "maximum": MAX_SIZE_MB}),
+    OpenApiParameter("verified", {"type": "string", "enum": ["true", "false"]}),
+    *[
+        OpenApiParameter(name, {"type": "string", "pattern": COUNT_REGEX}, description="e.g. 5000000 or 5M")
+        for name in ("params_min", "params_max")
+    ],
+    *[
+        OpenApiParameter(name, {"type": "string", "maxLength": field.extra["max_length"], "pattern": _TEXT})
+        for name, field in CatalogFilterSet.base_filters.items()
+        if field.extra.get("max_length")
+    ],
+]
+
+
+@extend_schema_view(get=extend_schema(parameters=LIST_PARAMETER_BOUNDS))
 class ModelListView(generics.ListCreateAPIView):
+    parser_classes = [JSONParser]  # writes take JSON (as documented); no form-encoded lists or numbers
     """The catalog: filter, search, order and paginate; staff register new entries."""
 
     filter_backends = [RejectUnknownParameters, DjangoFilterBackend]
@@ -76,6 +96,7 @@ class ModelListView(generics.ListCreateAPIView):
 
 
 class ModelDetailView(generics.GenericAPIView):
+    parser_classes = [JSONParser]
     serializer_class = ModelDetailSerializer
     pagination_class = None
 
@@ -112,12 +133,14 @@ class ModelDetailView(generics.GenericAPIView):
 
 
 class ModelClaimsView(generics.GenericAPIView):
+    parser_classes = [JSONParser]
     serializer_class = ClaimSerializer
     pagination_class = None
 
     def _model(self) -> ModelEntry:
         return get_object_or_404(ModelEntry, namespace=self.kwargs["namespace"], name=self.kwargs["name"])
 
+    @extend_schema(responses={200: ClaimSerializer(many=True)})
     def get(self, request: Request, namespace: str, name: str) -> Response:
         return Response(ClaimSerializer(self._model().claims.all(), many=True).data)
 

@@ -4,6 +4,7 @@ from evaluation.api import views
 
 urlpatterns = [
     path("datasets/", views.DatasetListView.as_view(), name="dataset-list"),
+    path("datasets/<str:name>/", views.DatasetDetailView.as_view(), name="dataset-detail"),
     path("benchmarks/", views.RunListView.as_view(), name="benchmark-list"),
     path("benchmarks/<int:run_id>/", views.RunDetailView.as_view(), name="benchmark-detail"),
     path("benchmarks/<int:run_id>/cancel/", views.RunCancelView.as_view(), name="benchmark-cancel"),

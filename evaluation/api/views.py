@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -19,7 +19,7 @@ from evaluation.api.serializers import (
     RunSerializer,
 )
 from evaluation.models import BenchmarkRun, EvalDataset
-from hub.api import error_response
+from hub.api import ErrorSerializer, error_response
 from hub.pagination import StrictPageNumberPagination
 
 
@@ -54,7 +54,35 @@ class DatasetListView(generics.ListCreateAPIView):
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
 
+class DatasetDetailView(generics.GenericAPIView):
+    serializer_class = DatasetSerializer
+    pagination_class = None
+
+    def get_object(self) -> EvalDataset:
+        dataset = EvalDataset.objects.filter(name=self.kwargs["name"]).first()
+        if dataset is None:
+            raise exceptions.NotFound(f"No dataset {self.kwargs['name']!r} on this hub.")
+        return dataset
+
+    def get(self, request: Request, name: str) -> Response:
+        return Response(DatasetSerializer(self.get_object()).data)
+
+    @extend_schema(
+        responses={
+            204: None,
+            409: OpenApiResponse(ErrorSerializer, description="Benchmark runs reference the dataset"),
+        }
+    )
+    def delete(self, request: Request, name: str) -> Response:
+        try:
+            services.dataset_delete(dataset=self.get_object())
+        except services.DatasetInUse as error:
+            return error_response(409, str(error), {"name": [str(error)]})
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 class RunListView(generics.ListCreateAPIView):
+    parser_classes = [JSONParser]
     serializer_class = RunSerializer
     pagination_class = StrictPageNumberPagination
 
@@ -109,7 +137,10 @@ class RunCancelView(generics.GenericAPIView):
     serializer_class = RunSerializer
     pagination_class = None
 
-    @extend_schema(request=None, responses={200: RunSerializer})
+    @extend_schema(
+        request=None,
+        responses={200: RunSerializer, 409: OpenApiResponse(ErrorSerializer, description="Already finished")},
+    )
     def post(self, request: Request, run_id: int) -> Response:
         run = get_object_or_404(BenchmarkRun, pk=run_id)
         try:

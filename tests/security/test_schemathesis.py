@@ -1,0 +1,80 @@
+"""schemathesis over every API operation, anonymous and with a staff token, against a live server on a
+throwaway database: zero 5xx, zero responses that break the schema, at least 2,000 requests in all.
+
+The server is a separate process whose var dir (SQLite database, media, broker, secret key) is under
+tmp_path, so the fuzzer's creates, edits and deletes cannot reach anything else; the test checks that the
+checkout's own var/ is untouched afterwards.
+
+Checks: every schemathesis check except the two that grade input leniency rather than the responses
+(`positive_data_acceptance`: random schema-valid input is rightly refused when it is not a real safetensors
+file or zip, names a missing model, or takes a used id; `negative_data_rejection`: DRF coerces "1.5" to 1.5).
+"""
+
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.security import throwaway_server
+
+SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
+MIN_REQUESTS = 2_000
+EXCLUDED_CHECKS = "positive_data_acceptance,negative_data_rejection"
+ACCESS_LINE = re.compile(r'"(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|TRACE|\S+) (\S+)[^"]*" (\d{3}) ')
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Files of the checkout's own var dir (minus per-process test databases and temp files)."""
+    if not root.exists():
+        return {}
+    return {
+        str(path.relative_to(root)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in root.rglob("*")
+        if path.is_file() and not path.name.startswith("test-depot-") and "tmp" not in path.parts
+    }
+
+
+def run_schemathesis(server: throwaway_server.ThrowawayServer, *, label: str, headers: list[str]) -> str:
+    command = [
+        SCHEMATHESIS, "run", f"{server.url}/api/schema/?format=json", "--url", server.url,
+        "--exclude-checks", EXCLUDED_CHECKS, "--max-examples", "6", "--seed", "20261122",
+        "--workers", "2", "--phases", "examples,coverage,fuzzing,stateful", "--request-timeout", "30",
+        *headers,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=server.var_dir)
+    output = result.stdout + result.stderr
+    summary = re.search(r"Test cases:\s*\n\s*(.+)", output)
+    print(f"schemathesis ({label}): exit {result.returncode}; {summary.group(1) if summary else '?'}")
+    assert result.returncode == 0, output[-12000:]
+    assert "No issues found" in output or "passed" in output, output[-3000:]
+    return output
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path, settings):
+    own_var = Path(settings.BASE_DIR) / "var"
+    before = snapshot(own_var)
+    env = throwaway_server.throwaway_environment(tmp_path / "var")
+    assert "DATABASE_URL" not in env and "DEPOT_CACHE_URL" not in env
+    assert all(
+        str(tmp_path) in env[key] for key in ("DEPOT_VAR_DIR", "DEPOT_MEDIA_ROOT", "CELERY_BROKER_URL")
+    )
+
+    server = throwaway_server.start(tmp_path / "var")
+    try:
+        run_schemathesis(server, label="anonymous", headers=[])
+        run_schemathesis(server, label="staff token", headers=["-H", f"Authorization: Token {server.token}"])
+    finally:
+        server.stop()
+
+    requests = [match.groups() for match in ACCESS_LINE.finditer(server.access_log())]
+    statuses = Counter(status for _, _, status in requests)
+    print(f"requests served: {len(requests)}; by status: {dict(sorted(statuses.items()))}")
+    server_errors = [(method, path, status) for method, path, status in requests if status.startswith("5")]
+    assert server_errors == []
+    assert len(requests) >= MIN_REQUESTS
+    assert sum(count for status, count in statuses.items() if status.startswith("2")) > 50  # it got past auth
+    assert snapshot(own_var) == before
