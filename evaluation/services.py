@@ -453,11 +453,12 @@ def _succeed(run: BenchmarkRun, result: Any, progress: _ProgressWriter) -> Bench
     metrics = result.to_dict()
     provenance = metrics.pop("provenance")
     progress.log(f"top-1 {result.top1:.2f}% on {result.num_samples} images")
+    now = timezone.now()
     with transaction.atomic():
         # Guarded by status and attempt: a redelivered or superseded execution never writes a second result.
         finished = progress.transition(
             status=RunStatus.SUCCEEDED, progress=100.0, top1=result.top1, metrics=metrics, provenance=provenance,
-            log_tail="\n".join(progress.lines), finished=timezone.now(), heartbeat=timezone.now(),
+            log_tail="\n".join(progress.lines), finished=now, heartbeat=now,
         )  # fmt: skip
         if finished:
             model_verification_refresh(model=run.model)

@@ -13,7 +13,8 @@ import random
 import threading
 
 from billiard.exceptions import WorkerLostError
-from celery import Task, shared_task
+from celery import shared_task
+from celery.contrib.django.task import DjangoTask
 from celery.exceptions import TimeLimitExceeded
 from celery.signals import worker_ready, worker_shutting_down
 from django.conf import settings
@@ -27,7 +28,7 @@ MAX_TRANSIENT_RETRIES = 6
 BACKOFF_MAX_SECONDS = 120
 
 
-class BenchmarkTask(Task):
+class BenchmarkTask(DjangoTask):
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         run_id = kwargs.get("run_id", args[0] if args else None)
         if run_id is None or isinstance(exc, WorkerLostError):
