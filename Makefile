@@ -36,6 +36,7 @@ dev: prepare
 
 test: setup
 	scripts/ensure-chromium.sh
+	scripts/ensure-servers.sh
 	$(BIN)/python -m pytest -q
 
 lint: setup

@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -176,16 +177,21 @@ def run_request(
         "dataset_hash": dataset.split_hashes[split],
         "config_key": _config_key(canonical),
     }
-    if not force:
+    with transaction.atomic():
+        # Lock the model row so two identical requests at once cannot both create a run (check-then-insert).
+        list(ModelEntry.objects.select_for_update().filter(pk=model.pk).values_list("pk", flat=True))
         existing = (
-            BenchmarkRun.objects.filter(**identity, model=model)
-            .filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SUCCEEDED])
-            .order_by("-created")
-            .first()
+            None
+            if force
+            else (
+                BenchmarkRun.objects.filter(**identity, model=model)
+                .filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SUCCEEDED])
+                .order_by("-created")
+                .first()
+            )
         )
         if existing is not None:
             return existing, False
-    with transaction.atomic():
         run = BenchmarkRun.objects.create(
             model=model, dataset=dataset, split=split, config=canonical, requested_by=requested_by, **identity
         )
@@ -305,6 +311,7 @@ def _start(run_id: int, worker: str, resume_attempt: int | None = None) -> int |
             )
             return None
         attempt = run.attempts if resuming else run.attempts + 1
+        logger.info("run %s: attempt %s started on %s (pid %s)", run_id, attempt, worker, os.getpid())
         BenchmarkRun.objects.filter(pk=run_id).update(
             status=RunStatus.RUNNING, worker=worker, worker_pid=os.getpid(), started=now, heartbeat=now,
             attempts=attempt, progress=0.0, error="", log_tail=run.log_tail,
@@ -353,6 +360,38 @@ class _ProgressWriter:
             raise RunCancelled() if status == RunStatus.CANCELLED else RunSuperseded()
 
 
+class _Heartbeat:
+    """Beats for the execution in a thread while it runs, also through phases without progress (building the
+    model, scanning the data, measuring latency), so the reaper never mistakes a slow phase for a dead worker.
+    Progress writes beat too. The thread dies with its process: a killed job stops beating at once."""
+
+    def __init__(self, run_id: int, attempt: int):
+        self.run_id, self.attempt = run_id, attempt
+        self.interval = max(0.2, settings.RUN_HEARTBEAT_TIMEOUT / 5)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
+
+    def _beat(self) -> None:
+        try:
+            while not self.stopped.wait(self.interval):
+                try:
+                    BenchmarkRun.objects.filter(
+                        pk=self.run_id, status=RunStatus.RUNNING, attempts=self.attempt
+                    ).update(heartbeat=timezone.now())
+                except DatabaseError:  # briefly away: the next beat tries again
+                    logger.warning("run %s: heartbeat not written", self.run_id, exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def __enter__(self) -> "_Heartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=10)
+
+
 def _model_source(model: ModelEntry) -> Any:
     from catalog import hfconfig
     from evaluation.harness import ModelSource
@@ -395,7 +434,8 @@ def run_execute(
             return BenchmarkRun.objects.filter(pk=run_id).first()
         run = BenchmarkRun.objects.select_related("model__weights", "dataset").get(pk=run_id)
         progress = _ProgressWriter(run_id, attempt, run.log_tail)
-        return _execute(run, progress, on_progress)
+        with _Heartbeat(run_id, attempt):
+            return _execute(run, progress, on_progress)
     except TRANSIENT_DB_ERRORS as error:
         raise TransientRunError(run_id, attempt, error) from error
 
@@ -462,6 +502,8 @@ def _succeed(run: BenchmarkRun, result: Any, progress: _ProgressWriter) -> Bench
         )  # fmt: skip
         if finished:
             model_verification_refresh(model=run.model)
+    if finished:
+        logger.info("run %s: result recorded by attempt %s", run.pk, progress.attempt)
     return BenchmarkRun.objects.get(pk=run.pk)
 
 
