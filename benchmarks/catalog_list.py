@@ -1,8 +1,10 @@
-"""Catalog list latency at 20,000 entries in SQLite, in-process (no network), median of many requests.
+"""Catalog list latency at 20,000 entries in SQLite (or 100,000 on PostgreSQL), in-process, median of many requests.
 
 Prints the median and p95 time of a filtered, searched and sorted list through the REST API and through the
 HTML catalog page, and the SQL query count per page at several page sizes. Goal: median under 30 ms.
 Run: .venv/bin/python benchmarks/catalog_list.py [--entries 20000] [--repeat 50]
+     .venv/bin/python benchmarks/catalog_list.py --entries 100000 --database-url postgres://postgres@127.0.0.1/depot_bench
+(--database-url: a PostgreSQL database the script may drop and recreate; it is emptied first.)
 """
 
 import argparse
@@ -17,8 +19,25 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def setup_django(var_dir: str) -> None:
+def recreate_postgres_database(url: str) -> None:
+    """Drop and create the benchmark's own database, so each run starts from the same empty catalog."""
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = parts._replace(scheme="postgresql", path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django(var_dir: str, database_url: str | None = None) -> None:
     os.environ["DEPOT_VAR_DIR"] = var_dir
+    if database_url:
+        recreate_postgres_database(database_url)
+        os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
     os.environ["DEPOT_API_THROTTLE_ANON"] = "1000000/min"
     import django
@@ -106,15 +125,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--entries", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument(
+        "--database-url", help="a PostgreSQL database to (re)create and use instead of SQLite"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as var_dir:
-        setup_django(var_dir)
+        setup_django(var_dir, args.database_url)
         populate(args.entries)
         from django.test import Client
 
         client = Client()
         query = "domain=vision&search=resnet&params_max=100M&min_top1=70&ordering=-claimed_top1"
-        print(f"catalog of {args.entries} entries, SQLite (WAL), in-process, {args.repeat} requests each")
+        engine = "PostgreSQL" if args.database_url else "SQLite (WAL)"
+        print(f"catalog of {args.entries} entries, {engine}, in-process, {args.repeat} requests each")
         for label, url in (
             ("API  /api/v1/models/", f"/api/v1/models/?{query}&page_size=25"),
             ("API  unfiltered, sorted", "/api/v1/models/?ordering=-num_params&page_size=25"),
@@ -125,7 +148,7 @@ def main() -> None:
             median = statistics.median(samples)
             p95 = sorted(samples)[int(len(samples) * 0.95) - 1]
             verdict = "OK" if median < 30 else "SLOW"
-            print(f"{label:28s} median {median:6.1f} ms  p95 {p95:6.1f} ms  goal < 30 ms median: {verdict}")
+            print(f"{label:28s} p50 {median:6.1f} ms  p95 {p95:6.1f} ms  goal < 30 ms p50: {verdict}")
         sizes = (1, 25, 100)
         counts = [count_queries(client, f"/api/v1/models/?{query}&page_size={size}") for size in sizes]
         print(

@@ -4,7 +4,7 @@
 # the other is stopped too, so nothing is left running half a service. Called by `make run`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-BIN="${DEPOT_BIN:-.venv/bin}"
+BIN=.venv/bin
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
 WEB_WORKERS="${DEPOT_WEB_WORKERS:-3}"

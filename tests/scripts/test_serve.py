@@ -77,7 +77,7 @@ def var_dir(tmp_path) -> Path:
 def test_serve_answers_with_gunicorn_serves_static_files_and_sigint_stops_everything(var_dir):
     port = free_port()
     env = {**os.environ, "DEPOT_VAR_DIR": str(var_dir), "HOST": "127.0.0.1", "PORT": str(port),
-           "DEPOT_WEB_WORKERS": "2", "DEPOT_BIN": str(Path(sys.executable).parent)}  # fmt: skip
+           "DEPOT_WEB_WORKERS": "2"}  # fmt: skip
     env.pop("DATABASE_URL", None)
     env.pop("CELERY_BROKER_URL", None)
     log = open(var_dir / "serve.out", "w")  # noqa: SIM115 (closed in finally)
