@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test lint format benchmarks clean
+.PHONY: setup run dev prepare test lint format benchmarks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,15 +20,23 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 
 setup: $(VENV)/.installed
 
-run: setup
+prepare: setup
 	$(BIN)/python manage.py migrate --no-input -v 0
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py import_timm
 	$(BIN)/python manage.py collectstatic --no-input -v 0
+
+# Production mode: gunicorn (DEPOT_WEB_WORKERS processes) + the Celery worker; Ctrl-C stops both.
+run: prepare
 	HOST=$(HOST) PORT=$(PORT) scripts/serve.sh
+
+# Development: Django's autoreloading runserver + the Celery worker.
+dev: prepare
+	HOST=$(HOST) PORT=$(PORT) scripts/serve.sh --dev
 
 test: setup
 	scripts/ensure-chromium.sh
+	scripts/ensure-servers.sh
 	$(BIN)/python -m pytest -q
 
 lint: setup

@@ -1,10 +1,12 @@
-"""Catalog list latency at 20,000 entries in SQLite, in-process (no network), median of many requests.
+"""Catalog list latency at 20,000 entries in SQLite (or 100,000 on PostgreSQL), in-process, median of many requests.
 
 Every entry carries about ten accuracy claims (top-1 and top-5 on five of timm's test sets), recorded and
 summarised through the same service code import_timm uses. Prints the median and p95 time of a filtered,
 searched and sorted list through the REST API and through the HTML catalog page (also filtered and sorted on
 the claim on one test set), and the SQL query count per page at several page sizes. Goal: median under 30 ms.
 Run: .venv/bin/python benchmarks/catalog_list.py [--entries 20000] [--repeat 50] [--claims-per-entry 10]
+     .venv/bin/python benchmarks/catalog_list.py --entries 100000 --database-url postgres://postgres@127.0.0.1/depot_bench
+(--database-url: a PostgreSQL database the script may drop and recreate; it is emptied first.)
 """
 
 import argparse
@@ -19,8 +21,25 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def setup_django(var_dir: str) -> None:
+def recreate_postgres_database(url: str) -> None:
+    """Drop and create the benchmark's own database, so each run starts from the same empty catalog."""
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = parts._replace(scheme="postgresql", path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django(var_dir: str, database_url: str | None = None) -> None:
     os.environ["DEPOT_VAR_DIR"] = var_dir
+    if database_url:
+        recreate_postgres_database(database_url)
+        os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
     os.environ["DEPOT_API_THROTTLE_ANON"] = "1000000/min"
     import django
@@ -128,9 +147,12 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--claims-per-entry", type=int, default=10)
+    parser.add_argument(
+        "--database-url", help="a PostgreSQL database to (re)create and use instead of SQLite"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as var_dir:
-        setup_django(var_dir)
+        setup_django(var_dir, args.database_url)
         started = time.perf_counter()
         populate(args.entries, args.claims_per_entry)
         from django.test import Client
@@ -140,10 +162,11 @@ def main() -> None:
         client = Client()
         query = "domain=vision&search=resnet&params_max=100M&min_top1=70&ordering=-claimed_top1"
         claim_query = "claim_dataset=imagenet-sketch&params_max=30M&min_claim=40&ordering=-claim"
+        engine = "PostgreSQL" if args.database_url else "SQLite (WAL)"
         print(
             f"catalog of {args.entries} entries with {AccuracyClaim.objects.count()} claims "
             f"({DatasetTop1Claim.objects.count()} per-dataset top-1 rows), built in "
-            f"{time.perf_counter() - started:.0f} s; SQLite (WAL), in-process, {args.repeat} requests each"
+            f"{time.perf_counter() - started:.0f} s; {engine}, in-process, {args.repeat} requests each"
         )
         for label, url in (
             ("API  /api/v1/models/", f"/api/v1/models/?{query}&page_size=25"),

@@ -79,6 +79,15 @@ class BenchmarkRun(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     worker = models.CharField(max_length=200, blank=True)
+    worker_pid = models.PositiveIntegerField(
+        null=True, blank=True, help_text="process id of the execution on the worker's host"
+    )
+    attempts = models.PositiveIntegerField(
+        default=0, help_text="executions started; each one's writes are guarded by its attempt number"
+    )
+    heartbeat = models.DateTimeField(
+        null=True, blank=True, help_text="last sign of life of the running execution (progress writes)"
+    )
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)

@@ -1,25 +1,31 @@
 """Writes for evaluation: datasets, and the only code that changes a BenchmarkRun's state.
 
 queued -> running -> succeeded | failed | cancelled. Every transition is one conditional UPDATE (`WHERE status
-= <expected>`), so a cancel racing a finishing worker can never be overwritten, and every exception in a
-job ends in `failed` with its text: no run stays in `running` because of bad input.
+= <expected>`, and for an execution's writes `AND attempts = <its attempt>`), so a cancel racing a finishing
+worker can never be overwritten and a redelivered job never writes a second result; every exception in a
+job ends in `failed` with its text: no run stays in `running` because of bad input. A run whose worker
+vanished is requeued or failed by the reaper (runs_reap), which every worker runs on a timer.
 """
 
 import hashlib
 import json
 import logging
 import multiprocessing
+import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import ProtectedError
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import ProtectedError, Q
 from django.utils import timezone
 
 from catalog.models import ModelEntry, Verification
@@ -253,18 +259,23 @@ def run_request(
         "dataset_hash": dataset.split_hashes[split],
         "config_key": _config_key(canonical),
     }
-    if not force:
+    with transaction.atomic():
+        # Lock the model row so two identical requests at once cannot both create a run (check-then-insert).
         # The same bytes registered under another name are another dataset to the user: a run asked for B
         # is B's run, never A's reported in its place.
+        list(ModelEntry.objects.select_for_update().filter(pk=model.pk).values_list("pk", flat=True))
         existing = (
-            BenchmarkRun.objects.filter(**identity, model=model, dataset=dataset, split=split)
-            .filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SUCCEEDED])
-            .order_by("-created")
-            .first()
+            None
+            if force
+            else (
+                BenchmarkRun.objects.filter(**identity, model=model, dataset=dataset, split=split)
+                .filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SUCCEEDED])
+                .order_by("-created")
+                .first()
+            )
         )
         if existing is not None:
             return existing, False
-    with transaction.atomic():
         run = BenchmarkRun.objects.create(
             model=model, dataset=dataset, split=split, config=canonical, requested_by=requested_by, **identity
         )
@@ -298,30 +309,127 @@ def run_cancel(*, run: BenchmarkRun) -> BenchmarkRun:
     return run
 
 
-def _start(run_id: int, worker: str) -> bool:
-    # A redelivered message (the worker died mid-run, acks_late) finds the run "running" and starts it afresh.
-    return _transition(
-        run_id,
-        allowed_from=[RunStatus.QUEUED, RunStatus.RUNNING],
-        status=RunStatus.RUNNING,
-        worker=worker,
-        started=timezone.now(),
-        progress=0.0,
-        error="",
-    )
+class RunSuperseded(RunCancelled):
+    """Raised inside an execution whose run was taken over by a newer attempt (or reaped)."""
+
+
+class TransientRunError(Exception):
+    """The database went away mid-run. The task retries with backoff and resumes as the same attempt."""
+
+    def __init__(self, run_id: int, attempt: int | None, cause: Exception):
+        super().__init__(f"run {run_id}, attempt {attempt}: {type(cause).__name__}: {cause}")
+        self.run_id, self.attempt, self.cause = run_id, attempt, cause
+
+
+# Errors that mean "the database is briefly unreachable", not "this job is broken".
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
+
+
+def _same_host(worker_a: str, worker_b: str) -> bool:
+    return worker_a.rpartition("@")[2] == worker_b.rpartition("@")[2]
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _previous_execution_gone(run: BenchmarkRun, worker: str, now: datetime) -> bool:
+    """A run found "running" may be taken over only when its execution is certainly dead: its process on this
+    host is gone (a worker child killed; Celery redelivers at once), or its heartbeat is stale."""
+    if run.heartbeat is None or run.heartbeat < now - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT):
+        return True
+    if run.worker_pid and _same_host(run.worker, worker):
+        return run.worker_pid == os.getpid() or not _process_alive(run.worker_pid)
+    return False
+
+
+def _start(run_id: int, worker: str, resume_attempt: int | None = None) -> int | None:
+    """Claim the run for this process; returns the attempt number that guards every later write, or None.
+
+    queued -> running always; running -> running (a redelivered message) only when the previous execution
+    is gone or this is its retry (resume_attempt). A duplicate message for a run that is alive elsewhere or
+    finished is dropped. Too many attempts fail the run with the reason.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        run = BenchmarkRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
+            return None
+        resuming = (
+            resume_attempt is not None and run.status == RunStatus.RUNNING and run.attempts == resume_attempt
+        )
+        if (
+            run.status == RunStatus.RUNNING
+            and not resuming
+            and not _previous_execution_gone(run, worker, now)
+        ):
+            logger.info(
+                "run %s is running on %s (pid %s); duplicate delivery dropped",
+                run_id,
+                run.worker,
+                run.worker_pid,
+            )
+            return None
+        if run.status == RunStatus.RUNNING and not resuming:
+            note = (
+                f"attempt {run.attempts} lost: {run.worker} (pid {run.worker_pid}) stopped without finishing"
+            )
+            logger.warning("run %s: %s", run_id, note)
+            run.log_tail = _append_line(run.log_tail, note)
+        if not resuming and run.attempts >= settings.RUN_MAX_ATTEMPTS:
+            reason = (
+                f"Gave up after {run.attempts} attempts: each time the worker stopped without finishing "
+                f"(last: {run.worker}). The job may be killing its worker (out of memory?)."
+            )
+            BenchmarkRun.objects.filter(pk=run_id).update(
+                status=RunStatus.FAILED,
+                error=reason,
+                finished=now,
+                log_tail=_append_line(run.log_tail, reason),
+            )
+            return None
+        attempt = run.attempts if resuming else run.attempts + 1
+        logger.info("run %s: attempt %s started on %s (pid %s)", run_id, attempt, worker, os.getpid())
+        BenchmarkRun.objects.filter(pk=run_id).update(
+            status=RunStatus.RUNNING, worker=worker, worker_pid=os.getpid(), started=now, heartbeat=now,
+            attempts=attempt, progress=0.0, error="", log_tail=run.log_tail,
+        )  # fmt: skip
+        return attempt
+
+
+def _append_line(log_tail: str, line: str) -> str:
+    stamp = timezone.now().strftime("%H:%M:%S")
+    return "\n".join([*log_tail.splitlines(), f"{stamp} {line}"][-LOG_TAIL_LINES:])
 
 
 class _ProgressWriter:
-    """Writes progress and a log tail to the run row, at most twice a second, and notices cancellation."""
+    """Writes progress, a log tail and the heartbeat to the run row, at most twice a second, and notices
+    cancellation or a takeover (every write is guarded by this execution's attempt number)."""
 
-    def __init__(self, run_id: int):
+    def __init__(self, run_id: int, attempt: int, log_tail: str = ""):
         self.run_id = run_id
-        self.lines: list[str] = []
+        self.attempt = attempt
+        self.lines: list[str] = log_tail.splitlines()[-LOG_TAIL_LINES:]
         self.last_write = 0.0
 
     def log(self, line: str) -> None:
         stamp = timezone.now().strftime("%H:%M:%S")
         self.lines = [*self.lines, f"{stamp} {line}"][-LOG_TAIL_LINES:]
+
+    def transition(self, **fields: Any) -> bool:
+        """One conditional UPDATE: only while this attempt still owns the running run."""
+        return (
+            BenchmarkRun.objects.filter(
+                pk=self.run_id, status=RunStatus.RUNNING, attempts=self.attempt
+            ).update(**fields)
+            == 1
+        )
 
     def __call__(self, fraction: float, message: str) -> None:
         now = time.monotonic()
@@ -329,13 +437,43 @@ class _ProgressWriter:
             return
         self.last_write = now
         self.log(message)
-        if not _transition(
-            self.run_id,
-            allowed_from=[RunStatus.RUNNING],
-            progress=round(fraction * 100, 1),
-            log_tail="\n".join(self.lines),
+        if not self.transition(
+            progress=round(fraction * 100, 1), log_tail="\n".join(self.lines), heartbeat=timezone.now()
         ):
-            raise RunCancelled()
+            status = BenchmarkRun.objects.filter(pk=self.run_id).values_list("status", flat=True).first()
+            raise RunCancelled() if status == RunStatus.CANCELLED else RunSuperseded()
+
+
+class _Heartbeat:
+    """Beats for the execution in a thread while it runs, also through phases without progress (building the
+    model, scanning the data, measuring latency), so the reaper never mistakes a slow phase for a dead worker.
+    Progress writes beat too. The thread dies with its process: a killed job stops beating at once."""
+
+    def __init__(self, run_id: int, attempt: int):
+        self.run_id, self.attempt = run_id, attempt
+        self.interval = max(0.2, settings.RUN_HEARTBEAT_TIMEOUT / 5)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
+
+    def _beat(self) -> None:
+        try:
+            while not self.stopped.wait(self.interval):
+                try:
+                    BenchmarkRun.objects.filter(
+                        pk=self.run_id, status=RunStatus.RUNNING, attempts=self.attempt
+                    ).update(heartbeat=timezone.now())
+                except DatabaseError:  # briefly away: the next beat tries again
+                    logger.warning("run %s: heartbeat not written", self.run_id, exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def __enter__(self) -> "_Heartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=10)
 
 
 def _model_source(model: ModelEntry) -> Any:
@@ -361,23 +499,42 @@ def _loader_workers(requested: int) -> int:
 
 
 def run_execute(
-    *, run_id: int, worker: str, on_progress: Callable[[float, str], None] | None = None
-) -> BenchmarkRun:
-    """The whole job. Ends in succeeded, failed (with the error text) or cancelled; never left running."""
-    from evaluation.harness import DatasetSource, HarnessConfig, run_benchmark
+    *,
+    run_id: int,
+    worker: str,
+    on_progress: Callable[[float, str], None] | None = None,
+    resume_attempt: int | None = None,
+) -> BenchmarkRun | None:
+    """The whole job. Ends in succeeded, failed (with the error text) or cancelled; never left running.
 
-    if not _start(run_id, worker):
-        return BenchmarkRun.objects.filter(
-            pk=run_id
-        ).first()  # cancelled, finished or deleted before it started
-    run = BenchmarkRun.objects.select_related("model__weights", "dataset").get(pk=run_id)
-    progress = _ProgressWriter(run_id)
+    Exactly once: only the execution holding the run's current attempt can write its result. A database that
+    goes away mid-run raises TransientRunError (the task retries as the same attempt); anything else fails
+    the run with its text.
+    """
+    attempt = resume_attempt
+    try:
+        attempt = _start(run_id, worker, resume_attempt)
+        if attempt is None:  # cancelled, finished, deleted, or alive in another execution
+            return BenchmarkRun.objects.filter(pk=run_id).first()
+        run = BenchmarkRun.objects.select_related("model__weights", "dataset").get(pk=run_id)
+        progress = _ProgressWriter(run_id, attempt, run.log_tail)
+        with _Heartbeat(run_id, attempt):
+            return _execute(run, progress, on_progress)
+    except TRANSIENT_DB_ERRORS as error:
+        raise TransientRunError(run_id, attempt, error) from error
+
+
+def _execute(
+    run: BenchmarkRun, progress: _ProgressWriter, on_progress: Callable[[float, str], None] | None
+) -> BenchmarkRun:
+    from evaluation.harness import DatasetSource, HarnessConfig, run_benchmark
 
     def report(fraction: float, message: str) -> None:
         progress(fraction, message)
         if on_progress:
             on_progress(fraction, message)
 
+    progress.log(f"attempt {progress.attempt} started")
     try:
         if run.model.weights is None or run.model.weights.sha256 != run.weights_sha256:
             raise ValueError("The model's weights changed since this run was queued; request a new run.")
@@ -395,16 +552,25 @@ def run_execute(
         )  # fmt: skip
         result = run_benchmark(_model_source(run.model), dataset, config, on_progress=report)
         return _succeed(run, result, progress)
-    except RunCancelled:
-        return BenchmarkRun.objects.get(pk=run_id)
+    except RunCancelled:  # cancelled, or superseded by a newer attempt: that one owns the row now
+        return BenchmarkRun.objects.get(pk=run.pk)
+    except TRANSIENT_DB_ERRORS:
+        raise
+    except SoftTimeLimitExceeded:
+        return _fail(
+            progress, f"Time limit exceeded: the run took longer than {settings.RUN_SOFT_TIME_LIMIT} s."
+        )
     except Exception as error:  # any failure is recorded on the row, never left "running"
-        logger.exception("benchmark run %s failed", run_id)
-        progress.log(f"failed: {error}")
-        _transition(
-            run_id, allowed_from=[RunStatus.RUNNING], status=RunStatus.FAILED, error=f"{type(error).__name__}: {error}",
-            log_tail="\n".join(progress.lines), finished=timezone.now(),
-        )  # fmt: skip
-        return BenchmarkRun.objects.get(pk=run_id)
+        logger.exception("benchmark run %s failed", run.pk)
+        return _fail(progress, f"{type(error).__name__}: {error}")
+
+
+def _fail(progress: _ProgressWriter, reason: str) -> BenchmarkRun:
+    progress.log(f"failed: {reason}")
+    progress.transition(
+        status=RunStatus.FAILED, error=reason, log_tail="\n".join(progress.lines), finished=timezone.now()
+    )
+    return BenchmarkRun.objects.get(pk=progress.run_id)
 
 
 class DatasetChanged(Exception):
@@ -446,14 +612,95 @@ def _succeed(run: BenchmarkRun, result: Any, progress: _ProgressWriter) -> Bench
     metrics = result.to_dict()
     provenance = metrics.pop("provenance")
     progress.log(f"top-1 {result.top1:.2f}% on {result.num_samples} images")
+    now = timezone.now()
     with transaction.atomic():
-        finished = _transition(
-            run.pk, allowed_from=[RunStatus.RUNNING], status=RunStatus.SUCCEEDED, progress=100.0, top1=result.top1,
-            metrics=metrics, provenance=provenance, log_tail="\n".join(progress.lines), finished=timezone.now(),
+        # Guarded by status and attempt: a redelivered or superseded execution never writes a second result.
+        finished = progress.transition(
+            status=RunStatus.SUCCEEDED, progress=100.0, top1=result.top1, metrics=metrics, provenance=provenance,
+            log_tail="\n".join(progress.lines), finished=now, heartbeat=now,
         )  # fmt: skip
         if finished:
             model_verification_refresh(model=run.model)
+    if finished:
+        logger.info("run %s: result recorded by attempt %s", run.pk, progress.attempt)
     return BenchmarkRun.objects.get(pk=run.pk)
+
+
+def run_fail_timed_out(*, run_id: int, seconds: float) -> bool:
+    """The worker killed the job at its hard time limit (called from the worker's main process)."""
+    reason = f"Hard time limit exceeded: the worker stopped the run after {seconds:g} s."
+    return _fail_running(run_id, reason)
+
+
+def run_fail_running(*, run_id: int, reason: str) -> bool:
+    """Fail a run that is still running, with the reason (the task gave up on it outside the harness)."""
+    return _fail_running(run_id, reason)
+
+
+def _fail_running(run_id: int, reason: str) -> bool:
+    run = BenchmarkRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return False
+    return _transition(
+        run_id, allowed_from=[RunStatus.RUNNING], status=RunStatus.FAILED, error=reason, finished=timezone.now(),
+        log_tail=_append_line(run.log_tail, f"failed: {reason}"),
+    )  # fmt: skip
+
+
+# --- the reaper: runs whose worker vanished -------------------------------------------------------------
+
+
+@dataclass
+class ReapReport:
+    requeued: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+
+
+def runs_reap(*, now: datetime | None = None) -> ReapReport:
+    """Requeue (or fail, with the reason) every running run whose heartbeat stopped.
+
+    Safe to run from every worker at once: each change is one UPDATE conditional on the heartbeat and attempt
+    it read, so a run that showed a sign of life meanwhile, or that another reaper handled, is left alone.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT)
+    report = ReapReport()
+    stale = BenchmarkRun.objects.filter(status=RunStatus.RUNNING).filter(
+        Q(heartbeat__lt=cutoff) | Q(heartbeat__isnull=True, started__lt=cutoff)
+    )
+    for run in stale.only("pk", "attempts", "heartbeat", "started", "worker", "log_tail"):
+        since = run.heartbeat or run.started
+        lost = f"{run.worker or 'its worker'} showed no sign of life since {since:%Y-%m-%d %H:%M:%S} UTC"
+        unchanged = {
+            "pk": run.pk,
+            "status": RunStatus.RUNNING,
+            "attempts": run.attempts,
+            "heartbeat": run.heartbeat,
+        }
+        if run.started and (now - run.started).total_seconds() > settings.RUN_TIME_LIMIT:
+            outcome, reason = (
+                RunStatus.FAILED,
+                f"Time limit exceeded ({settings.RUN_TIME_LIMIT} s) and {lost}.",
+            )
+        elif run.attempts >= settings.RUN_MAX_ATTEMPTS:
+            outcome, reason = RunStatus.FAILED, f"Worker lost: {lost}; gave up after {run.attempts} attempts."
+        else:
+            outcome, reason = RunStatus.QUEUED, f"requeued: {lost} (attempt {run.attempts} lost)"
+        with transaction.atomic():
+            changed = BenchmarkRun.objects.filter(**unchanged).update(
+                status=outcome,
+                error=reason if outcome == RunStatus.FAILED else "",
+                finished=now if outcome == RunStatus.FAILED else None,
+                log_tail=_append_line(run.log_tail, reason),
+            )
+            if changed and outcome == RunStatus.QUEUED:
+                from evaluation.tasks import run_benchmark
+
+                run_benchmark.delay_on_commit(run.pk)
+        if changed:
+            logger.warning("run %s: %s", run.pk, reason)
+            (report.requeued if outcome == RunStatus.QUEUED else report.failed).append(run.pk)
+    return report
 
 
 # --- verdicts on the catalog row ------------------------------------------------------------------------

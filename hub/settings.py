@@ -243,6 +243,34 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"evaluation.*": {"queue": "benchmarks"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker whose broker went away reconnects until it is back
+
+# --- Benchmark jobs: time limits, heartbeat, reaper (see README: "Jobs and faults") ---------------------
+# Hard time limit of one run (the worker kills the job's process); the soft limit, a minute earlier, lets
+# the job record "failed: time limit" itself.
+RUN_TIME_LIMIT = env_int("DEPOT_RUN_TIME_LIMIT", 3 * 3600)
+RUN_SOFT_TIME_LIMIT = max(1, RUN_TIME_LIMIT - min(60, RUN_TIME_LIMIT // 10))
+# A running run whose heartbeat (written with its progress, every batch) is older than this is presumed
+# orphaned: its worker vanished. Keep it above the slowest batch plus model loading.
+RUN_HEARTBEAT_TIMEOUT = env_int("DEPOT_RUN_HEARTBEAT_TIMEOUT", 300)
+# Executions a run may start before the reaper gives up and fails it (a job that kills its worker each time).
+RUN_MAX_ATTEMPTS = env_int("DEPOT_RUN_MAX_ATTEMPTS", 3)
+# Every worker's main process runs the reaper this often (seconds), and once when it starts.
+RUN_REAPER_INTERVAL = env_int("DEPOT_RUN_REAPER_INTERVAL", 60)
+# Redis re-delivers an unacknowledged message after the visibility timeout: it must exceed the longest job,
+# or a job still running would be started a second time (the attempt guard would keep one result, but
+# the work would be wasted). An hour above the hard limit. (The SQLite transport has no such timeout: a
+# message taken by a worker that vanished stays taken, and the reaper requeues its run.)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": RUN_TIME_LIMIT + 3600}
+# Publishing a job (after the request's transaction commits) retries while the broker is briefly away.
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 5,
+    "interval_start": 0.2,
+    "interval_step": 0.5,
+    "interval_max": 2,
+}
 
 LOGGING = {
     "version": 1,

@@ -1,18 +1,69 @@
 #!/usr/bin/env bash
-# Serve Depot: a Celery worker for benchmark jobs in the background, the web server in the foreground.
-# Stopping the web server (Ctrl-C) stops the worker too. Called by `make run`.
-set -euo pipefail
+# Serve Depot in production mode: gunicorn (DEPOT_WEB_WORKERS processes, static files by WhiteNoise) and a
+# Celery worker for benchmark jobs. Ctrl-C (SIGINT) or SIGTERM stops both and waits for them; if either dies,
+# the other is stopped too, so nothing is left running half a service. Called by `make run`.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
+WEB_WORKERS="${DEPOT_WEB_WORKERS:-3}"
+JOB_WORKERS="${DEPOT_JOB_WORKERS:-1}"
 LOG_DIR="${DEPOT_VAR_DIR:-var}/log"
 mkdir -p "$LOG_DIR"
+
 # The embedded SQLite broker has no broadcast exchange: gossip and mingle are off (nothing relies on them).
-"$BIN/celery" -A hub worker -Q benchmarks,default --concurrency 1 --loglevel INFO \
+"$BIN/celery" -A hub worker -Q benchmarks,default --concurrency "$JOB_WORKERS" --loglevel INFO \
   --without-gossip --without-mingle --hostname "depot-worker@%h" >>"$LOG_DIR/worker.log" 2>&1 &
 WORKER_PID=$!
-trap 'kill "$WORKER_PID" 2>/dev/null || true; wait "$WORKER_PID" 2>/dev/null || true' EXIT INT TERM
-echo "Benchmark worker running (pid $WORKER_PID, log $LOG_DIR/worker.log)"
-echo "Depot is serving on http://$HOST:$PORT/  (Ctrl-C stops it)"
-"$BIN/python" manage.py runserver --noreload "$HOST:$PORT"
+
+if [[ "${1:-}" == "--dev" ]]; then
+  # `make dev`: Django's autoreloading development server, one process; never for production.
+  "$BIN/python" manage.py runserver "$HOST:$PORT" &
+  SERVER_NAME="Django's development server (autoreload)"
+else
+  # Sync workers: pages and API calls are short; uploads are spooled to disk by Django, hence the long
+  # timeout. Each worker process loads the app once, after the fork.
+  "$BIN/gunicorn" hub.wsgi:application --bind "$HOST:$PORT" --workers "$WEB_WORKERS" --timeout 300 \
+    --graceful-timeout 20 --no-control-socket --access-logfile - --error-logfile - &
+  SERVER_NAME="gunicorn, $WEB_WORKERS workers"
+fi
+WEB_PID=$!
+
+stop() {
+  trap '' INT TERM
+  echo "Stopping web server (pid $WEB_PID) and worker (pid $WORKER_PID)..."
+  # TERM is a graceful stop for both: gunicorn finishes open requests, Celery's warm shutdown ends the
+  # current job (its message is acked late, so a job cut short is redelivered to the next worker).
+  kill -TERM "$WEB_PID" "$WORKER_PID" 2>/dev/null
+  wait_or_force 30
+  echo "Stopped."
+  exit 0
+}
+
+# Waits up to $1 seconds for both processes; then a cold shutdown (QUIT) for the worker, whose unacked job
+# goes back to the queue, and KILL for the web server.
+wait_or_force() {
+  local deadline=$((SECONDS + $1))
+  while kill -0 "$WEB_PID" 2>/dev/null || kill -0 "$WORKER_PID" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      echo "Still running after $1 s: forcing." >&2
+      kill -QUIT "$WORKER_PID" 2>/dev/null
+      kill -KILL "$WEB_PID" 2>/dev/null
+      break
+    fi
+    sleep 0.2
+  done
+  wait "$WEB_PID" "$WORKER_PID" 2>/dev/null
+}
+trap stop INT TERM
+
+echo "Benchmark worker running (pid $WORKER_PID, $JOB_WORKERS process(es), log $LOG_DIR/worker.log)"
+echo "Depot is serving on http://$HOST:$PORT/ with $SERVER_NAME  (Ctrl-C stops it)"
+# Returns when either process exits (or a trapped signal arrives, which runs stop).
+wait -n "$WEB_PID" "$WORKER_PID"
+echo "A server process exited on its own; stopping the other." >&2
+trap '' INT TERM
+kill -TERM "$WEB_PID" "$WORKER_PID" 2>/dev/null
+wait_or_force 30
+exit 1

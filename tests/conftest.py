@@ -13,10 +13,33 @@ from rest_framework.test import APIClient
 
 from catalog import services
 from catalog.models import ModelEntry
+from tests import servers
 
 pytest_plugins = ["tests.fixtures_data"]
 
 _counter = itertools.count()
+POSTGRES_URL = os.environ.get("DEPOT_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/depot")
+REDIS_URL = os.environ.get("DEPOT_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """The configured PostgreSQL (DEPOT_TEST_POSTGRES_URL) or, when none answers there, a throwaway one."""
+    url, started = servers.ensure_postgres(POSTGRES_URL)
+    yield url
+    if started:
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """The configured Redis base URL (DEPOT_TEST_REDIS_URL, no db number) or a throwaway server's."""
+    url, started = servers.ensure_redis(REDIS_URL)
+    yield url
+    if started:
+        started.stop()
+
+
 CELERY = str(Path(sys.executable).with_name("celery"))
 
 

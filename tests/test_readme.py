@@ -10,6 +10,8 @@ def test_every_environment_variable_is_in_the_configuration_table():
     settings_source = (ROOT / "hub" / "settings.py").read_text()
     read = set(re.findall(r'env_(?:str|bool|int|list)\(\s*"([A-Z_]+)"', settings_source))
     read |= set(re.findall(r'os\.environ\.get\(\s*"([A-Z_]+)"', settings_source)) - {"name"}
+    for script in [ROOT / "scripts" / "serve.sh"]:  # `make run` reads DEPOT_WEB_WORKERS etc. there
+        read |= set(re.findall(r"\$\{(DEPOT_[A-Z_]+):-", script.read_text()))
     assert read, "no environment variables found; did the settings helpers change?"
     readme = (ROOT / "README.md").read_text()
     table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]

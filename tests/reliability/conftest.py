@@ -1,0 +1,151 @@
+"""Real worker processes on a real broker (the embedded SQLite one and Redis), and a tally of faults.
+
+Every test here reports what it submitted and injected; the session prints the totals at the end, so a run
+of the suite gives the figures (submitted / finished / duplicated / lost, faults injected / survived).
+"""
+
+import collections
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.conftest import CELERY, _reset_publishers, _test_database_url
+
+# A Redis database number of its own, so several checkouts can share one Redis server.
+JOBS_REDIS_DB = int(os.environ.get("DEPOT_TEST_JOBS_REDIS_DB", "11"))
+# Faults are detected in seconds, not minutes: a short heartbeat timeout and a reaper round every second.
+HEARTBEAT_TIMEOUT = 6
+TALLY: collections.Counter = collections.Counter()
+
+
+class Worker:
+    """One `celery worker` process (concurrency 1) in its own session, so it can be killed as a whole."""
+
+    def __init__(self, name: str, broker: str, tmp_path: Path, extra_env: dict[str, str] | None = None):
+        self.name = name
+        self.log_path = tmp_path / f"{name}.log"
+        env = {
+            **os.environ,
+            "CELERY_BROKER_URL": broker,
+            "DATABASE_URL": _test_database_url(),
+            "DEPOT_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "DEPOT_VAR_DIR": str(tmp_path / f"{name}-var"),
+            "DEPOT_RUN_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+            "DEPOT_RUN_REAPER_INTERVAL": "1",
+            **(extra_env or {}),
+        }
+        self.log = open(self.log_path, "a")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(
+            [CELERY, "-A", "hub", "worker", "-Q", "benchmarks", "--concurrency", "1", "--loglevel", "INFO",
+             "--without-gossip", "--without-mingle", "--hostname", f"{name}@%h"],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR, start_new_session=True,
+        )  # fmt: skip
+
+    def kill_all(self) -> None:
+        """SIGKILL the main process and its children at once: the whole worker vanishes."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill_all()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # children a killed main process left behind
+        self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+
+@pytest.fixture
+def start_worker(tmp_path):
+    started: list[Worker] = []
+
+    def start(broker: str, name: str | None = None, **extra_env: str) -> Worker:
+        worker = Worker(name or f"worker{len(started) + 1}", broker, tmp_path, extra_env)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+    for worker in started:
+        print(f"--- {worker.name} log (tail) ---\n{worker.output()[-2500:]}")
+
+
+def point_publishers_at(broker: str) -> None:
+    from hub.celery import app
+
+    app.conf.task_always_eager = False
+    app.conf.broker_url = broker
+    _reset_publishers(app)
+
+
+def purge(broker: str) -> None:
+    from hub.celery import app
+
+    with app.connection_for_write(broker) as connection:
+        connection.default_channel.queue_purge("benchmarks")
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def broker(request, tmp_path):
+    """The broker URL, the publishers in this process pointed at it; restored afterwards."""
+    if request.param == "embedded":
+        url = f"sqlalchemy+sqlite:///{tmp_path / 'broker.sqlite3'}"
+    else:
+        url = f"{request.getfixturevalue('redis_url')}/{JOBS_REDIS_DB}"
+        purge(url)
+    point_publishers_at(url)
+    yield url
+    from hub.celery import app
+
+    app.conf.broker_url = settings.CELERY_BROKER_URL
+    _reset_publishers(app)
+
+
+def results_recorded(workers: list[Worker]) -> collections.Counter:
+    """run id -> how many executions recorded a result, read from every worker's log."""
+    counts: collections.Counter = collections.Counter()
+    for worker in workers:
+        counts.update(int(run_id) for run_id in re.findall(r"run (\d+): result recorded", worker.output()))
+    return counts
+
+
+def wait_for(predicate, seconds: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if TALLY:
+        terminalreporter.section("reliability: jobs and faults")
+        for key in (
+            "submitted",
+            "finished",
+            "failed_with_reason",
+            "duplicated",
+            "lost",
+            "injected",
+            "survived",
+        ):
+            terminalreporter.write_line(f"{key:>20}: {TALLY[key]}")
+        for key in sorted(k for k in TALLY if k.startswith("fault:")):
+            terminalreporter.write_line(f"{key:>40}: {TALLY[key]}")

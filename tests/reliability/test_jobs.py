@@ -1,0 +1,232 @@
+"""Benchmark jobs on real worker processes and a real broker, under load and under injected faults.
+
+Each test ends with every run requeued-and-finished or failed with its reason: never stuck in "running",
+never two results (counted from the workers' own logs: "run N: result recorded"). The session summary
+prints the totals (tests/reliability/conftest.py).
+"""
+
+import os
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+
+from evaluation import services
+from evaluation.models import FINISHED_STATUSES, BenchmarkRun, RunStatus
+from evaluation.tasks import run_benchmark
+from hub.celery import app
+from tests import servers
+from tests.fixtures_data import FAST
+from tests.reliability.conftest import TALLY, point_publishers_at, results_recorded, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+SUBMISSIONS = 50
+# Four images per batch over the 1,000-image train split: a run of several seconds, long enough to hit mid-run.
+SLOW = {"batch_size": 4, "num_workers": 0, "threads": 1}
+
+
+@pytest.fixture
+def slow_digits(db, digits_build):
+    return services.dataset_register_directory(name="digits-full", root=digits_build.root, title="Digits")
+
+
+def finished(run_ids):
+    return BenchmarkRun.objects.filter(pk__in=run_ids, status__in=FINISHED_STATUSES).count() == len(run_ids)
+
+
+def running_midway(run_id):
+    run = BenchmarkRun.objects.get(pk=run_id)
+    return run if run.status == RunStatus.RUNNING and run.progress > 5 else None
+
+
+def submit_slow(model, dataset, seed=0):
+    run, _ = services.run_request(
+        model=model, dataset=dataset, split="train", config={**SLOW, "seed": seed}, force=True
+    )
+    return run
+
+
+def tally(runs, workers, faults=0):
+    recorded = results_recorded(workers)
+    TALLY["submitted"] += len(runs)
+    TALLY["finished"] += sum(run.status == RunStatus.SUCCEEDED for run in runs)
+    TALLY["failed_with_reason"] += sum(run.status == RunStatus.FAILED and bool(run.error) for run in runs)
+    TALLY["lost"] += sum(run.status in (RunStatus.QUEUED, RunStatus.RUNNING) for run in runs)
+    TALLY["duplicated"] += sum(max(0, recorded[run.pk] - 1) for run in runs)
+    TALLY["injected"] += faults
+    return recorded
+
+
+def test_fifty_concurrent_submissions_with_two_workers_finish_exactly_once(
+    broker, start_worker, live_server, staff_user, digit_model, small_digits
+):
+    workers = [start_worker(broker), start_worker(broker)]
+    token = Token.objects.create(user=staff_user).key
+    # Every distinct job is sent twice, by different clients at the same moment: one run each, not two.
+    bodies = [
+        {
+            "model": digit_model.model_id,
+            "dataset": small_digits.name,
+            "split": "test",
+            "config": {**FAST, "seed": seed},
+        }
+        for seed in range(SUBMISSIONS)
+    ] * 2
+
+    def post(body):
+        with requests.Session() as session:
+            response = session.post(
+                f"{live_server.url}/api/v1/benchmarks/", json=body, timeout=60,
+                headers={"Authorization": f"Token {token}"},
+            )  # fmt: skip
+        return response.status_code, response.json()
+
+    with ThreadPoolExecutor(max_workers=10) as clients:
+        answers = list(clients.map(post, bodies))
+    assert {status for status, _ in answers} <= {200, 202}, answers
+    run_ids = {body["id"] for _, body in answers}
+    assert len(run_ids) == SUBMISSIONS and sum(status == 202 for status, _ in answers) == SUBMISSIONS
+    assert BenchmarkRun.objects.count() == SUBMISSIONS
+
+    wait_for(lambda: finished(run_ids), 900, f"{SUBMISSIONS} runs to finish", interval=0.5)
+    runs = list(BenchmarkRun.objects.filter(pk__in=run_ids))
+    recorded = tally(runs, workers)
+    assert all(run.status == RunStatus.SUCCEEDED for run in runs), [(r.pk, r.status, r.error) for r in runs]
+    assert all(recorded[run_id] == 1 for run_id in run_ids), recorded
+    assert {run.worker.partition("@")[0] for run in runs} == {"worker1", "worker2"}  # both took jobs
+
+
+def test_sigkill_of_the_job_process_mid_run_is_redelivered_and_finishes_once(
+    broker, start_worker, digit_model, slow_digits
+):
+    worker = start_worker(broker)
+    run = submit_slow(digit_model, slow_digits)
+    victim = wait_for(lambda: running_midway(run.pk), 180, "the run to be midway")
+    os.kill(victim.worker_pid, signal.SIGKILL)  # the prefork child running the job
+    wait_for(lambda: finished([run.pk]), 300, "the run to finish after the kill")
+    run.refresh_from_db()
+    recorded = tally([run], [worker], faults=1)
+    assert run.status == RunStatus.SUCCEEDED, (run.error, run.log_tail)
+    assert run.attempts == 2 and run.worker_pid != victim.worker_pid
+    assert "attempt 1 lost" in run.log_tail  # taken over on redelivery, or requeued by the reaper
+    assert recorded[run.pk] == 1
+    TALLY["survived"] += 1
+    TALLY["fault:sigkill job process"] += 1
+
+
+def test_sigkill_of_the_whole_worker_mid_run_is_reaped_and_finished_by_another(
+    broker, start_worker, digit_model, slow_digits
+):
+    doomed = start_worker(broker, name="doomed")
+    run = submit_slow(digit_model, slow_digits)
+    wait_for(lambda: running_midway(run.pk), 180, "the run to be midway")
+    doomed.kill_all()
+    survivor = start_worker(broker, name="survivor")
+    wait_for(lambda: finished([run.pk]), 300, "the reaper to requeue the run and the survivor to finish it")
+    run.refresh_from_db()
+    recorded = tally([run], [doomed, survivor], faults=1)
+    assert run.status == RunStatus.SUCCEEDED, (run.error, run.log_tail)
+    assert run.attempts == 2 and run.worker.startswith("survivor@")
+    assert "requeued: doomed@" in run.log_tail and "(attempt 1 lost)" in run.log_tail
+    assert recorded[run.pk] == 1
+    TALLY["survived"] += 1
+    TALLY["fault:sigkill whole worker"] += 1
+
+
+def test_a_hard_time_limit_fails_the_run_with_the_reason_and_the_worker_goes_on(
+    broker, start_worker, digit_model, slow_digits, small_digits
+):
+    worker = start_worker(broker)
+    run, _ = services.run_request(
+        model=digit_model, dataset=slow_digits, split="train", config=SLOW, enqueue=False
+    )
+    # A 2-second hard limit for this job only, below its soft limit: the worker kills the process outright.
+    with app.connection_for_write(broker) as connection:
+        run_benchmark.apply_async((run.pk,), time_limit=2, soft_time_limit=600, connection=connection)
+    wait_for(lambda: finished([run.pk]), 180, "the time limit to end the run")
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert run.error == "Hard time limit exceeded: the worker stopped the run after 2 s."
+    after, _ = services.run_request(model=digit_model, dataset=small_digits, config=FAST)
+    wait_for(lambda: finished([after.pk]), 180, "the next job")
+    after.refresh_from_db()
+    assert after.status == RunStatus.SUCCEEDED
+    recorded = tally([run, after], [worker], faults=1)
+    assert recorded[run.pk] == 0 and recorded[after.pk] == 1
+    # Not redelivered after its failure: still one attempt, still failed.
+    run.refresh_from_db()
+    assert run.attempts == 1 and run.status == RunStatus.FAILED
+    TALLY["survived"] += 1
+    TALLY["fault:hard time limit"] += 1
+
+
+def test_a_submission_rolled_back_enqueues_nothing(broker, digit_model, small_digits):
+    def queued_messages() -> int:
+        with app.connection_for_write(broker) as connection:
+            return connection.default_channel._size("benchmarks")
+
+    class Abandoned(Exception):
+        pass
+
+    def submit_then_abandon() -> None:
+        with transaction.atomic():
+            services.run_request(model=digit_model, dataset=small_digits, config=FAST)
+            raise Abandoned()
+
+    with pytest.raises(Abandoned):
+        submit_then_abandon()
+    assert BenchmarkRun.objects.count() == 0
+    assert queued_messages() == 0
+    services.run_request(model=digit_model, dataset=small_digits, config=FAST)  # committed: one message
+    assert queued_messages() == 1
+    TALLY["injected"] += 1
+    TALLY["survived"] += 1
+    TALLY["fault:rollback after submission"] += 1
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A Redis server of this test's own, so it can be killed and restarted."""
+    server = servers.start_redis(directory=tmp_path / "redis-1")
+    yield server
+    server.stop()
+
+
+def test_redis_restarted_mid_run_and_during_a_submission(
+    own_redis, start_worker, digit_model, slow_digits, small_digits, tmp_path, settings
+):
+    broker = f"{own_redis.url}/0"
+    point_publishers_at(broker)
+    try:
+        worker = start_worker(broker)
+        run = submit_slow(digit_model, slow_digits)
+        wait_for(lambda: running_midway(run.pk), 180, "the run to be midway")
+        own_redis.kill()
+        # While the broker is away, a client submits: publishing retries until the broker is back.
+        restarted: list[servers.ThrowawayServer] = []
+        restart = threading.Timer(
+            1.5, lambda: restarted.append(servers.start_redis(own_redis.port, tmp_path / "redis-2"))
+        )
+        restart.start()
+        during, _ = services.run_request(model=digit_model, dataset=small_digits, config=FAST)
+        restart.join()
+        wait_for(lambda: finished([run.pk, during.pk]), 300, "both runs to finish after the restart")
+        runs = list(BenchmarkRun.objects.filter(pk__in=[run.pk, during.pk]))
+        recorded = tally(runs, [worker], faults=2)
+        assert all(r.status == RunStatus.SUCCEEDED for r in runs), [(r.pk, r.error, r.log_tail) for r in runs]
+        assert recorded[run.pk] == 1 and recorded[during.pk] == 1
+        TALLY["survived"] += 2
+        TALLY["fault:redis restarted"] += 2
+    finally:
+        for server in restarted:
+            server.stop()
+        from hub.celery import app as celery_app
+        from tests.conftest import _reset_publishers
+
+        celery_app.conf.broker_url = settings.CELERY_BROKER_URL
+        _reset_publishers(celery_app)
