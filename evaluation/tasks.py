@@ -15,3 +15,17 @@ from evaluation import services
 )
 def run_benchmark(self, run_id: int) -> None:
     services.run_execute(run_id=run_id, worker=self.request.hostname or "worker")
+
+
+@shared_task(
+    name="evaluation.rank_transfer",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=3600,
+    time_limit=3600 + 60,
+)
+def rank_transfer(self, ranking_id: int) -> None:
+    from evaluation import transfer_services
+
+    transfer_services.ranking_execute(ranking_id=ranking_id, worker=self.request.hostname or "worker")
