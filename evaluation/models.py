@@ -105,3 +105,98 @@ class BenchmarkRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
+
+
+class TransferRanking(models.Model):
+    """A transfer-ranking job: which candidate models transfer best to a target dataset, measured before
+    anyone fine-tunes. The same lifecycle as a BenchmarkRun; only evaluation/transfer_services.py changes it."""
+
+    dataset = models.ForeignKey(EvalDataset, on_delete=models.PROTECT, related_name="transfer_rankings")
+    split = models.CharField(max_length=32)
+    status = models.CharField(
+        max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True
+    )
+    progress = models.FloatField(default=0.0, help_text="0-100")
+    log_tail = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+
+    config = models.JSONField(default=dict, help_text="batch_size, seed, threads, baseline, baseline_epochs")
+    candidate_filter = models.JSONField(
+        default=dict, blank=True, help_text="The catalog filter that chose the candidates, if any."
+    )
+    dataset_hash = models.CharField(max_length=64)
+    num_images = models.PositiveIntegerField(default=0)
+    num_classes = models.PositiveIntegerField(default=0)
+
+    best_score = models.FloatField(null=True, blank=True)
+    baseline_accuracy = models.FloatField(
+        null=True, blank=True, help_text="Top-1 % of a small CNN trained from scratch, same folds."
+    )
+    baseline = models.JSONField(default=dict, blank=True)
+    negative_transfer = models.BooleanField(
+        null=True, blank=True, help_text="The best score is no better than the from-scratch baseline."
+    )
+    provenance = models.JSONField(default=dict, blank=True)
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    worker = models.CharField(max_length=200, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"transfer ranking {self.pk} on {self.dataset}/{self.split} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("evaluation:transfer-ranking-detail", kwargs={"ranking_id": self.pk})
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+class CandidateStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SCORED = "scored", "Scored"
+    MISSING_WEIGHTS = "missing_weights", "No weights on this hub"
+    FAILED = "failed", "Failed"
+
+
+class TransferCandidate(models.Model):
+    """One candidate of a ranking: its scores, or why it has none."""
+
+    ranking = models.ForeignKey(TransferRanking, on_delete=models.CASCADE, related_name="candidates")
+    model = models.ForeignKey(
+        ModelEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="transfer_candidacies"
+    )
+    model_label = models.CharField(max_length=200, help_text="namespace/name, kept if the model is deleted")
+    position = models.PositiveIntegerField(help_text="Order in the request")
+    status = models.CharField(max_length=16, choices=CandidateStatus.choices, default=CandidateStatus.PENDING)
+    rank = models.PositiveIntegerField(null=True, blank=True)
+    weights_sha256 = models.CharField(max_length=64, blank=True)
+
+    score = models.FloatField(null=True, blank=True, help_text="Linear-probe CV top-1 %, the ranking score")
+    logme = models.FloatField(null=True, blank=True)
+    knn = models.FloatField(null=True, blank=True, help_text="k-NN CV top-1 %")
+    linear_probe = models.FloatField(null=True, blank=True, help_text="Logistic-regression CV top-1 %")
+    feature_dim = models.PositiveIntegerField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    num_params = models.PositiveBigIntegerField(null=True, blank=True)
+    gmacs = models.FloatField(null=True, blank=True)
+    weights_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["ranking", models.F("rank").asc(nulls_last=True), "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["ranking", "position"], name="transfer_candidate_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_label} in ranking {self.ranking_id} ({self.status})"

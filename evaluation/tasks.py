@@ -113,3 +113,17 @@ def start_reaper(**_: object) -> None:
 @worker_shutting_down.connect
 def stop_reaper(**_: object) -> None:
     _reaper_stop.set()
+
+
+@shared_task(
+    name="evaluation.rank_transfer",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=3600,
+    time_limit=3600 + 60,
+)
+def rank_transfer(self, ranking_id: int) -> None:
+    from evaluation import transfer_services
+
+    transfer_services.ranking_execute(ranking_id=ranking_id, worker=self.request.hostname or "worker")

@@ -1,0 +1,70 @@
+"""Transfer-ranking REST endpoints. Thin: parse, call a service or selector, shape."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, generics, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from catalog.api.views import raise_as_api_error
+from evaluation import transfer_selectors, transfer_services
+from evaluation.api.transfer_serializers import RankingRequestSerializer, RankingSerializer
+from evaluation.models import EvalDataset, TransferRanking
+from hub.api import error_response
+from hub.pagination import StrictPageNumberPagination
+
+
+class RankingListView(generics.ListCreateAPIView):
+    """Transfer rankings, newest first; staff queue a new one (202 with its URL)."""
+
+    serializer_class = RankingSerializer
+    pagination_class = StrictPageNumberPagination
+
+    def get_queryset(self):
+        return transfer_selectors.ranking_queryset()
+
+    @extend_schema(request=RankingRequestSerializer, responses={202: RankingSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = RankingRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        dataset = EvalDataset.objects.filter(name=data["dataset"]).first()
+        if dataset is None:
+            raise exceptions.ValidationError({"dataset": [f"No dataset {data['dataset']!r} on this hub."]})
+        try:
+            ranking = transfer_services.ranking_request(
+                dataset=dataset, split=data["split"], model_ids=data.get("candidates"),
+                candidate_filter=data.get("filter"), config=data["config"], requested_by=request.user,
+            )  # fmt: skip
+        except DjangoValidationError as error:
+            raise_as_api_error(error)
+        body = RankingSerializer(
+            transfer_selectors.ranking_get(ranking_id=ranking.pk), context={"request": request}
+        ).data
+        response = Response(body, status=status.HTTP_202_ACCEPTED)
+        response["Location"] = body["url"]
+        return response
+
+
+class RankingDetailView(generics.RetrieveAPIView):
+    serializer_class = RankingSerializer
+    pagination_class = None
+
+    def get_object(self) -> TransferRanking:
+        return get_object_or_404(transfer_selectors.ranking_queryset(), pk=self.kwargs["ranking_id"])
+
+
+class RankingCancelView(generics.GenericAPIView):
+    serializer_class = RankingSerializer
+    pagination_class = None
+
+    @extend_schema(request=None, responses={200: RankingSerializer})
+    def post(self, request: Request, ranking_id: int) -> Response:
+        ranking = get_object_or_404(TransferRanking, pk=ranking_id)
+        try:
+            transfer_services.ranking_cancel(ranking=ranking)
+        except DjangoValidationError as error:
+            return error_response(409, error.message_dict["status"][0], error.message_dict)
+        ranking = transfer_selectors.ranking_get(ranking_id=ranking_id)
+        return Response(RankingSerializer(ranking, context={"request": request}).data)

@@ -1,0 +1,322 @@
+"""Writes for transfer rankings: request, cancel, and the job itself; the only code that changes their state.
+
+queued -> running -> succeeded | failed | cancelled, each transition one conditional UPDATE as for benchmark runs
+(evaluation/services.py), so a cancel racing the worker is never overwritten and no job is left "running".
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.models import ModelEntry
+from evaluation import transfer_selectors
+from evaluation.models import CandidateStatus, EvalDataset, RunStatus, TransferCandidate, TransferRanking
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RANKING_CONFIG = {
+    "batch_size": 64,
+    "seed": 0,
+    "threads": None,
+    "baseline": True,
+    "baseline_epochs": 15,
+}
+MAX_CANDIDATES = 20
+LOG_TAIL_LINES = 40
+PROGRESS_WRITE_INTERVAL = 0.5  # seconds
+FILTER_KEYS = ("domain", "task", "max_params", "max_gmacs")
+
+
+class RankingCancelled(Exception):
+    """Raised inside a running job when its row was cancelled meanwhile."""
+
+
+# --- requesting -------------------------------------------------------------------------------------------------
+
+
+def _whole_number(config: dict, key: str, minimum: int) -> None:
+    value = config[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValidationError({key: f"Must be a whole number of at least {minimum}."})
+
+
+def canonical_ranking_config(config: dict[str, Any] | None) -> dict[str, Any]:
+    merged = {**DEFAULT_RANKING_CONFIG, **(config or {})}
+    unknown = sorted(set(merged) - set(DEFAULT_RANKING_CONFIG))
+    if unknown:
+        raise ValidationError({name: "Unknown ranking option." for name in unknown})
+    _whole_number(merged, "batch_size", 1)
+    _whole_number(merged, "seed", 0)
+    _whole_number(merged, "baseline_epochs", 1)
+    if merged["threads"] is not None:
+        _whole_number(merged, "threads", 1)
+    if not isinstance(merged["baseline"], bool):
+        raise ValidationError({"baseline": "Must be true or false."})
+    return merged
+
+
+def _check_dataset(dataset: EvalDataset, split: str) -> None:
+    if split not in dataset.split_sizes:
+        raise ValidationError(
+            {"split": f"Dataset {dataset.name} has no split {split!r}; it has {sorted(dataset.split_sizes)}."}
+        )
+    if len(dataset.class_names) < 2:
+        raise ValidationError(
+            {"dataset": f"Dataset {dataset.name} has fewer than two classes: nothing to rank on."}
+        )
+    if dataset.split_sizes[split] < 2 * len(dataset.class_names):
+        raise ValidationError(
+            {
+                "split": f"Split {split!r} of {dataset.name} needs at least 2 images per class for cross-validation."
+            }
+        )
+
+
+def _explicit_candidates(model_ids: list[str]) -> list[ModelEntry]:
+    from catalog.selectors import models_by_ids
+
+    duplicates = sorted({model_id for model_id in model_ids if model_ids.count(model_id) > 1})
+    if duplicates:
+        raise ValidationError({"candidates": f"Listed more than once: {', '.join(duplicates)}."})
+    found, missing = models_by_ids(model_ids=model_ids)
+    if missing:
+        raise ValidationError({"candidates": f"No such model(s) in the catalog: {', '.join(missing)}."})
+    return found
+
+
+def _filtered_candidates(candidate_filter: dict[str, Any]) -> list[ModelEntry]:
+    unknown = sorted(set(candidate_filter) - set(FILTER_KEYS))
+    if unknown:
+        raise ValidationError(
+            {"filter": f"Unknown filter key(s): {', '.join(unknown)}; use {', '.join(FILTER_KEYS)}."}
+        )
+    return transfer_selectors.candidate_models_matching(**candidate_filter, limit=MAX_CANDIDATES + 1)
+
+
+def _candidates(model_ids: list[str] | None, candidate_filter: dict[str, Any] | None) -> list[ModelEntry]:
+    if model_ids and candidate_filter:
+        raise ValidationError({"candidates": "Give candidates or a filter, not both."})
+    if model_ids:
+        models = _explicit_candidates(list(model_ids))
+    elif candidate_filter:
+        models = _filtered_candidates(dict(candidate_filter))
+    else:
+        raise ValidationError(
+            {"candidates": "Give candidate model ids, or a filter (domain, task, max_params, max_gmacs)."}
+        )
+    if not models:
+        raise ValidationError({"filter": "No catalog model matches the filter."})
+    if len(models) > MAX_CANDIDATES:
+        raise ValidationError(
+            {"candidates": f"At most {MAX_CANDIDATES} candidates per ranking; narrow the filter."}
+        )
+    return models
+
+
+def ranking_request(
+    *,
+    dataset: EvalDataset,
+    split: str = "train",
+    model_ids: list[str] | None = None,
+    candidate_filter: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    requested_by: Any = None,
+    enqueue: bool = True,
+) -> TransferRanking:
+    """Queue a ranking of explicit candidates, or of the catalog models a filter picks; every candidate gets a
+    row now (those without weights are marked so and stay in the ranking)."""
+    _check_dataset(dataset, split)
+    canonical = canonical_ranking_config(config)
+    models = _candidates(model_ids, candidate_filter)
+    with transaction.atomic():
+        ranking = TransferRanking.objects.create(
+            dataset=dataset, split=split, config=canonical, candidate_filter=dict(candidate_filter or {}),
+            dataset_hash=dataset.split_hashes.get(split, ""), num_classes=len(dataset.class_names),
+            num_images=dataset.split_sizes[split],
+            requested_by=requested_by if getattr(requested_by, "pk", None) else None,
+        )  # fmt: skip
+        TransferCandidate.objects.bulk_create(
+            [
+                TransferCandidate(
+                    ranking=ranking,
+                    model=model,
+                    model_label=model.model_id,
+                    position=position,
+                    status=CandidateStatus.PENDING if model.weights_id else CandidateStatus.MISSING_WEIGHTS,
+                    weights_sha256=model.weights.sha256 if model.weights_id else "",
+                    num_params=model.num_params,
+                    gmacs=model.gmacs,
+                    weights_bytes=model.weights.size_bytes if model.weights_id else None,
+                )
+                for position, model in enumerate(models)
+            ]
+        )
+        if enqueue:
+            from evaluation.tasks import rank_transfer
+
+            rank_transfer.delay_on_commit(ranking.pk)
+    return ranking
+
+
+# --- state transitions ------------------------------------------------------------------------------------------
+
+
+def _transition(ranking_id: int, *, allowed_from: list[str], **fields: Any) -> bool:
+    return TransferRanking.objects.filter(pk=ranking_id, status__in=allowed_from).update(**fields) == 1
+
+
+def ranking_cancel(*, ranking: TransferRanking) -> TransferRanking:
+    """Cancel a queued or running ranking; a finished one is refused with a message naming its state."""
+    if not _transition(
+        ranking.pk, allowed_from=[RunStatus.QUEUED, RunStatus.RUNNING], status=RunStatus.CANCELLED,
+        finished=timezone.now(),
+    ):  # fmt: skip
+        ranking.refresh_from_db()
+        raise ValidationError(
+            {
+                "status": f"Ranking {ranking.pk} already {ranking.status}; "
+                "only queued or running rankings can be cancelled."
+            }
+        )
+    ranking.refresh_from_db()
+    return ranking
+
+
+class _ProgressWriter:
+    """Progress and a log tail on the ranking row, at most twice a second; notices cancellation."""
+
+    def __init__(self, ranking_id: int) -> None:
+        self.ranking_id = ranking_id
+        self.lines: list[str] = []
+        self.last_write = 0.0
+
+    def log(self, line: str) -> None:
+        self.lines = [*self.lines, f"{timezone.now().strftime('%H:%M:%S')} {line}"][-LOG_TAIL_LINES:]
+
+    def __call__(self, fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if now - self.last_write < PROGRESS_WRITE_INTERVAL and fraction < 1.0:
+            return
+        self.last_write = now
+        self.log(message)
+        if not _transition(
+            self.ranking_id, allowed_from=[RunStatus.RUNNING], progress=round(fraction * 100, 1),
+            log_tail="\n".join(self.lines),
+        ):  # fmt: skip
+            raise RankingCancelled()
+
+
+def _candidate_input(row: TransferCandidate) -> Any:
+    from evaluation.services import _model_source
+    from evaluation.transfer.ranking import Candidate
+
+    model = row.model
+    if row.status == CandidateStatus.MISSING_WEIGHTS or model is None or model.weights_id is None:
+        return Candidate(row.model_label, None, gmacs=row.gmacs, weights_bytes=row.weights_bytes)
+    if model.weights.sha256 != row.weights_sha256:
+        raise ValueError(
+            f"The weights of {row.model_label} changed since this ranking was queued; request a new one."
+        )
+    return Candidate(row.model_label, _model_source(model), gmacs=row.gmacs, weights_bytes=row.weights_bytes)
+
+
+def _dataset_source(ranking: TransferRanking) -> Any:
+    from evaluation.harness import DatasetSource
+
+    return DatasetSource(
+        name=ranking.dataset.name, split=ranking.split, root=Path(ranking.dataset.root) / ranking.split,
+        content_hash=ranking.dataset_hash,
+    )  # fmt: skip
+
+
+def _ranking_config(config: dict[str, Any]) -> Any:
+    from evaluation.transfer.ranking import RankingConfig
+
+    return RankingConfig(**config)
+
+
+def ranking_execute(
+    *, ranking_id: int, worker: str, on_progress: Callable[[float, str], None] | None = None
+) -> TransferRanking | None:
+    """The whole job. Ends in succeeded, failed (with the error text) or cancelled; never left running."""
+    from evaluation.transfer.ranking import rank_candidates
+
+    started = _transition(
+        ranking_id, allowed_from=[RunStatus.QUEUED, RunStatus.RUNNING], status=RunStatus.RUNNING, worker=worker,
+        started=timezone.now(), progress=0.0, error="",
+    )  # fmt: skip
+    if not started:
+        return TransferRanking.objects.filter(
+            pk=ranking_id
+        ).first()  # cancelled, finished or deleted meanwhile
+    ranking = TransferRanking.objects.select_related("dataset").get(pk=ranking_id)
+    progress = _ProgressWriter(ranking_id)
+
+    def report(fraction: float, message: str) -> None:
+        progress(fraction, message)
+        if on_progress is not None:
+            on_progress(fraction, message)
+
+    try:
+        rows = list(ranking.candidates.select_related("model__weights").order_by("position"))
+        candidates = [_candidate_input(row) for row in rows]
+        result = rank_candidates(
+            candidates, _dataset_source(ranking), _ranking_config(ranking.config), report
+        )
+        return _succeed(ranking, rows, result, progress)
+    except RankingCancelled:
+        return TransferRanking.objects.get(pk=ranking_id)
+    except Exception as error:  # any failure is recorded on the row, never left "running"
+        logger.exception("transfer ranking %s failed", ranking_id)
+        progress.log(f"failed: {error}")
+        _transition(
+            ranking_id, allowed_from=[RunStatus.RUNNING], status=RunStatus.FAILED,
+            error=f"{type(error).__name__}: {error}", log_tail="\n".join(progress.lines), finished=timezone.now(),
+        )  # fmt: skip
+        return TransferRanking.objects.get(pk=ranking_id)
+
+
+_RESULT_FIELDS = ("status", "rank", "score", "logme", "knn", "linear_probe", "feature_dim", "seconds", "latency_ms",
+                  "num_params", "error")  # fmt: skip
+
+
+def _succeed(
+    ranking: TransferRanking, rows: list[TransferCandidate], result: Any, progress: _ProgressWriter
+) -> Any:
+    if result.provenance.get("dataset_hash") != ranking.dataset_hash:
+        raise RuntimeError("the ranking measured other data than the job names")
+    by_label = {row.model_label: row for row in rows}
+    for outcome in result.candidates:
+        row = by_label[outcome.model_id]
+        for name in _RESULT_FIELDS:
+            value = getattr(outcome, name)
+            if value is not None or name in ("rank", "score"):
+                setattr(row, name, value)
+    baseline = result.baseline
+    best = next((c.score for c in result.candidates if c.score is not None), None)
+    scored = sum(c.score is not None for c in result.candidates)
+    progress.log(f"ranked {scored} of {len(rows)} candidates in {result.seconds:.1f}s")
+    with transaction.atomic():
+        finished = _transition(
+            ranking.pk, allowed_from=[RunStatus.RUNNING], status=RunStatus.SUCCEEDED, progress=100.0,
+            best_score=best, baseline_accuracy=baseline.accuracy if baseline else None,
+            baseline=_plain(baseline) if baseline else {},
+            negative_transfer=result.negative_transfer if baseline else None,
+            num_images=result.num_images, provenance=result.provenance, log_tail="\n".join(progress.lines),
+            finished=timezone.now(),
+        )  # fmt: skip
+        if finished:
+            TransferCandidate.objects.bulk_update(rows, list(_RESULT_FIELDS))
+    return TransferRanking.objects.get(pk=ranking.pk)
+
+
+def _plain(value: Any) -> dict:
+    from dataclasses import asdict
+
+    return asdict(value)
