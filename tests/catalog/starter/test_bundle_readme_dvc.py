@@ -30,7 +30,7 @@ SPEC = demo_spec("digits-resnet10t")
 # A short budget keeps each training to seconds on 2 cores; the README's own `dvc exp run -S` changes epochs.
 OPTIONS = "num_classes=10&epochs=3&batch_size=32&lr_head=0.003&lr_backbone=0.001"
 # Images per class copied into the bundle's data/: enough for >= 90% test top-1, few enough for seconds per epoch.
-PER_CLASS = {"train": 40, "val": 15, "test": None}
+PER_CLASS = {"train": 60, "val": 10, "test": None}
 TOP1 = re.compile(r"top-1 (\d+\.\d+)% on (\d+) images \(prepared test split\)")
 COMMAND_TIMEOUT = 900
 
