@@ -160,9 +160,7 @@ class TargetConfig:
     lr_backbone: float = 1e-4
     image_size: int | None = None  # None: the model's own input size
     augmentation: str = "light"  # none | light | strong
-    hflip: float | None = (
-        None  # horizontal flip probability; None: chosen from the model and classes (hflip_default)
-    )
+    hflip: float | None = None  # horizontal flip probability; None: hflip_default chooses
     seed: int = 0
     device: str = "auto"
     layer_decay: float = 0.75
@@ -561,38 +559,45 @@ def _input_size(record: ModelRecord, target: TargetConfig) -> list[int]:
     return [int(record.input_size[0]), target.image_size, target.image_size]
 
 
-# Words in a model's description or classes saying its images are characters or symbols, whose mirror image is
-# another class (b/d, 2/5 in some fonts, left/right arrows) or no valid sample at all.
+# Words saying the images are characters or symbols, whose mirror image is another class (b/d, left/right
+# arrows) or no valid sample at all. Whole words only: "texture" or "design" say nothing of the kind.
 _NO_FLIP_WORDS = re.compile(
-    r"digit|mnist|svhn|ocr|text|charac|letter|handwrit|alphabet|glyph|font|sign|arrow|kanji|hanzi",
+    r"\b(digits?|mnist|svhn|ocr|text|characters?|letters?|handwrit\w*|alphabets?|glyphs?|fonts?|signs?|arrows?"
+    r"|kanji|hanzi)\b",
     re.IGNORECASE,
 )
-_SHORT_SYMBOL = re.compile(r"\w")
+_SINGLE_CHARACTER = re.compile(r"\w")
+
+
+def _no_flip_reason(names: list[str], description: str) -> str | None:
+    if names and all(_SINGLE_CHARACTER.fullmatch(name) for name in names):
+        shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+        return f"the class names are single characters ({shown}): a mirrored character is another or none"
+    match = _NO_FLIP_WORDS.search(description)
+    if match:
+        return f"{match.group(0).lower()!r} in the task's description: mirrored characters or signs change meaning"
+    return None
 
 
 def hflip_default(record: ModelRecord, target: TargetConfig) -> tuple[float, str]:
     """The horizontal-flip probability a bundle trains with, and why.
 
-    0 when the task is made of characters or symbols: every class name is a single letter or digit (the target's
-    class names, else the model's labels), or the model's name, title, summary or pretraining data mention
-    digits, text, characters, letters, handwriting or signs. 0.5 otherwise: in photos of objects, animals or
-    scenes a mirrored image shows the same class, so flipping doubles the views at no cost. The user's own
-    `hflip` wins over both.
+    The user's own `hflip` wins. Otherwise 0 when the task is made of characters or symbols, else 0.5 (in
+    photos of objects, animals or scenes a mirrored image shows the same class, so flipping doubles the views
+    at no cost). The task is the target's class names when given (all single letters or digits, or words such
+    as "digit", "letter", "sign"); without them, the pretrained model's labels, name, title, summary and
+    pretraining data, since a bundle's task is then presumably like the model's own.
     """
     if target.hflip is not None:
         return float(target.hflip), "set when the bundle was requested"
-    names = list(target.class_names) or list(record.label_names)
-    if names and all(_SHORT_SYMBOL.fullmatch(name) for name in names):
-        return 0.0, "the class names are single characters (" + ", ".join(
-            names[:10]
-        ) + "): a mirrored character is another or none"
-    described = " ".join((record.model_id, record.title, record.summary, record.pretrained_on))
-    match = _NO_FLIP_WORDS.search(described)
-    if match:
-        return (
-            0.0,
-            f"the model is described with {match.group(0).lower()!r}: mirrored characters or signs change meaning",
-        )
+    if target.class_names:
+        names, description = list(target.class_names), " ".join(target.class_names)
+    else:
+        names = list(record.label_names)
+        description = " ".join((record.model_id, record.title, record.summary, record.pretrained_on))
+    reason = _no_flip_reason(names, description)
+    if reason:
+        return 0.0, reason
     return 0.5, "no sign that the images are characters or signs: a mirrored photo shows the same class"
 
 

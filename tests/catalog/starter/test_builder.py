@@ -459,6 +459,10 @@ def test_digits_and_text_models_train_without_horizontal_flips(record):
     ocr = make_record(model_id="demo/ocr-net", title="OCR", summary="Reads printed text.", label_names=[])
     assert hflip_of(ocr) == 0.0
     assert hflip_of(record, hflip=0.25) == 0.25  # the user's choice wins
+    # The target's own classes decide when given: cats and dogs fine-tuned from the digits model are flipped.
+    assert hflip_of(record, class_names=("cat", "dog", "fox")) == 0.5
+    assert hflip_of(make_record(summary="Textures and designs.", label_names=["ab", "cd"], model_id="x/y",
+                                title="T", pretrained_on="textures")) == 0.5  # fmt: skip
     assert validate_target({"num_classes": 3, "hflip": "0.3"}, photos).hflip == 0.3
     with pytest.raises(BundleConfigError, match="hflip: must be a probability between 0 and 1"):
         validate_target({"num_classes": 3, "hflip": 2}, photos)
