@@ -138,20 +138,30 @@ def test_sigkill_of_the_whole_worker_mid_run_is_reaped_and_finished_by_another(
     TALLY["fault:sigkill whole worker"] += 1
 
 
-def test_a_hard_time_limit_fails_the_run_with_the_reason_and_the_worker_goes_on(
+def test_a_time_limit_fails_the_run_with_the_reason_and_the_worker_goes_on(
     broker, start_worker, digit_model, slow_digits, small_digits
 ):
     worker = start_worker(broker)
     run, _ = services.run_request(
         model=digit_model, dataset=slow_digits, split="train", config=SLOW, enqueue=False
     )
-    # A 2-second hard limit for this job only, below its soft limit: the worker kills the process outright.
+    # The embedded transport's pool enforces a hard limit below the soft one: the worker kills the job's
+    # process at 2 s and its main process records the reason. Redis's event-loop pool arms the hard limit
+    # only after the soft one, so there the job first gets the soft limit (and the hard one right after).
+    hard_only = broker.startswith("sqlalchemy")
+    limits = {"time_limit": 2, "soft_time_limit": 600 if hard_only else 1.5}
     with app.connection_for_write(broker) as connection:
-        run_benchmark.apply_async((run.pk,), time_limit=2, soft_time_limit=600, connection=connection)
+        run_benchmark.apply_async((run.pk,), connection=connection, **limits)
     wait_for(lambda: finished([run.pk]), 180, "the time limit to end the run")
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
-    assert run.error == "Hard time limit exceeded: the worker stopped the run after 2 s."
+    if hard_only:
+        assert run.error == "Hard time limit exceeded: the worker stopped the run after 2 s."
+    else:
+        assert run.error in (
+            "Time limit exceeded: the worker stopped the run at its soft time limit.",
+            "Hard time limit exceeded: the worker stopped the run after 2 s.",
+        ), run.error
     after, _ = services.run_request(model=digit_model, dataset=small_digits, config=FAST)
     wait_for(lambda: finished([after.pk]), 180, "the next job")
     after.refresh_from_db()
@@ -162,7 +172,7 @@ def test_a_hard_time_limit_fails_the_run_with_the_reason_and_the_worker_goes_on(
     run.refresh_from_db()
     assert run.attempts == 1 and run.status == RunStatus.FAILED
     TALLY["survived"] += 1
-    TALLY["fault:hard time limit"] += 1
+    TALLY["fault:hard time limit" if hard_only else "fault:soft+hard time limit"] += 1
 
 
 def test_a_submission_rolled_back_enqueues_nothing(broker, digit_model, small_digits):
