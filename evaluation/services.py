@@ -380,8 +380,9 @@ class _Heartbeat:
                     BenchmarkRun.objects.filter(
                         pk=self.run_id, status=RunStatus.RUNNING, attempts=self.attempt
                     ).update(heartbeat=timezone.now())
-                except DatabaseError:  # briefly away: the next beat tries again
+                except DatabaseError:  # briefly away: the next beat reconnects and tries again
                     logger.warning("run %s: heartbeat not written", self.run_id, exc_info=True)
+                    connection.close_if_unusable_or_obsolete()
         finally:
             connection.close()  # this thread's own connection
 

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from django.db import transaction
+from django.db import connection, transaction
 from rest_framework.authtoken.models import Token
 
 from evaluation import services
@@ -197,6 +197,33 @@ def test_a_submission_rolled_back_enqueues_nothing(broker, digit_model, small_di
     TALLY["injected"] += 1
     TALLY["survived"] += 1
     TALLY["fault:rollback after submission"] += 1
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs PostgreSQL to cut connections; runs in test_postgres_redis.py's PostgreSQL run",
+)
+def test_database_connections_cut_mid_run_are_retried_with_backoff_as_the_same_attempt(
+    broker, start_worker, digit_model, slow_digits
+):
+    worker = start_worker(broker)
+    run = submit_slow(digit_model, slow_digits)
+    wait_for(lambda: running_midway(run.pk), 180, "the run to be midway")
+    with connection.cursor() as cursor:  # every other session on this database: the worker's, mid-job
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        (cut,) = cursor.fetchone()
+    assert cut >= 1
+    wait_for(lambda: finished([run.pk]), 300, "the run to finish after the retry")
+    run.refresh_from_db()
+    recorded = tally([run], [worker], faults=1)
+    assert run.status == RunStatus.SUCCEEDED, (run.error, run.log_tail)
+    assert "transient error, retry 1" in worker.output()
+    assert run.attempts == 1 and recorded[run.pk] == 1  # resumed as the same attempt, one result
+    TALLY["survived"] += 1
+    TALLY["fault:database connections cut"] += 1
 
 
 @pytest.fixture
