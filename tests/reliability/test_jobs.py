@@ -21,7 +21,13 @@ from evaluation.tasks import run_benchmark
 from hub.celery import app
 from tests import servers
 from tests.fixtures_data import FAST
-from tests.reliability.conftest import TALLY, point_publishers_at, results_recorded, wait_for
+from tests.reliability.conftest import (
+    TALLY,
+    point_publishers_at,
+    restore_publishers,
+    results_recorded,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -235,17 +241,17 @@ def own_redis(tmp_path):
 
 
 def test_redis_restarted_mid_run_and_during_a_submission(
-    own_redis, start_worker, digit_model, slow_digits, small_digits, tmp_path, settings
+    own_redis, start_worker, digit_model, slow_digits, small_digits, tmp_path
 ):
     broker = f"{own_redis.url}/0"
     point_publishers_at(broker)
+    restarted: list[servers.ThrowawayServer] = []
     try:
         worker = start_worker(broker)
         run = submit_slow(digit_model, slow_digits)
         wait_for(lambda: running_midway(run.pk), 180, "the run to be midway")
         own_redis.kill()
         # While the broker is away, a client submits: publishing retries until the broker is back.
-        restarted: list[servers.ThrowawayServer] = []
         restart = threading.Timer(
             1.5, lambda: restarted.append(servers.start_redis(own_redis.port, tmp_path / "redis-2"))
         )
@@ -262,8 +268,4 @@ def test_redis_restarted_mid_run_and_during_a_submission(
     finally:
         for server in restarted:
             server.stop()
-        from hub.celery import app as celery_app
-        from tests.conftest import _reset_publishers
-
-        celery_app.conf.broker_url = settings.CELERY_BROKER_URL
-        _reset_publishers(celery_app)
+        restore_publishers()
