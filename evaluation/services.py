@@ -321,6 +321,8 @@ class TransientRunError(Exception):
         self.run_id, self.attempt, self.cause = run_id, attempt, cause
 
 
+SOFT_TIME_LIMIT_REASON = "Time limit exceeded: the worker stopped the run at its soft time limit."
+
 # Errors that mean "the database is briefly unreachable", not "this job is broken".
 TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
 
@@ -462,8 +464,9 @@ class _Heartbeat:
                     BenchmarkRun.objects.filter(
                         pk=self.run_id, status=RunStatus.RUNNING, attempts=self.attempt
                     ).update(heartbeat=timezone.now())
-                except DatabaseError:  # briefly away: the next beat tries again
+                except DatabaseError:  # briefly away: the next beat reconnects and tries again
                     logger.warning("run %s: heartbeat not written", self.run_id, exc_info=True)
+                    connection.close_if_unusable_or_obsolete()
         finally:
             connection.close()  # this thread's own connection
 
@@ -527,8 +530,6 @@ def run_execute(
 def _execute(
     run: BenchmarkRun, progress: _ProgressWriter, on_progress: Callable[[float, str], None] | None
 ) -> BenchmarkRun:
-    from evaluation.harness import DatasetSource, HarnessConfig, run_benchmark
-
     def report(fraction: float, message: str) -> None:
         progress(fraction, message)
         if on_progress:
@@ -536,6 +537,8 @@ def _execute(
 
     progress.log(f"attempt {progress.attempt} started")
     try:
+        from evaluation.harness import DatasetSource, HarnessConfig, run_benchmark
+
         if run.model.weights is None or run.model.weights.sha256 != run.weights_sha256:
             raise ValueError("The model's weights changed since this run was queued; request a new run.")
         dataset = DatasetSource(
@@ -557,9 +560,7 @@ def _execute(
     except TRANSIENT_DB_ERRORS:
         raise
     except SoftTimeLimitExceeded:
-        return _fail(
-            progress, f"Time limit exceeded: the run took longer than {settings.RUN_SOFT_TIME_LIMIT} s."
-        )
+        return _fail(progress, SOFT_TIME_LIMIT_REASON)
     except Exception as error:  # any failure is recorded on the row, never left "running"
         logger.exception("benchmark run %s failed", run.pk)
         return _fail(progress, f"{type(error).__name__}: {error}")

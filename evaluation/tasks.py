@@ -15,8 +15,8 @@ import threading
 from billiard.exceptions import WorkerLostError
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
-from celery.exceptions import TimeLimitExceeded
-from celery.signals import worker_ready, worker_shutting_down
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.signals import worker_process_init, worker_ready, worker_shutting_down
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -35,7 +35,9 @@ class BenchmarkTask(DjangoTask):
             return  # a lost worker's message is requeued (reject_on_worker_lost); the next execution takes over
         try:
             close_old_connections()
-            if isinstance(exc, TimeLimitExceeded):
+            if isinstance(exc, SoftTimeLimitExceeded):  # struck outside the harness (e.g. while starting)
+                services.run_fail_running(run_id=run_id, reason=services.SOFT_TIME_LIMIT_REASON)
+            elif isinstance(exc, TimeLimitExceeded):
                 services.run_fail_timed_out(run_id=run_id, seconds=float(exc.args[0]) if exc.args else 0.0)
             elif isinstance(exc, services.TRANSIENT_DB_ERRORS):
                 reason = f"Gave up after {self.max_retries} retries, the database stayed unreachable: {exc}"
@@ -75,6 +77,13 @@ def run_benchmark(self, run_id: int, resume_attempt: int | None = None) -> None:
             args=(run_id,), kwargs={"resume_attempt": error.attempt}, exc=error.cause,
             countdown=backoff_seconds(self.request.retries),
         ) from error  # fmt: skip
+
+
+@worker_process_init.connect
+def import_the_harness(**_: object) -> None:
+    """Import torch and timm when a job process starts, not inside its first job: a time limit striking in the
+    middle of `import torch` would leave the process with a half-imported module for every later job."""
+    import evaluation.harness  # noqa: F401
 
 
 # --- the reaper: a thread in every worker's main process ------------------------------------------------

@@ -89,6 +89,7 @@ def start_redis(port: int | None = None, directory: Path | None = None) -> Throw
     """redis-server on 127.0.0.1, no persistence, in its own directory."""
     port = port or free_port()
     directory = directory or Path(tempfile.mkdtemp(prefix="depot-redis-"))
+    directory.mkdir(parents=True, exist_ok=True)
     log = directory / "redis.log"
     process = subprocess.Popen(
         [_binary("redis-server", "/usr/bin/redis-server"), "--port", str(port), "--bind", "127.0.0.1",

@@ -120,3 +120,16 @@ def test_the_reaper_fails_runs_out_of_attempts_or_time(queued_run, digit_model, 
     assert first.status == second.status == RunStatus.FAILED
     assert "Worker lost" in first.error and "gave up after" in first.error
     assert "Time limit exceeded" in second.error
+
+
+def test_reap_runs_command_reports_what_it_did(queued_run, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    mark_running(
+        queued_run, heartbeat_age=settings.RUN_HEARTBEAT_TIMEOUT + 5, attempts=settings.RUN_MAX_ATTEMPTS
+    )
+    out = StringIO()
+    call_command("reap_runs", stdout=out)
+    assert out.getvalue().strip() == f"requeued 0 run(s) [], failed 1 [{queued_run.pk}]"

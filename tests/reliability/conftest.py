@@ -86,11 +86,32 @@ def start_worker(tmp_path):
 
 
 def point_publishers_at(broker: str) -> None:
+    """Publish to this broker from this process. Celery reads CELERY_BROKER_URL from the environment before
+    its configuration, so the variable is set too; Redis's transport options mean nothing to SQLite's."""
     from hub.celery import app
 
+    os.environ["CELERY_BROKER_URL"] = broker
     app.conf.task_always_eager = False
     app.conf.broker_url = broker
+    app.conf.broker_transport_options = (
+        {} if broker.startswith("sqlalchemy") else getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
+    )
     _reset_publishers(app)
+
+
+def restore_publishers() -> None:
+    from hub.celery import app
+
+    if _CONFIGURED_BROKER_ENV is None:
+        os.environ.pop("CELERY_BROKER_URL", None)
+    else:
+        os.environ["CELERY_BROKER_URL"] = _CONFIGURED_BROKER_ENV
+    app.conf.broker_url = settings.CELERY_BROKER_URL
+    app.conf.broker_transport_options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
+    _reset_publishers(app)
+
+
+_CONFIGURED_BROKER_ENV = os.environ.get("CELERY_BROKER_URL")
 
 
 def purge(broker: str) -> None:
@@ -110,10 +131,7 @@ def broker(request, tmp_path):
         purge(url)
     point_publishers_at(url)
     yield url
-    from hub.celery import app
-
-    app.conf.broker_url = settings.CELERY_BROKER_URL
-    _reset_publishers(app)
+    restore_publishers()
 
 
 def results_recorded(workers: list[Worker]) -> collections.Counter:

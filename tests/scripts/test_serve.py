@@ -74,7 +74,9 @@ def var_dir(tmp_path) -> Path:
     return var
 
 
-def test_serve_answers_with_gunicorn_serves_static_files_and_sigint_stops_everything(var_dir):
+@pytest.mark.parametrize("ctrl_c_to", ["script", "process group"])
+def test_serve_answers_with_gunicorn_serves_static_files_and_sigint_stops_everything(var_dir, ctrl_c_to):
+    """Ctrl-C in a terminal signals the whole foreground process group; `kill -INT` only the script."""
     port = free_port()
     env = {**os.environ, "DEPOT_VAR_DIR": str(var_dir), "HOST": "127.0.0.1", "PORT": str(port),
            "DEPOT_WEB_WORKERS": "2"}  # fmt: skip
@@ -99,7 +101,10 @@ def test_serve_answers_with_gunicorn_serves_static_files_and_sigint_stops_everyt
         assert len(web) >= 1 + 2, processes  # the arbiter and two workers
         assert worker, processes
 
-        process.send_signal(signal.SIGINT)
+        if ctrl_c_to == "script":
+            process.send_signal(signal.SIGINT)
+        else:
+            os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=60) == 0
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(alive(pid) for pid in processes):
