@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from evaluation.models import BenchmarkRun, EvalDataset
+from evaluation.models import BenchmarkRun, EvalDataset, TransferCandidate, TransferRanking
 
 
 @admin.register(EvalDataset)
@@ -15,6 +15,25 @@ class BenchmarkRunAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     # The run record is written only by evaluation.services; the admin shows it.
     readonly_fields = [field.name for field in BenchmarkRun._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+class TransferCandidateInline(admin.TabularInline):
+    model = TransferCandidate
+    extra = 0
+    can_delete = False
+    readonly_fields = [field.name for field in TransferCandidate._meta.fields]
+
+
+@admin.register(TransferRanking)
+class TransferRankingAdmin(admin.ModelAdmin):
+    list_display = ["pk", "dataset", "split", "status", "best_score", "baseline_accuracy", "created"]
+    list_filter = ["status"]
+    # Written only by evaluation.transfer_services; the admin shows it.
+    readonly_fields = [field.name for field in TransferRanking._meta.fields]
+    inlines = [TransferCandidateInline]
 
     def has_add_permission(self, request) -> bool:
         return False
