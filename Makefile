@@ -49,6 +49,7 @@ benchmarks: setup
 	$(BIN)/python benchmarks/catalog_list.py
 	$(BIN)/python benchmarks/harness.py
 	$(BIN)/python benchmarks/starter_bundle.py
+	$(BIN)/python benchmarks/image_decode.py
 
 clean:
 	rm -rf $(VENV) var

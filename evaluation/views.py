@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from catalog.models import ModelEntry
-from evaluation import selectors, services
+from evaluation import imagedecode, selectors, services
 from evaluation.models import EvalDataset
 
 
@@ -38,7 +38,14 @@ def _confusion_rows(matrix: list[list[int]], class_names: list[str], peak: int) 
 
 
 def dataset_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "evaluation/datasets.html", {"datasets": selectors.dataset_list()})
+    datasets = list(selectors.dataset_list())
+    for dataset in datasets:  # how registration read each split's images, as sentences
+        dataset.decoding = [
+            f"{split}: {sentence}"
+            for split, counts in (dataset.decode_counts or {}).items()
+            for sentence in imagedecode.describe_counts(counts)
+        ]
+    return render(request, "evaluation/datasets.html", {"datasets": datasets})
 
 
 @require_POST

@@ -48,6 +48,7 @@ def test_registration_reports_every_unused_file_by_name(db, small_digits_root, t
     assert {item["path"] for item in listed["unused_files"]} == set(UNUSED)
     page = client.get("/datasets/").content.decode()
     assert "6 files not used" in page and "test/3/labels.csv" in page and "LICENSE" in page
+    assert f"test: {10 * PER_CLASS} images were 8-bit RGB and were used as stored" in page
 
 
 def test_the_cli_prints_the_unused_files(db, small_digits_root, tmp_path):

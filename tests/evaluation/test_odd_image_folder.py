@@ -68,6 +68,14 @@ def folders(digits_build, tmp_path_factory) -> tuple[Path, Path, dict[str, int]]
     return originals, odd, used
 
 
+def expected_counts(used: dict[str, int]) -> dict[str, int]:
+    expected: dict[str, int] = {}
+    for form, count in used.items():
+        for case in ODD_FORMS[form][1]:
+            expected[case] = expected.get(case, 0) + count
+    return expected
+
+
 def harness_run(demo_model, root: Path):
     cfg = demo_model.config["pretrained_cfg"]
     model = ModelSource(
@@ -95,11 +103,7 @@ def test_the_harness_measures_the_odd_folder_exactly_like_the_originals(demo_mod
     assert oddly.top1 == plain.top1 and oddly.top1 > 90
     assert oddly.confusion_matrix == plain.confusion_matrix
     assert plain.decode_counts == {"rgb": plain.num_samples}
-    expected: dict[str, int] = {}
-    for form, count in used.items():
-        for case in ODD_FORMS[form][1]:
-            expected[case] = expected.get(case, 0) + count
-    assert oddly.decode_counts == expected
+    assert oddly.decode_counts == expected_counts(used)
     assert f"{used['16bit']} images were 16-bit and were rescaled from 0..65535 to 0..255" in oddly.decoding
 
 
@@ -110,7 +114,7 @@ def by_stem(rows: list[dict], key: str) -> dict[str, object]:
 def test_the_bundles_evaluate_and_predict_read_the_odd_folder_like_the_originals(
     demo_model, folders, tmp_path
 ):
-    originals, odd, _ = folders
+    originals, odd, used = folders
     project = unpack(build_bundle(record_for(demo_model), TargetConfig(num_classes=5)), tmp_path / "project")
     model_dir = str(demo_model.model_dir)
 
@@ -133,6 +137,8 @@ def test_the_bundles_evaluate_and_predict_read_the_odd_folder_like_the_originals
     )
     assert odd_metrics["top1"] == plain_metrics["top1"] > 90
     assert odd_metrics["confusion_matrix"] == plain_metrics["confusion_matrix"]
+    assert odd_metrics["decode_counts"] == expected_counts(used)  # evaluate.py says how it read them, too
+    assert plain_metrics["decode_counts"] == {"rgb": plain_metrics["num_images"]}
     assert by_stem(odd_rows, "predicted") == by_stem(plain_rows, "predicted")
     assert len(plain_rows) == plain_metrics["num_images"] == len(plain_lines) == len(odd_lines)
     assert by_stem(odd_lines, "top_k") == by_stem(plain_lines, "top_k")  # labels and probabilities alike

@@ -170,13 +170,20 @@ class ImageList:
         self.samples = samples
         self.transform = transform
         self.mode = "RGB" if channels == 3 else "L"
+        self.decode_cases: dict[int, tuple[str, ...]] = {}
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        from imagedecode import decode_image
+
         path, label = self.samples[index]
-        return self.transform(read_image(path, self.mode)), label
+        decoded = decode_image(path)
+        # How each image was read (16-bit, EXIF-rotated, ...), for evaluate.py's report; in the loading process.
+        self.decode_cases[index] = decoded.cases
+        image = decoded.image if self.mode == "RGB" else decoded.image.convert(self.mode)
+        return self.transform(image), label
 
 
 def read_image(path: Path, mode: str = "RGB") -> Any:

@@ -26,6 +26,7 @@ from common import (
     scan_folder,
     write_json,
 )
+from imagedecode import count_cases, describe_counts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         for i, name in enumerate(class_names)
         if confusion[i].sum().item()
     }
+    decode_counts = count_cases(dataset.decode_cases.values())
     metrics = {
         "top1": round(100.0 * (predicted == labels).float().mean().item(), 2),
+        "decode_counts": decode_counts,
         "num_images": len(samples),
         "data": source,
         "per_class_top1": per_class,
@@ -95,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
         write_json(args.predictions, rows)
         print(f"wrote the prediction for each image to {args.predictions}")
+    for sentence in describe_counts(decode_counts):
+        print(f"read: {sentence}")
     print(f"top-1 {metrics['top1']:.2f}% on {len(samples)} images ({source})")
     print(f"metrics: {out} (dvc metrics show prints them with the training history)")
     return 0
