@@ -82,7 +82,9 @@ def run_benchmark(self, run_id: int, resume_attempt: int | None = None) -> None:
 @worker_process_init.connect
 def import_the_harness(**_: object) -> None:
     """Import torch and timm when a job process starts, not inside its first job: a time limit striking in the
-    middle of `import torch` would leave the process with a half-imported module for every later job."""
+    middle of `import torch` would leave the process with a half-imported module for every later job. (Not in
+    the main process before forking: a job process forked from it after the reaper started hung. The start
+    may take seconds on a loaded machine, hence CELERY_WORKER_PROC_ALIVE_TIMEOUT.)"""
     import evaluation.harness  # noqa: F401
 
 

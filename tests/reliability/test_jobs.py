@@ -148,8 +148,9 @@ def test_a_time_limit_fails_the_run_with_the_reason_and_the_worker_goes_on(
     broker, start_worker, digit_model, slow_digits, small_digits
 ):
     worker = start_worker(broker)
+    # One image per batch: well over the 2-second limit below, even on an idle machine.
     run, _ = services.run_request(
-        model=digit_model, dataset=slow_digits, split="train", config=SLOW, enqueue=False
+        model=digit_model, dataset=slow_digits, split="train", config={**SLOW, "batch_size": 1}, enqueue=False
     )
     # The embedded transport's pool enforces a hard limit below the soft one: the worker kills the job's
     # process at 2 s and its main process records the reason. Redis's event-loop pool arms the hard limit

@@ -33,7 +33,7 @@ SUITE = [
 def add_inner_tally(output: str) -> None:
     """Count the inner run's jobs and faults in this session's summary too (tests/reliability/conftest.py)."""
     section = output.partition("reliability: jobs and faults")[2]
-    for key, value in re.findall(r"^\s*([\w: -]+?): (\d+)$", section, flags=re.MULTILINE):
+    for key, value in re.findall(r"^\s*([\w:+ -]+?): (\d+)$", section, flags=re.MULTILINE):
         TALLY[f"{key} (PostgreSQL)" if key.startswith("fault:") else key] += int(value)
 
 
