@@ -106,7 +106,9 @@ def _score_candidate(
         )  # fmt: skip
         report(0.85, "estimators")
         scores = estimators.score_all(features.features, features.labels, seed=config.seed)
-    except (harness.HarnessError, estimators.EstimatorError, RuntimeError) as error:
+    # Bad weights, features the estimators refuse, a model that fails on these images: this candidate's row says
+    # why and the others are still ranked. (A cancellation, raised by on_progress, is none of these and stops all.)
+    except (ValueError, RuntimeError) as error:
         row.error = f"{type(error).__name__}: {error}"
         return row
     row.status, row.score = CandidateStatus.SCORED, scores[SCORE_ESTIMATOR]
