@@ -193,7 +193,9 @@ def rank_candidates(
         rows.append(row)
     baseline = None
     if config.baseline:
-        with threads_set_to(config.threads), torch.enable_grad():
+        # One thread unless told otherwise: the small CNN gains nothing from more, and on the busy 2-core machine
+        # two threads trained it 3-20x slower (each waiting for the other's core).
+        with threads_set_to(config.threads or 1), torch.enable_grad():
             baseline = from_scratch_baseline(
                 scan, config=BaselineConfig(epochs=config.baseline_epochs, seed=config.seed),
                 on_progress=reporter(len(candidates)),
