@@ -40,10 +40,10 @@ class RankingCancelled(Exception):
 # --- requesting -------------------------------------------------------------------------------------------------
 
 
-def _whole_number(config: dict, key: str, minimum: int) -> None:
+def _whole_number(config: dict, key: str, minimum: int, maximum: int) -> None:
     value = config[key]
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValidationError({key: f"Must be a whole number of at least {minimum}."})
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+        raise ValidationError({key: f"Must be a whole number from {minimum} to {maximum}."})
 
 
 def canonical_ranking_config(config: dict[str, Any] | None) -> dict[str, Any]:
@@ -51,11 +51,12 @@ def canonical_ranking_config(config: dict[str, Any] | None) -> dict[str, Any]:
     unknown = sorted(set(merged) - set(DEFAULT_RANKING_CONFIG))
     if unknown:
         raise ValidationError({name: "Unknown ranking option." for name in unknown})
-    _whole_number(merged, "batch_size", 1)
-    _whole_number(merged, "seed", 0)
-    _whole_number(merged, "baseline_epochs", 1)
+    # Upper bounds keep a typo from asking one worker for a million threads or a week of baseline training.
+    _whole_number(merged, "batch_size", 1, 4096)
+    _whole_number(merged, "seed", 0, 2**31 - 1)
+    _whole_number(merged, "baseline_epochs", 1, 200)
     if merged["threads"] is not None:
-        _whole_number(merged, "threads", 1)
+        _whole_number(merged, "threads", 1, 256)
     if not isinstance(merged["baseline"], bool):
         raise ValidationError({"baseline": "Must be true or false."})
     return merged

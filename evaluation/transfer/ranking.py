@@ -106,7 +106,9 @@ def _score_candidate(
         )  # fmt: skip
         report(0.85, "estimators")
         scores = estimators.score_all(features.features, features.labels, seed=config.seed)
-    except (harness.HarnessError, estimators.EstimatorError, RuntimeError) as error:
+    # Bad weights, features the estimators refuse, a model that fails on these images: this candidate's row says
+    # why and the others are still ranked. (A cancellation, raised by on_progress, is none of these and stops all.)
+    except (ValueError, RuntimeError) as error:
         row.error = f"{type(error).__name__}: {error}"
         return row
     row.status, row.score = CandidateStatus.SCORED, scores[SCORE_ESTIMATOR]
@@ -191,7 +193,9 @@ def rank_candidates(
         rows.append(row)
     baseline = None
     if config.baseline:
-        with threads_set_to(config.threads), torch.enable_grad():
+        # One thread unless told otherwise: the small CNN gains nothing from more, and on the busy 2-core machine
+        # two threads trained it 3-20x slower (each waiting for the other's core).
+        with threads_set_to(config.threads or 1), torch.enable_grad():
             baseline = from_scratch_baseline(
                 scan, config=BaselineConfig(epochs=config.baseline_epochs, seed=config.seed),
                 on_progress=reporter(len(candidates)),

@@ -89,7 +89,7 @@ def test_it_warns_of_negative_transfer_when_features_carry_nothing(digits, tmp_p
     source = source_for(blank, "test_resnet", tmp_path / "blank.safetensors")
     progress = []
     result = rank_candidates(
-        [Candidate("demo/blank", source)], digits, RankingConfig(batch_size=32, baseline_epochs=10),
+        [Candidate("demo/blank", source)], digits, RankingConfig(batch_size=32, threads=1, baseline_epochs=10),
         on_progress=lambda fraction, message: progress.append(fraction),
     )  # fmt: skip
     row = result.candidates[0]

@@ -86,6 +86,8 @@ def test_a_catalog_filter_picks_the_candidates(digit_model, weightless, make_mod
         ({"model_ids": ["demo/digit-net"], "config": {"epochs": 3}}, "epochs"),
         ({"model_ids": ["demo/digit-net"], "config": {"batch_size": 0}}, "batch_size"),
         ({"model_ids": ["demo/digit-net"], "config": {"baseline": "yes"}}, "baseline"),
+        ({"model_ids": ["demo/digit-net"], "config": {"threads": 10**6}}, "threads"),
+        ({"model_ids": ["demo/digit-net"], "config": {"baseline_epochs": 1.5}}, "baseline_epochs"),
     ],
 )
 def test_bad_requests_are_refused_before_any_ranking_exists(digit_model, small_digits, kwargs, field):
