@@ -21,6 +21,11 @@ ERROR_DESCRIPTIONS = {
     "429": "Too many requests; retry after the `Retry-After` header's seconds.",
 }
 UPLOAD_ERRORS = {"413": "The upload is over DEPOT_MAX_UPLOAD_MB."}
+# The WSGI server refuses a request line over its limit (gunicorn: 4,094 bytes) before Depot sees it, with its
+# own plain-text or HTML body: documented without a body schema.
+URI_TOO_LONG = {
+    "414": "The URL is longer than the server accepts (about 4 KB); send fewer or shorter parameters."
+}
 
 
 class DepotAutoSchema(AutoSchema):
@@ -35,6 +40,13 @@ class DepotAutoSchema(AutoSchema):
                 responses[code] = self._get_response_for_code(
                     OpenApiResponse(ErrorSerializer, description=description), code, direction=direction
                 )
+        for code, description in URI_TOO_LONG.items():
+            responses.setdefault(
+                code,
+                self._get_response_for_code(
+                    OpenApiResponse(description=description), code, direction=direction
+                ),
+            )
         return responses
 
     def get_auth(self) -> list[dict]:
@@ -50,6 +62,7 @@ MODEL_OPERATIONS = ("v1_models_retrieve", "v1_models_partial_update", "v1_models
                     "v1_models_starter_bundle_retrieve", "v1_models_starter_bundle_create")  # fmt: skip
 DATASET_OPERATIONS = ("v1_datasets_retrieve", "v1_datasets_destroy")
 RUN_OPERATIONS = ("v1_benchmarks_retrieve", "v1_benchmarks_cancel_create")
+RANKING_OPERATIONS = ("v1_transfer_rankings_retrieve", "v1_transfer_rankings_cancel_create")
 
 # (source operation, status, pointer prefix to one object in the body, targets, {parameter: field})
 LINKS = [
@@ -60,6 +73,8 @@ LINKS = [
     ("v1_benchmarks_create", "202", "", RUN_OPERATIONS, {"run_id": "id"}),
     ("v1_benchmarks_create", "200", "", RUN_OPERATIONS, {"run_id": "id"}),
     ("v1_benchmarks_list", "200", "/results/0", RUN_OPERATIONS, {"run_id": "id"}),
+    ("v1_transfer_rankings_create", "202", "", RANKING_OPERATIONS, {"ranking_id": "id"}),
+    ("v1_transfer_rankings_list", "200", "/results/0", RANKING_OPERATIONS, {"ranking_id": "id"}),
 ]
 
 

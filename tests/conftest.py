@@ -15,7 +15,7 @@ from catalog import services
 from catalog.models import ModelEntry
 from tests import servers
 
-pytest_plugins = ["tests.fixtures_data"]
+pytest_plugins = ["tests.fixtures_data", "tests.browser"]
 
 _counter = itertools.count()
 POSTGRES_URL = os.environ.get("DEPOT_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/depot")

@@ -2,13 +2,11 @@
 
 import pytest
 
-from tests.e2e.conftest import browser, page  # noqa: F401 - the e2e suite's Chromium fixtures
-
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.mark.parametrize("path", ["/", "/api/docs/", "/datasets/", "/models/demo/shown/"])
-def test_no_csp_violation_on_the_pages(live_server, page, make_model, path):  # noqa: F811
+def test_no_csp_violation_on_the_pages(live_server, page, make_model, path):
     make_model(name="shown", num_params=1_000_000, weights_size_bytes=4_000_000,
                claims=[{"dataset": "d", "metric": "top1", "value": 70.0}])  # fmt: skip
     violations: list[str] = []

@@ -268,7 +268,12 @@ def test_pages_carry_a_content_security_policy_and_no_inline_script(client, serv
 
 
 def deploy_environment(tmp_path: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DEPOT_", "DATABASE_URL"))}
+    # DJANGO_ALLOW_ASYNC_UNSAFE: set by the browser fixture for Playwright in this process, never in production.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DEPOT_", "DATABASE_URL")) and key != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
     env.update(
         DEPOT_VAR_DIR=str(tmp_path / "var"),
         DEPOT_SECRET_KEY="production-" + "k7Q!x9#Lm2$vB8@pZ4&rT6^wY1*eN3(h" * 2,
