@@ -16,7 +16,7 @@ from billiard.exceptions import WorkerLostError
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
-from celery.signals import worker_process_init, worker_ready, worker_shutting_down
+from celery.signals import worker_ready, worker_shutting_down
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -77,15 +77,6 @@ def run_benchmark(self, run_id: int, resume_attempt: int | None = None) -> None:
             args=(run_id,), kwargs={"resume_attempt": error.attempt}, exc=error.cause,
             countdown=backoff_seconds(self.request.retries),
         ) from error  # fmt: skip
-
-
-@worker_process_init.connect
-def import_the_harness(**_: object) -> None:
-    """Import torch and timm when a job process starts, not inside its first job: a time limit striking in the
-    middle of `import torch` would leave the process with a half-imported module for every later job. (Not in
-    the main process before forking: a job process forked from it after the reaper started hung. The start
-    may take seconds on a loaded machine, hence CELERY_WORKER_PROC_ALIVE_TIMEOUT.)"""
-    import evaluation.harness  # noqa: F401
 
 
 # --- the reaper: a thread in every worker's main process ------------------------------------------------

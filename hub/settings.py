@@ -248,7 +248,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"evaluation.*": {"queue": "benchmarks"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A job process gets this long to start (the default, 4 s, is short on a loaded machine; it would be killed
+# A job process gets this long to start (the default, 4 s, is short on a loaded machine: it would be killed
 # and replaced in a loop).
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 60
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker whose broker went away reconnects until it is back
