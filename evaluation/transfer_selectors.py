@@ -11,7 +11,7 @@ def ranking_queryset() -> QuerySet[TransferRanking]:
     return (
         TransferRanking.objects.select_related("dataset", "requested_by")
         .prefetch_related(Prefetch("candidates", queryset=TransferCandidate.objects.select_related("model")))
-        .order_by("-created")
+        .order_by("-created", "-pk")  # the id breaks ties, so pages neither repeat nor skip a row
     )
 
 

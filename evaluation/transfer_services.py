@@ -165,6 +165,14 @@ def ranking_request(
     return ranking
 
 
+def ranking_request_by_name(*, dataset_name: str, **request: Any) -> TransferRanking:
+    """ranking_request for a dataset given by name, as the API and the page's form give it."""
+    dataset = EvalDataset.objects.filter(name=dataset_name).first()
+    if dataset is None:
+        raise ValidationError({"dataset": f"No dataset {dataset_name!r} on this hub."})
+    return ranking_request(dataset=dataset, **request)
+
+
 # --- state transitions ------------------------------------------------------------------------------------------
 
 

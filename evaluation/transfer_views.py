@@ -1,13 +1,19 @@
-"""The transfer-ranking page (candidates by score, chart, baseline, starter-bundle buttons) and its cancel button."""
+"""The transfer-ranking pages: the list with the form that starts one, a ranking (candidates by score, chart,
+baseline, starter-bundle buttons) and its cancel button."""
+
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from evaluation import transfer_selectors, transfer_services
+from catalog.models import Domain, Task
+from evaluation import selectors, transfer_selectors, transfer_services
+from evaluation.api.transfer_serializers import RankingRequestSerializer
 from evaluation.models import TransferRanking
 from evaluation.transfer.chart import ChartRow, ranking_chart_svg
 
@@ -50,3 +56,123 @@ def ranking_cancel(request: HttpRequest, ranking_id: int) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, error.message_dict["status"][0])
     return redirect(ranking.get_absolute_url())
+
+
+RANKINGS_PER_PAGE = 50
+FORM_FIELDS = (
+    "dataset",
+    "split",
+    "candidates",
+    "domain",
+    "task",
+    "max_params",
+    "max_gmacs",
+    "baseline_epochs",
+)
+
+
+def ranking_list(request: HttpRequest) -> HttpResponse:
+    return _render_list(request, form_values={"split": "train", "baseline": True})
+
+
+@require_POST
+@staff_member_required
+def ranking_create(request: HttpRequest) -> HttpResponse:
+    """The list page's form: the same parsing (the API's request serializer) and the same service as
+    POST /api/v1/transfer-rankings/; on success the ranking's page, else the form again with the fields named."""
+    values = {name: request.POST.get(name, "").strip() for name in FORM_FIELDS}
+    values["baseline"] = bool(request.POST.get("baseline"))
+    serializer = RankingRequestSerializer(data=_api_request_body(values))
+    if not serializer.is_valid():
+        return _render_list(request, form_values=values, errors=_flat_errors(serializer.errors), status=400)
+    data = serializer.validated_data
+    try:
+        ranking = transfer_services.ranking_request_by_name(
+            dataset_name=data["dataset"], split=data["split"], model_ids=data.get("candidates"),
+            candidate_filter=data.get("filter"), config=data["config"], requested_by=request.user,
+        )  # fmt: skip
+    except ValidationError as error:
+        errors = _flat_errors(
+            error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
+        )
+        return _render_list(request, form_values=values, errors=errors, status=400)
+    messages.success(request, f"Ranking {ranking.pk} queued: {ranking.candidates.count()} candidates.")
+    return redirect(ranking.get_absolute_url())
+
+
+def _api_request_body(values: dict[str, Any]) -> dict[str, Any]:
+    """The form's strings in the API's request shape; empty fields are left out, so the API's defaults apply."""
+    body: dict[str, Any] = {key: values[key] for key in ("dataset", "split") if values[key]}
+    candidates = values["candidates"].replace(",", " ").split()
+    if candidates:
+        body["candidates"] = candidates
+    candidate_filter = {key: values[key] for key in transfer_services.FILTER_KEYS if values[key]}
+    if candidate_filter:
+        body["filter"] = candidate_filter
+    config: dict[str, Any] = {"baseline": values["baseline"]}
+    if values["baseline_epochs"]:
+        config["baseline_epochs"] = _whole_number_or_text(values["baseline_epochs"])
+    body["config"] = config
+    return body
+
+
+def _whole_number_or_text(text: str) -> int | str:
+    # A form field is text; the service checks the number (and names the field when it is not one).
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _flat_errors(detail: Any, field: str = "__all__") -> dict[str, list[str]]:
+    """Serializer or service errors keyed by the form field they concern; the filter's nested keys
+    (max_params, ...) are form fields of their own, a list item's error names its position."""
+    if isinstance(detail, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            if isinstance(key, int):
+                name, prefix = field, f"item {key + 1}: "
+            else:
+                name, prefix = ("__all__" if key == "non_field_errors" else str(key)), ""
+            for sub_field, texts in _flat_errors(value, name).items():
+                flat.setdefault(sub_field, []).extend(prefix + text for text in texts)
+        return flat
+    if isinstance(detail, (list, tuple)):
+        flat = {}
+        for item in detail:
+            for sub_field, texts in _flat_errors(item, field).items():
+                flat.setdefault(sub_field, []).extend(texts)
+        return flat
+    return {field: [str(detail)]}
+
+
+def _render_list(
+    request: HttpRequest, *, form_values: dict[str, Any], errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+) -> HttpResponse:  # fmt: skip
+    page = Paginator(transfer_selectors.ranking_queryset(), RANKINGS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    datasets = list(selectors.dataset_list())
+    errors = errors or {}
+    context = {
+        "page": page,
+        "rows": [{"ranking": ranking, **_summary(ranking)} for ranking in page.object_list],
+        "datasets": datasets,
+        "splits": sorted({split for dataset in datasets for split in dataset.split_sizes}),
+        "domains": Domain.choices,
+        "tasks": Task.choices,
+        "form": form_values,
+        "errors": errors,
+        "error_list": [
+            (field if field != "__all__" else "", text) for field, texts in errors.items() for text in texts
+        ],
+        "max_candidates": transfer_services.MAX_CANDIDATES,
+    }
+    return render(request, "evaluation/transfer_rankings.html", context, status=status)
+
+
+def _summary(ranking: TransferRanking) -> dict[str, Any]:
+    candidates = list(ranking.candidates.all())  # prefetched, best rank first
+    best = candidates[0] if candidates and candidates[0].rank == 1 else None
+    return {"count": len(candidates), "best": best}

@@ -7,6 +7,8 @@ urlpatterns = [
     path("benchmarks/<int:run_id>/", views.run_detail, name="run-detail"),
     path("benchmarks/<int:run_id>/cancel/", views.run_cancel, name="run-cancel"),
     path("datasets/", views.dataset_list, name="datasets"),
+    path("transfer-rankings/", transfer_views.ranking_list, name="transfer-rankings"),
+    path("transfer-rankings/new/", transfer_views.ranking_create, name="transfer-ranking-create"),
     path(
         "transfer-rankings/<int:ranking_id>/",
         transfer_views.ranking_detail,

@@ -3,14 +3,14 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, generics, status
+from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from catalog.api.views import raise_as_api_error
 from evaluation import transfer_selectors, transfer_services
 from evaluation.api.transfer_serializers import RankingRequestSerializer, RankingSerializer
-from evaluation.models import EvalDataset, TransferRanking
+from evaluation.models import TransferRanking
 from hub.api import error_response
 from hub.pagination import StrictPageNumberPagination
 
@@ -29,12 +29,9 @@ class RankingListView(generics.ListCreateAPIView):
         serializer = RankingRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        dataset = EvalDataset.objects.filter(name=data["dataset"]).first()
-        if dataset is None:
-            raise exceptions.ValidationError({"dataset": [f"No dataset {data['dataset']!r} on this hub."]})
         try:
-            ranking = transfer_services.ranking_request(
-                dataset=dataset, split=data["split"], model_ids=data.get("candidates"),
+            ranking = transfer_services.ranking_request_by_name(
+                dataset_name=data["dataset"], split=data["split"], model_ids=data.get("candidates"),
                 candidate_filter=data.get("filter"), config=data["config"], requested_by=request.user,
             )  # fmt: skip
         except DjangoValidationError as error:
