@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalog', '0001_initial'),
-        ('evaluation', '0002_run_heartbeat_attempts'),
+        ('evaluation', '0003_run_heartbeat_attempts'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
