@@ -1,9 +1,19 @@
-"""Page-number pagination that refuses bad input instead of silently clamping it."""
+"""Page-number pagination that refuses bad input instead of silently clamping it.
 
+Counts are exact up to EXACT_COUNT_LIMIT rows. On PostgreSQL a larger result is not counted row by row (a COUNT(*)
+of a big filtered set costs more than the page itself): the count is the query planner's estimate, at least the
+limit + 1, and the response says so with `count_is_estimate: true`. Pages of such a result are fetched one row
+long to know whether a next page exists, so no real page is ever refused because the estimate was low.
+Other databases (SQLite) always count exactly.
+"""
+
+import json
 import math
 
 from django.conf import settings
 from django.core.paginator import EmptyPage, Paginator
+from django.db import connections
+from django.db.models import QuerySet
 from rest_framework import exceptions
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
@@ -25,9 +35,46 @@ def parse_positive_int(raw: str | None, *, name: str, default: int, maximum: int
     return value
 
 
+EXACT_COUNT_LIMIT = 10_000
+
+
+def planner_estimate(queryset: QuerySet) -> int | None:
+    """PostgreSQL's estimate of the rows `queryset` returns (one EXPLAIN, no execution); None elsewhere."""
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql":
+        return None
+    sql, params = queryset.order_by().query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def count_rows(queryset: QuerySet, *, exact_up_to: int = EXACT_COUNT_LIMIT) -> tuple[int, bool]:
+    """(count, is_estimate): exact when at most `exact_up_to` rows or off PostgreSQL, else the planner's estimate."""
+    if connections[queryset.db].vendor != "postgresql":
+        return queryset.count(), False
+    # Counting at most limit + 1 rows stops early on a big result; below the limit it is the exact count.
+    capped = queryset.order_by()[: exact_up_to + 1].count()
+    if capped <= exact_up_to:
+        return capped, False
+    return max(planner_estimate(queryset) or 0, exact_up_to + 1), True
+
+
+class CountedPaginator(Paginator):
+    """A paginator told the count it would otherwise ask the database for."""
+
+    def __init__(self, object_list, per_page: int, *, count: int):
+        super().__init__(object_list, per_page)
+        self.__dict__["count"] = count  # Paginator.count is a cached_property
+
+
 class StrictPageNumberPagination(BasePagination):
     page_query_param = "page"
     page_size_query_param = "page_size"
+    exact_count_limit = EXACT_COUNT_LIMIT
 
     def paginate_queryset(self, queryset, request: Request, view=None) -> list:
         page_size = parse_positive_int(
@@ -37,20 +84,45 @@ class StrictPageNumberPagination(BasePagination):
             maximum=settings.API_MAX_PAGE_SIZE,
         )
         number = parse_positive_int(request.query_params.get(self.page_query_param), name="page", default=1)
-        paginator = Paginator(queryset, page_size)
+        self.request = request
+        self.page_size = page_size
+        if isinstance(queryset, QuerySet):
+            count, is_estimate = count_rows(queryset, exact_up_to=self.exact_count_limit)
+        else:
+            count, is_estimate = len(queryset), False
+        self.count_is_estimate = is_estimate
+        if is_estimate:
+            return self._estimated_page(queryset, number=number, page_size=page_size, estimate=count)
+        return self._exact_page(queryset, number=number, page_size=page_size, count=count)
+
+    def _estimated_page(self, queryset, *, number: int, page_size: int, estimate: int) -> list:
+        offset = (number - 1) * page_size
+        rows = list(queryset[offset : offset + page_size + 1])  # one row more: is there a next page?
+        has_next = len(rows) > page_size
+        rows = rows[:page_size]
+        if not rows and number > 1:
+            raise exceptions.NotFound(f"Page {number} is past the end of the results (about {estimate}).")
+        self.number, self.has_next, self.has_previous = number, has_next, number > 1
+        # The estimate may be low: never claim fewer rows than this page proves exist.
+        self.count = max(estimate, offset + len(rows) + (1 if has_next else 0))
+        return rows
+
+    def _exact_page(self, queryset, *, number: int, page_size: int, count: int) -> list:
+        paginator = CountedPaginator(queryset, page_size, count=count)
         try:
-            self.page = paginator.page(number)
+            page = paginator.page(number)
         except EmptyPage:
             if number == 1:  # an empty result is one empty page, not an error
-                self.page = paginator.page(1) if paginator.count else None
+                page = paginator.page(1) if paginator.count else None
             else:
                 raise exceptions.NotFound(
                     f"Page {number} is past the end: there are {paginator.num_pages} page(s) of {page_size}."
                 ) from None
-        self.request = request
-        self.page_size = page_size
         self.count = paginator.count
-        return list(self.page.object_list) if self.page else []
+        self.number = page.number if page else 1
+        self.has_next = bool(page and page.has_next())
+        self.has_previous = bool(page and page.has_previous())
+        return list(page.object_list) if page else []
 
     def _link(self, number: int | None) -> str | None:
         if number is None:
@@ -58,16 +130,16 @@ class StrictPageNumberPagination(BasePagination):
         return replace_query_param(self.request.build_absolute_uri(), self.page_query_param, number)
 
     def get_paginated_response(self, data) -> Response:
-        has_page = self.page is not None
-        number = self.page.number if has_page else 1
+        number = self.number
         return Response(
             {
                 "count": self.count,
+                "count_is_estimate": self.count_is_estimate,
                 "page": number,
                 "page_size": self.page_size,
                 "num_pages": max(1, math.ceil(self.count / self.page_size)),
-                "next": self._link(number + 1 if has_page and self.page.has_next() else None),
-                "previous": self._link(number - 1 if has_page and self.page.has_previous() else None),
+                "next": self._link(number + 1 if self.has_next else None),
+                "previous": self._link(number - 1 if self.has_previous else None),
                 "results": data,
             }
         )
@@ -75,9 +147,14 @@ class StrictPageNumberPagination(BasePagination):
     def get_paginated_response_schema(self, schema: dict) -> dict:
         return {
             "type": "object",
-            "required": ["count", "page", "page_size", "num_pages", "results"],
+            "required": ["count", "count_is_estimate", "page", "page_size", "num_pages", "results"],
             "properties": {
                 "count": {"type": "integer"},
+                "count_is_estimate": {
+                    "type": "boolean",
+                    "description": f"true: more than {EXACT_COUNT_LIMIT} results and count is PostgreSQL's "
+                    "estimate (num_pages follows it); follow `next` until it is null to read them all.",
+                },
                 "page": {"type": "integer"},
                 "page_size": {"type": "integer"},
                 "num_pages": {"type": "integer"},

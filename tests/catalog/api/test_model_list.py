@@ -260,7 +260,8 @@ def test_an_empty_result_is_one_empty_page(api_client, catalog):
     response = api_client.get(f"{URL}?search=zzzz")
     assert response.status_code == 200
     assert response.json() == {
-        "count": 0, "page": 1, "page_size": 25, "num_pages": 1, "next": None, "previous": None, "results": [],
+        "count": 0, "count_is_estimate": False, "page": 1, "page_size": 25, "num_pages": 1, "next": None,
+        "previous": None, "results": [],
     }  # fmt: skip
 
 

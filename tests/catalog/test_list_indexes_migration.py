@@ -1,0 +1,109 @@
+"""Migration 0003 (PostgreSQL-only list indexes): a no-op on SQLite, the indexes on PostgreSQL, reversible, and
+still successful where the role may not create the pg_trgm extension (the trigram index is then skipped)."""
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+ORDERING_INDEXES = 16  # eight orderings, both directions
+TRIGRAM_INDEX = "catalog_modelentry_search_trgm"
+
+
+def test_sqlite_migrates_without_the_postgresql_indexes(db):
+    if connection.vendor != "sqlite":
+        pytest.skip("checks the SQLite test database")
+    with connection.cursor() as cursor:
+        names = {index for index in connection.introspection.get_constraints(cursor, "catalog_modelentry")}
+    assert not {name for name in names if name.startswith("catalog_me_ord_") or name == TRIGRAM_INDEX}
+    assert "unique_model_id" in names  # the table itself is there, migrated through 0003
+
+
+def _admin_url(url: str, *, user: str | None = None, database: str = "postgres") -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc if user is None else f"{user}@{parts.hostname}:{parts.port or 5432}"
+    return parts._replace(scheme="postgresql", netloc=netloc, path=f"/{database}").geturl()
+
+
+def _migrate(url: str, tmp_path: Path, *target: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": url, "DEPOT_VAR_DIR": str(tmp_path / "var")}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", "migrate", *target, "-v", "1"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def _list_indexes(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'catalog_modelentry'"
+        ).fetchall()
+    return {row[0] for row in rows if row[0].startswith("catalog_me_ord_") or row[0] == TRIGRAM_INDEX}
+
+
+@pytest.fixture
+def scratch_database(postgres_url):
+    name = f"depot_perf_mig_{uuid.uuid4().hex[:8]}"
+    admin = _admin_url(postgres_url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield name, admin
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_postgresql_gets_the_indexes_and_the_migration_reverses(scratch_database, postgres_url, tmp_path):
+    name, _admin = scratch_database
+    url = _admin_url(postgres_url, database=name)
+    result = _migrate(url, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    indexes = _list_indexes(url)
+    assert TRIGRAM_INDEX in indexes and len(indexes) == ORDERING_INDEXES + 1, sorted(indexes)
+    with psycopg.connect(
+        url
+    ) as conn:  # the index gives the list's exact order (the empty table can't show cost)
+        conn.execute("SET enable_seqscan = off")
+        conn.execute("SET enable_sort = off")
+        plan = "\n".join(
+            row[0]
+            for row in conn.execute(
+                'EXPLAIN SELECT id FROM catalog_modelentry ORDER BY "claimed_top1" DESC NULLS LAST, '
+                '"namespace", "name" LIMIT 25'
+            )
+        )
+    assert "catalog_me_ord_claimed_top1_desc" in plan, plan
+    result = _migrate(url, tmp_path, "catalog", "0002")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert _list_indexes(url) == set()
+
+
+def test_without_the_right_to_create_pg_trgm_the_migration_still_succeeds(
+    scratch_database, postgres_url, tmp_path
+):
+    name, admin = scratch_database
+    role = f"depot_perf_noext_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+    try:
+        with psycopg.connect(_admin_url(postgres_url, database=name), autocommit=True) as conn:
+            # Tables in the public schema, but no CREATE on the database: a trusted extension is refused.
+            conn.execute(f'GRANT CONNECT ON DATABASE "{name}" TO "{role}"')
+            conn.execute(f'GRANT ALL ON SCHEMA public TO "{role}"')
+        url = _admin_url(postgres_url, user=role, database=name)
+        result = _migrate(url, tmp_path)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert "skipping the trigram index" in result.stderr + result.stdout
+        indexes = _list_indexes(url)
+        assert TRIGRAM_INDEX not in indexes and len(indexes) == ORDERING_INDEXES, sorted(indexes)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'DROP ROLE IF EXISTS "{role}"')
