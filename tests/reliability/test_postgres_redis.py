@@ -23,6 +23,7 @@ SUITE = [
     "tests/evaluation/test_services.py",
     "tests/evaluation/api/test_views.py",
     "tests/catalog/api/test_model_list.py",
+    "tests/catalog/api/test_list_counts.py",
     "tests/catalog/test_weights_upload.py",
     "tests/catalog/test_import_timm.py",
     "tests/evaluation/test_faults.py",
