@@ -58,6 +58,7 @@ def submit_slow(model, dataset, seed=0):
 
 
 def tally(runs, workers, faults=0):
+    runs = list(BenchmarkRun.objects.filter(pk__in=[run.pk for run in runs]))  # as stored, not as submitted
     recorded = results_recorded(workers)
     TALLY["submitted"] += len(runs)
     TALLY["finished"] += sum(run.status == RunStatus.SUCCEEDED for run in runs)

@@ -51,6 +51,12 @@ def alive(pid: int) -> bool:
     return "\nState:\tZ" not in status  # a zombie has exited
 
 
+def interruptible() -> None:
+    """SIGINT back to its default in the child, as in a terminal: a test run started in the background (nohup,
+    `cmd &` in a script) inherits SIGINT ignored, and a shell cannot trap a signal ignored at its start."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_for_page(url: str, process: subprocess.Popen, seconds: float) -> requests.Response:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -84,8 +90,9 @@ def test_serve_answers_with_gunicorn_serves_static_files_and_sigint_stops_everyt
     env.pop("CELERY_BROKER_URL", None)
     log = open(var_dir / "serve.out", "w")  # noqa: SIM115 (closed in finally)
     process = subprocess.Popen(
-        ["scripts/serve.sh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+        ["scripts/serve.sh"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=interruptible,
+    )  # fmt: skip
     try:
         page = wait_for_page(f"http://127.0.0.1:{port}/", process, 90)
         assert page.status_code == 200
