@@ -39,8 +39,9 @@ test: setup
 	scripts/ensure-servers.sh
 	$(BIN)/python -m pytest -q
 
+# ruff, then the import contracts of pyproject.toml (the core is Django-free; catalog never imports evaluation).
 lint: setup
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .

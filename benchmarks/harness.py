@@ -25,8 +25,8 @@ import safetensors.torch
 import timm
 import torch
 
-from evaluation.datasets import build_digits_imagefolder
-from evaluation.harness import (
+from core.datasets import build_digits_imagefolder
+from core.harness import (
     DatasetSource,
     HarnessConfig,
     ModelSource,
@@ -36,7 +36,7 @@ from evaluation.harness import (
     resolve_preprocessing,
     run_benchmark,
 )
-from evaluation.imagefolder import scan_imagefolder
+from core.imagefolder import scan_imagefolder
 
 GOAL = 0.90
 PRETRAINED_CFG = {

@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 from PIL import Image
 
-from evaluation.datasets import build_digits_imagefolder
-from evaluation.imagedecode import decode_image
+from core.datasets import build_digits_imagefolder
+from core.imagedecode import decode_image
 
 
 def bare(path: Path) -> Image.Image:

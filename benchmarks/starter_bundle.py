@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from catalog.starter import ModelRecord, TargetConfig, build_bundle, bundle_cache_key
+from core.starter import ModelRecord, TargetConfig, build_bundle, bundle_cache_key
 
 
 def demo_record(architecture: str) -> ModelRecord:

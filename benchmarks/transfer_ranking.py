@@ -1,10 +1,10 @@
 """Does the hub's transfer ranking predict fine-tuning? And how long does ranking take?
 
-1. Trains the demo catalog's source models on digits 0-4 (catalog/demo_training.py), plus two of genuinely
+1. Trains the demo catalog's source models on digits 0-4 (demo/training.py), plus two of genuinely
    different transfer quality: the same resnet10t after a single epoch, and one never trained (random weights).
 2. Target task: all ten digits with few labels (--train-per-class, --val-per-class). The hub ranks every
-   candidate on those labelled images (evaluation/transfer: frozen features, LogME, k-NN, linear probe).
-3. Fine-tunes every candidate with the starter bundle's own code (catalog/starter/template: prepare.py, train.py,
+   candidate on those labelled images (core/transfer: frozen features, LogME, k-NN, linear probe).
+3. Fine-tunes every candidate with the starter bundle's own code (core/starter/template: prepare.py, train.py,
    evaluate.py, imported from each unpacked bundle and called) on one budget, measured on the 359 test images.
 4. Prints both rankings and Kendall's tau between each estimator and the fine-tuned top-1 (goal >= 0.6), then the
    time to rank five candidates on a 500-image target set, from-scratch baseline included (goal < 60 s).
@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
-from catalog.demo_training import DEMO_MODEL_SPECS, DemoModelSpec, demo_spec, train_demo_model
-from catalog.starter import ModelRecord, TargetConfig, build_bundle
-from evaluation import harness
-from evaluation.datasets import build_digits_imagefolder, dataset_content_hash
-from evaluation.transfer.ranking import Candidate, RankingConfig, rank_candidates
+from core import harness
+from core.datasets import build_digits_imagefolder, dataset_content_hash
+from core.starter import ModelRecord, TargetConfig, build_bundle
+from core.transfer.ranking import Candidate, RankingConfig, rank_candidates
+from demo.training import DEMO_MODEL_SPECS, DemoModelSpec, demo_spec, train_demo_model
 
 DIGITS = [str(digit) for digit in range(10)]
 # Candidates beyond the demo catalog, so the comparison spans good, weak and useless source models.

@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
 from catalog.models import ModelEntry
-from catalog.starter import builder
+from core.starter import builder
 
 CACHE_SECONDS = 3600
 

@@ -9,7 +9,7 @@ from django.db.models import Count, Prefetch, QuerySet
 
 from catalog.filters import CatalogFilterSet, unknown_parameters
 from catalog.models import AccuracyClaim, ClaimSource, Metric, ModelEntry, SpeedClaim
-from catalog.timm_results import TEST_SETS
+from core.timm_results import TEST_SETS
 
 PAGE_PARAMETERS = ("page", "page_size")
 FACET_FIELDS = ("domain", "task", "library", "license")

@@ -14,8 +14,6 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import F, ProtectedError
 
-from catalog import hfconfig, weights
-from catalog.claims_csv import ClaimRow
 from catalog.models import (
     HEADLINE_DATASET,
     AccuracyClaim,
@@ -31,6 +29,8 @@ from catalog.models import (
     WeightsFile,
     estimate_size_bytes,
 )
+from core import hfconfig, weights
+from core.claims_csv import ClaimRow
 
 # Paths the site itself uses; a namespace with one of these names would shadow pages or the HF protocol.
 RESERVED_NAMESPACES = frozenset(

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
-from catalog import bundles, selectors, weights
+from catalog import bundles, selectors
 from catalog.filters import ORDERING_FIELDS
 from catalog.models import Domain, Library, ModelEntry, Task
 from catalog.rendering import (
@@ -23,9 +23,11 @@ from catalog.rendering import (
     scatter_plot,
     scatter_svg,
 )
-from catalog.starter.builder import STRATEGIES, BundleConfigError
-from catalog.timm_results import TEST_SETS
-from catalog.uploads import UploadTooLarge, attach_uploaded_weights
+from catalog.uploads import attach_uploaded_weights
+from core import weights
+from core.starter.builder import STRATEGIES, BundleConfigError
+from core.timm_results import TEST_SETS
+from hub.uploads import UploadTooLarge
 
 PAGE_SIZE = 25
 # Facet choices travel as links; the search form carries them along so "Apply" keeps them.

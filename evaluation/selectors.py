@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from catalog.models import AccuracyClaim, Metric, ModelEntry
+from core.verdict import DEFAULT_TOLERANCE, judge
 from evaluation.models import BenchmarkRun, EvalDataset, RunStatus
-from evaluation.verdict import DEFAULT_TOLERANCE, judge
 
 
 def dataset_list() -> QuerySet[EvalDataset]:

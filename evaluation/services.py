@@ -30,10 +30,10 @@ from django.utils import timezone
 
 from catalog.models import ModelEntry, Verification
 from catalog.services import headline_claim
-from evaluation import archives, imagefolder
-from evaluation.datasets import dataset_content_hash
+from core import archives, imagefolder
+from core.datasets import dataset_content_hash
+from core.verdict import judge
 from evaluation.models import BenchmarkRun, DatasetKind, EvalDataset, RunStatus
-from evaluation.verdict import judge
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ def _config_key(config: dict[str, Any]) -> str:
 
 
 def _check_runnable(model: ModelEntry, dataset: EvalDataset, split: str) -> None:
-    from evaluation.harness import HarnessError, class_mapping
+    from core.harness import HarnessError, class_mapping
 
     if model.weights_id is None:
         raise ValidationError({"model": f"{model.model_id} has no weights stored on this hub."})
@@ -480,8 +480,8 @@ class _Heartbeat:
 
 
 def _model_source(model: ModelEntry) -> Any:
-    from catalog import hfconfig
-    from evaluation.harness import ModelSource
+    from core import hfconfig
+    from core.harness import ModelSource
 
     config = hfconfig.timm_config(model)
     return ModelSource(
@@ -537,7 +537,7 @@ def _execute(
 
     progress.log(f"attempt {progress.attempt} started")
     try:
-        from evaluation.harness import DatasetSource, HarnessConfig, run_benchmark
+        from core.harness import DatasetSource, HarnessConfig, run_benchmark
 
         if run.model.weights is None or run.model.weights.sha256 != run.weights_sha256:
             raise ValueError("The model's weights changed since this run was queued; request a new run.")

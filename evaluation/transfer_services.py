@@ -222,8 +222,8 @@ class _ProgressWriter:
 
 
 def _candidate_input(row: TransferCandidate) -> Any:
+    from core.transfer.ranking import Candidate
     from evaluation.services import _model_source
-    from evaluation.transfer.ranking import Candidate
 
     model = row.model
     if row.status == CandidateStatus.MISSING_WEIGHTS or model is None or model.weights_id is None:
@@ -236,7 +236,7 @@ def _candidate_input(row: TransferCandidate) -> Any:
 
 
 def _dataset_source(ranking: TransferRanking) -> Any:
-    from evaluation.harness import DatasetSource
+    from core.harness import DatasetSource
 
     return DatasetSource(
         name=ranking.dataset.name, split=ranking.split, root=Path(ranking.dataset.root) / ranking.split,
@@ -245,7 +245,7 @@ def _dataset_source(ranking: TransferRanking) -> Any:
 
 
 def _ranking_config(config: dict[str, Any]) -> Any:
-    from evaluation.transfer.ranking import RankingConfig
+    from core.transfer.ranking import RankingConfig
 
     return RankingConfig(**config)
 
@@ -254,7 +254,7 @@ def ranking_execute(
     *, ranking_id: int, worker: str, on_progress: Callable[[float, str], None] | None = None
 ) -> TransferRanking | None:
     """The whole job. Ends in succeeded, failed (with the error text) or cancelled; never left running."""
-    from evaluation.transfer.ranking import rank_candidates
+    from core.transfer.ranking import rank_candidates
 
     started = _transition(
         ranking_id, allowed_from=[RunStatus.QUEUED, RunStatus.RUNNING], status=RunStatus.RUNNING, worker=worker,

@@ -12,10 +12,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from catalog.models import Domain, Task
+from core.transfer.chart import ChartRow, ranking_chart_svg
 from evaluation import selectors, transfer_selectors, transfer_services
 from evaluation.api.transfer_serializers import RankingRequestSerializer
 from evaluation.models import TransferRanking
-from evaluation.transfer.chart import ChartRow, ranking_chart_svg
 
 
 def _get_ranking_or_404(ranking_id: int) -> TransferRanking:

@@ -8,7 +8,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from catalog.models import ModelEntry
-from evaluation import imagedecode, selectors, services
+from core import imagedecode
+from evaluation import selectors, services
 from evaluation.models import EvalDataset
 
 

@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
@@ -34,6 +35,12 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         detail = detail["detail"]
     response.data = {"error": _summarise(detail), "detail": detail}
     return response
+
+
+def raise_as_api_error(error: DjangoValidationError) -> None:
+    """A model or service ValidationError as DRF's, so it gets the single error shape (400)."""
+    detail = error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
+    raise exceptions.ValidationError(detail)
 
 
 def error_response(status: int, error: str, detail: Any = None) -> Response:

@@ -9,8 +9,8 @@ from safetensors.torch import save_file
 
 from catalog import services as catalog_services
 from catalog.models import SourceKind
+from core.datasets import build_digits_imagefolder
 from evaluation import services
-from evaluation.datasets import build_digits_imagefolder
 
 DIGITS = [str(i) for i in range(10)]
 PER_CLASS = 12  # a small test split keeps each run to a second or two

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.http import require_http_methods
 
-from catalog import hfconfig, services
+from catalog import services
 from catalog.models import ModelEntry
+from core import hfconfig
 
 RANGE_PATTERN = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")
 # Branch names, tags and commit shas: no control characters, no spaces, bounded.

@@ -13,7 +13,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from catalog import bundles, selectors, services, weights
+from catalog import bundles, selectors, services
 from catalog.api.serializers import (
     ClaimSerializer,
     ClaimWriteSerializer,
@@ -26,10 +26,12 @@ from catalog.api.serializers import (
 )
 from catalog.filters import COUNT_REGEX, MAX_SIZE_MB, CatalogFilterSet, unknown_parameters
 from catalog.models import ModelEntry
-from catalog.starter.builder import BundleConfigError
-from catalog.uploads import UploadTooLarge, attach_uploaded_weights, declared_length_too_large
-from hub.api import error_response
+from catalog.uploads import attach_uploaded_weights
+from core import weights
+from core.starter.builder import BundleConfigError
+from hub.api import error_response, raise_as_api_error
 from hub.pagination import StrictPageNumberPagination
+from hub.uploads import UploadTooLarge, declared_length_too_large
 
 
 class RejectUnknownParameters(BaseFilterBackend):
@@ -42,11 +44,6 @@ class RejectUnknownParameters(BaseFilterBackend):
         if unknown:
             raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
         return queryset
-
-
-def raise_as_api_error(error: DjangoValidationError) -> None:
-    detail = error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
-    raise exceptions.ValidationError(detail)
 
 
 # Bounds the filters enforce but django-filter does not describe (method filters, lengths, no NUL).

@@ -7,11 +7,10 @@ from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from catalog.api.views import raise_as_api_error
 from evaluation import transfer_selectors, transfer_services
 from evaluation.api.transfer_serializers import RankingRequestSerializer, RankingSerializer
 from evaluation.models import TransferRanking
-from hub.api import error_response
+from hub.api import error_response, raise_as_api_error
 from hub.pagination import StrictPageNumberPagination
 
 

@@ -8,9 +8,7 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from catalog.api.views import raise_as_api_error
 from catalog.models import ModelEntry
-from catalog.uploads import UploadTooLarge, declared_length_too_large, spooled_upload
 from evaluation import selectors, services
 from evaluation.api.serializers import (
     DatasetSerializer,
@@ -19,8 +17,9 @@ from evaluation.api.serializers import (
     RunSerializer,
 )
 from evaluation.models import BenchmarkRun, EvalDataset
-from hub.api import ErrorSerializer, error_response
+from hub.api import ErrorSerializer, error_response, raise_as_api_error
 from hub.pagination import StrictPageNumberPagination
+from hub.uploads import UploadTooLarge, declared_length_too_large, spooled_upload
 
 
 class DatasetListView(generics.ListCreateAPIView):

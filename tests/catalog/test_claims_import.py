@@ -7,8 +7,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from catalog.claims_csv import ClaimsCsvError, parse_claims_csv
 from catalog.models import AccuracyClaim, ModelEntry
+from core.claims_csv import ClaimsCsvError, parse_claims_csv
 
 HEADER = "model,img_size,top1,top1_err,top5,top5_err,param_count,crop_pct,interpolation\n"
 ROWS = (

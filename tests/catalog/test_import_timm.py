@@ -5,8 +5,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from catalog import timm_registry
 from catalog.models import ModelEntry
+from core import timm_registry
 
 
 def test_it_registers_pretrained_configs_with_metadata_and_stats(db):

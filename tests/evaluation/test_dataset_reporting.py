@@ -10,8 +10,8 @@ from PIL import Image
 
 from evaluation import services
 from evaluation.models import RunStatus
+from tests.core.odd_images import write_sixteen_bit
 from tests.evaluation.api.test_views import imagefolder_zip, png_bytes
-from tests.evaluation.odd_images import write_sixteen_bit
 from tests.fixtures_data import FAST, PER_CLASS
 
 UNUSED = {
@@ -131,7 +131,7 @@ def test_a_run_counts_how_its_images_were_read(digit_model, small_digits, client
 
 
 def test_sixteen_bit_images_read_as_their_8_bit_originals_in_the_harness(tmp_path, small_digits_root):
-    from evaluation.harness import load_image
+    from core.harness import load_image
 
     original_path = sorted((small_digits_root / "test" / "2").iterdir())[0]
     with Image.open(original_path) as image:

@@ -9,8 +9,8 @@ import torch
 from django.core.files.uploadedfile import SimpleUploadedFile
 from safetensors.torch import save
 
-from catalog import weights
 from catalog.models import ModelEntry, WeightsFile
+from core import weights
 from tests.security.conftest import assert_error_shape
 
 ONE_F32 = {"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}

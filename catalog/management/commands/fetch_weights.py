@@ -2,8 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from catalog import selectors, services, weights
+from catalog import selectors, services
 from catalog.models import ModelEntry
+from core import weights
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ import requests
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from catalog import services
-from catalog.claims_csv import ClaimsCsvError, parse_claims_csv
+from core.claims_csv import ClaimsCsvError, parse_claims_csv
 
 MAX_CSV_BYTES = 20_000_000
 

@@ -1,10 +1,10 @@
 """Register timm's pretrained configurations (~1,800) with parameter counts and GMACs computed without weights.
 
-Stats come from the bundled cache for this timm version (catalog/data/timm_stats.json) and from a local cache
+Stats come from the bundled cache for this timm version (core/data/timm_stats.json) and from a local cache
 under var/; whatever is missing is computed on the meta device in parallel and cached. Entries are registered
 first, so the catalog is usable while stats are still being computed.
 
-Then timm's published results (catalog/data/timm-results/) become claims: top-1/top-5 per tag on six test sets
+Then timm's published results (core/data/timm-results/) become claims: top-1/top-5 per tag on six test sets
 and inference speed per architecture, followed by a consistency report.
 """
 
@@ -15,8 +15,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from catalog import services, timm_registry, timm_results
-from catalog.claims_csv import ClaimsCsvError
+from catalog import services
+from core import timm_registry, timm_results
+from core.claims_csv import ClaimsCsvError
 
 
 def local_cache_path() -> Path:

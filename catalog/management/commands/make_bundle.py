@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from catalog import bundles
 from catalog.models import ModelEntry
-from catalog.starter.builder import STRATEGIES, BundleConfigError
+from core.starter.builder import STRATEGIES, BundleConfigError
 
 
 class Command(BaseCommand):

@@ -4,8 +4,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from catalog import selectors, services, weights
+from catalog import selectors, services
 from catalog.models import ModelEntry, SourceKind
+from core import weights
 
 
 class Command(BaseCommand):

@@ -5,7 +5,8 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evaluation import imagedecode, services
+from core import imagedecode
+from evaluation import services
 
 
 class Command(BaseCommand):

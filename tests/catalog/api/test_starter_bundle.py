@@ -12,7 +12,7 @@ import pytest
 import yaml
 from django.test import Client
 
-from catalog.starter.builder import ENTRY_NAMES
+from core.starter.builder import ENTRY_NAMES
 
 URL = "/api/v1/models/demo/digit-net/starter-bundle/"
 

@@ -1,0 +1,210 @@
+"""Rank candidate models for a target dataset before anyone fine-tunes: features once, estimators, baseline.
+
+Pure python: the ranking job (evaluation/transfer_services.py), the rank_models command and the benchmark script
+all call rank_candidates with plain values. A candidate that cannot be scored (no weights on the hub, weights that
+do not fit, ...) gets a row that says why; it is never silently dropped. The ranking score is the linear probe's
+cross-validated accuracy, in the same units as the from-scratch baseline it is compared with.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import sklearn
+import timm
+import torch
+
+from core import harness
+from core.transfer import estimators
+from core.transfer.baseline import BaselineConfig, BaselineResult, from_scratch_baseline
+from core.transfer.features import extract_features, scan_split, threads_set_to
+
+ProgressCallback = Callable[[float, str], None]
+SCORE_ESTIMATOR = "linear_probe"
+
+
+class CandidateStatus:
+    SCORED = "scored"
+    MISSING_WEIGHTS = "missing_weights"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One model to rank. source is None when the hub holds no weights for it (reported as missing)."""
+
+    model_id: str
+    source: harness.ModelSource | None
+    gmacs: float | None = None
+    weights_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class RankingConfig:
+    batch_size: int = 64
+    threads: int | None = None
+    seed: int = 0
+    baseline: bool = True
+    baseline_epochs: int = 15
+
+
+@dataclass
+class CandidateResult:
+    model_id: str
+    status: str
+    rank: int | None = None
+    score: float | None = None  # the linear probe's CV accuracy (%), what the ranking orders by
+    logme: float | None = None
+    knn: float | None = None
+    linear_probe: float | None = None
+    feature_dim: int | None = None
+    seconds: float | None = None  # features and all three estimators
+    latency_ms: float | None = None
+    num_params: int | None = None
+    gmacs: float | None = None
+    weights_bytes: int | None = None
+    weights_sha256: str = ""
+    error: str = ""
+
+
+@dataclass
+class RankingResult:
+    candidates: list[CandidateResult]  # scored ones first, best score first; then those not scored
+    baseline: BaselineResult | None
+    negative_transfer: bool  # the best score is no better than the from-scratch baseline
+    num_images: int
+    num_classes: int
+    seconds: float
+    provenance: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _score_candidate(
+    candidate: Candidate, scan, config: RankingConfig, report: Callable[[float, str], None]
+) -> CandidateResult:
+    row = CandidateResult(
+        model_id=candidate.model_id, status=CandidateStatus.FAILED, gmacs=candidate.gmacs,
+        weights_bytes=candidate.weights_bytes,
+    )  # fmt: skip
+    if candidate.source is None:
+        row.status, row.error = (
+            CandidateStatus.MISSING_WEIGHTS,
+            "No weights stored on this hub for this model.",
+        )
+        return row
+    row.weights_sha256 = candidate.source.weights_sha256
+    started = time.perf_counter()
+    try:
+        features = extract_features(
+            candidate.source, scan, batch_size=config.batch_size, threads=config.threads,
+            on_progress=lambda fraction, message: report(0.8 * fraction, message),
+        )  # fmt: skip
+        report(0.85, "estimators")
+        scores = estimators.score_all(features.features, features.labels, seed=config.seed)
+    # Bad weights, features the estimators refuse, a model that fails on these images: this candidate's row says
+    # why and the others are still ranked. (A cancellation, raised by on_progress, is none of these and stops all.)
+    except (ValueError, RuntimeError) as error:
+        row.error = f"{type(error).__name__}: {error}"
+        return row
+    row.status, row.score = CandidateStatus.SCORED, scores[SCORE_ESTIMATOR]
+    row.logme, row.knn, row.linear_probe = scores["logme"], scores["knn"], scores["linear_probe"]
+    row.feature_dim, row.latency_ms, row.num_params = (
+        features.features.shape[1],
+        features.latency_ms,
+        features.num_params,
+    )
+    row.seconds = time.perf_counter() - started
+    return row
+
+
+def _ordered(rows: list[CandidateResult]) -> list[CandidateResult]:
+    scored = sorted(
+        (r for r in rows if r.score is not None), key=lambda r: (-r.score, -(r.logme or 0), r.model_id)
+    )
+    for rank, row in enumerate(scored, start=1):
+        row.rank = rank
+    return scored + [r for r in rows if r.score is None]
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            names = [line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")]
+    except OSError:
+        names = []
+    return names[0] if names else platform.processor() or platform.machine()
+
+
+def _provenance(dataset: harness.DatasetSource, config: RankingConfig) -> dict:
+    return {
+        "dataset_hash": dataset.content_hash,
+        "dataset_name": dataset.name,
+        "split": dataset.split,
+        "score_estimator": SCORE_ESTIMATOR,
+        "config": asdict(config),
+        "torch": torch.__version__,
+        "timm": timm.__version__,
+        "sklearn": sklearn.__version__,
+        "python": platform.python_version(),
+        "depot": harness.DEPOT_VERSION,
+        "device": "cpu",
+        "device_name": _cpu_name(),
+        "threads": config.threads or torch.get_num_threads(),
+    }
+
+
+def rank_candidates(
+    candidates: list[Candidate],
+    dataset: harness.DatasetSource,
+    config: RankingConfig | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> RankingResult:
+    """Score every candidate on the split, train the from-scratch baseline, and order the candidates.
+
+    An exception raised by on_progress aborts the ranking and propagates (how a cancelled job stops).
+    """
+    config = config or RankingConfig()
+    started = time.perf_counter()
+    scan = scan_split(dataset)
+    steps = len(candidates) + (1 if config.baseline else 0)
+
+    def reporter(step: int) -> Callable[[float, str], None]:
+        def report(fraction: float, message: str) -> None:
+            if on_progress is not None:
+                on_progress(min(1.0, (step + fraction) / steps), message)
+
+        return report
+
+    rows = []
+    for index, candidate in enumerate(candidates):
+        report = reporter(index)
+        report(0.0, f"{candidate.model_id}: extracting features")
+        row = _score_candidate(candidate, scan, config, report)
+        report(
+            1.0,
+            f"{candidate.model_id}: {row.status}"
+            + (f", score {row.score:.1f}" if row.score is not None else f" ({row.error})"),
+        )
+        rows.append(row)
+    baseline = None
+    if config.baseline:
+        # One thread unless told otherwise: the small CNN gains nothing from more, and on the busy 2-core machine
+        # two threads trained it 3-20x slower (each waiting for the other's core).
+        with threads_set_to(config.threads or 1), torch.enable_grad():
+            baseline = from_scratch_baseline(
+                scan, config=BaselineConfig(epochs=config.baseline_epochs, seed=config.seed),
+                on_progress=reporter(len(candidates)),
+            )  # fmt: skip
+    ordered = _ordered(rows)
+    best = ordered[0].score if ordered and ordered[0].score is not None else None
+    negative = baseline is not None and (best is None or best <= baseline.accuracy)
+    return RankingResult(
+        candidates=ordered, baseline=baseline, negative_transfer=negative, num_images=len(scan.samples),
+        num_classes=len(scan.class_names), seconds=time.perf_counter() - started,
+        provenance=_provenance(dataset, config),
+    )  # fmt: skip
