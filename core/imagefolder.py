@@ -13,6 +13,7 @@ each in `unused` with the reason, and registration reports them by name.
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,6 +148,25 @@ def scan_imagefolder(root: Path) -> ImageFolderScan:
     )
 
 
+# What Pillow raises for a malformed file. Deliberately not `Exception`: a job's soft time limit (Celery raises
+# SoftTimeLimitExceeded, an Exception, wherever the job happens to be) or any other interruption during a decode
+# must stop the job, not be recorded as "1 unreadable image file".
+IMAGE_DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # includes UnidentifiedImageError and truncated streams
+    SyntaxError,  # broken headers and chunks
+    ValueError,
+    TypeError,
+    EOFError,
+    LookupError,  # IndexError/KeyError from malformed tables (palettes, EXIF, TIFF tags)
+    ArithmeticError,
+    AttributeError,
+    RuntimeError,
+    AssertionError,
+    struct.error,
+    Image.DecompressionBombError,
+)
+
+
 def decode_cases(path: Path) -> tuple[str, ...] | None:
     """The decoding cases of a file the decoder reads fully (see core.imagedecode), None if unreadable."""
     try:
@@ -156,7 +176,7 @@ def decode_cases(path: Path) -> tuple[str, ...] | None:
         with Image.open(path) as image:
             image.verify()
         return decode_image(path).cases
-    except Exception:  # Pillow raises many types (OSError, SyntaxError, ValueError, DecompressionBomb...)
+    except IMAGE_DECODE_ERRORS:
         return None
 
 

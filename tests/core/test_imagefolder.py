@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.imagefolder import DatasetError, scan_imagefolder, verify_images
+from core import imagefolder
+from core.imagefolder import DatasetError, scan_imagefolder, unreadable_images, verify_images
 
 
 def write_image(path: Path, fmt: str = "PNG", value: int = 128) -> Path:
@@ -64,6 +65,25 @@ def test_it_reports_undecodable_and_non_image_files_by_relative_path(split):
 
     assert verify_images(scan) == ["ant/truncated.png", "cat/garbage.png", "cat/labels.csv"]
     assert scan.non_image_files == ("cat/labels.csv",)
+
+
+class JobInterrupted(Exception):
+    """Stands in for Celery's SoftTimeLimitExceeded: an Exception raised wherever the job happens to be."""
+
+
+def test_an_interruption_during_a_decode_propagates_instead_of_marking_the_image_unreadable(
+    split, monkeypatch
+):
+    def interrupted(path):
+        raise JobInterrupted
+
+    monkeypatch.setattr(imagefolder, "decode_image", interrupted)
+    scan = scan_imagefolder(split)
+
+    with pytest.raises(JobInterrupted):
+        unreadable_images(scan)
+    with pytest.raises(JobInterrupted):
+        verify_images(scan)
 
 
 def test_it_refuses_a_path_that_is_not_a_directory(tmp_path):
