@@ -141,12 +141,17 @@ class OptionFormField(forms.Field):
             raise forms.ValidationError(error.message) from None
 
 
+def _html_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def _number_attrs(option: Option) -> dict[str, Any]:
+    # An exclusive minimum cannot be said in HTML: the browser lets it through and the server refuses it.
     attrs: dict[str, Any] = {"step": "1" if option.kind == "int" else "any"}
     if option.minimum is not None:
-        attrs["min"] = option.minimum  # an exclusive minimum is refused by the server, with its message
+        attrs["min"] = _html_number(option.minimum)
     if option.maximum is not None:
-        attrs["max"] = option.maximum
+        attrs["max"] = _html_number(option.maximum)
     return attrs
 
 
