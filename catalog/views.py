@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from catalog import bundles, selectors
 from catalog.filters import ORDERING_FIELDS
+from catalog.forms import RunConfigForm, StarterBundleForm
 from catalog.models import Domain, Library, ModelEntry, Task
 from catalog.rendering import (
     SVG,
@@ -25,7 +26,7 @@ from catalog.rendering import (
 )
 from catalog.uploads import attach_uploaded_weights
 from core import weights
-from core.starter.builder import STRATEGIES, BundleConfigError
+from core.starter.builder import BundleConfigError
 from core.timm_results import TEST_SETS
 from hub.uploads import UploadTooLarge
 
@@ -119,7 +120,7 @@ def _get_model_or_404(namespace: str, name: str) -> ModelEntry:
 
 
 def _render_model(
-    request: HttpRequest, model: ModelEntry, *, upload_form=None, status: int = 200
+    request: HttpRequest, model: ModelEntry, *, upload_form=None, bundle_form=None, status: int = 200
 ) -> HttpResponse:
     from evaluation import selectors as evaluation_selectors
 
@@ -140,7 +141,8 @@ def _render_model(
         "size_is_estimate": size_is_estimate,
         "datasets": list(evaluation_selectors.dataset_list()),
         "upload_form": upload_form or WeightsUploadForm(),
-        "strategies": STRATEGIES,
+        "bundle_form": bundle_form or StarterBundleForm(initial={"num_classes": model.num_classes or 2}),
+        "run_form": RunConfigForm(),
     }
     return render(request, "catalog/model_detail.html", context, status=status)
 
@@ -172,21 +174,18 @@ def model_detail(request: HttpRequest, namespace: str, name: str) -> HttpRespons
     return _render_model(request, _get_model_or_404(namespace, name))
 
 
-BUNDLE_FIELDS = ("num_classes", "class_names", "strategy", "epochs", "batch_size", "lr_head", "lr_backbone",
-                 "image_size", "augmentation", "hflip", "seed", "device")  # fmt: skip
-
-
 def model_starter_bundle(request: HttpRequest, namespace: str, name: str) -> HttpResponse:
     """The model page's bundle form (GET): the zip, or the page again with the bad field named."""
     model = _get_model_or_404(namespace, name)
-    raw = {key: request.GET[key] for key in BUNDLE_FIELDS if request.GET.get(key, "").strip()}
+    form = StarterBundleForm(request.GET)
     try:
         data, filename, etag = bundles.starter_bundle(
-            model=model, raw_target=raw, hub_url=bundles.hub_url(request)
+            model=model, raw_target=form.given(), hub_url=bundles.hub_url(request)
         )
     except BundleConfigError as error:
+        form.refuse(error.field, error.message)
         messages.error(request, f"Starter bundle: {error.field}: {error.message}")
-        return _render_model(request, model, status=400)
+        return _render_model(request, model, bundle_form=form, status=400)
     return bundles.bundle_response(request, data, filename, etag)
 
 

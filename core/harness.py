@@ -34,6 +34,8 @@ from torchvision import transforms
 
 from core.imagedecode import count_cases, decode_image, decoder_provenance, describe_counts
 from core.imagefolder import DatasetError, ImageFolderScan, scan_imagefolder, unreadable_images
+from core.options import OptionError
+from core.run_config import RUN_CONFIG
 from core.verdict import wilson_interval
 
 DEPOT_VERSION = "0.1.0"
@@ -77,6 +79,8 @@ class DatasetSource:
 
 @dataclass(frozen=True)
 class HarnessConfig:
+    """How to run; the fields a run request may set (and their bounds) are core/run_config.py's RUN_CONFIG."""
+
     batch_size: int = 64
     num_workers: int = 2
     seed: int = 0
@@ -85,12 +89,10 @@ class HarnessConfig:
     latency_samples: int = 30
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise HarnessError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.num_workers < 0:
-            raise HarnessError(f"num_workers must be >= 0, got {self.num_workers}")
-        if self.threads is not None and self.threads < 1:
-            raise HarnessError(f"threads must be >= 1 or None, got {self.threads}")
+        try:  # the run options a request may set are checked by the one schema the API and CLI use
+            RUN_CONFIG.check({name: getattr(self, name) for name in RUN_CONFIG.names})
+        except OptionError as error:
+            raise HarnessError(str(error)) from None
         if self.latency_samples < 0:
             raise HarnessError(f"latency_samples must be >= 0, got {self.latency_samples}")
 

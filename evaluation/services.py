@@ -32,12 +32,13 @@ from catalog.models import ModelEntry, Verification
 from catalog.services import headline_claim
 from core import archives, imagefolder
 from core.datasets import dataset_content_hash
+from core.options import OptionError
+from core.run_config import RUN_CONFIG
 from core.verdict import judge
 from evaluation.models import BenchmarkRun, DatasetKind, EvalDataset, RunStatus
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RUN_CONFIG = {"batch_size": 64, "seed": 0, "threads": None, "num_workers": 2}
 LOG_TAIL_LINES = 40
 PROGRESS_WRITE_INTERVAL = 0.5  # seconds: progress rows are written at most this often
 
@@ -202,22 +203,12 @@ def dataset_delete(*, dataset: EvalDataset) -> None:
 
 
 def canonical_run_config(config: dict[str, Any] | None) -> dict[str, Any]:
-    merged = {**DEFAULT_RUN_CONFIG, **(config or {})}
-    unknown = sorted(set(merged) - set(DEFAULT_RUN_CONFIG))
-    if unknown:
-        raise ValidationError({name: "Unknown run option." for name in unknown})
-    for key in ("batch_size", "num_workers", "seed"):
-        if (
-            not isinstance(merged[key], int)
-            or isinstance(merged[key], bool)
-            or merged[key] < (1 if key == "batch_size" else 0)
-        ):
-            raise ValidationError(
-                {key: f"Must be a whole number{' of at least 1' if key == 'batch_size' else ''}."}
-            )
-    if merged["threads"] is not None and (not isinstance(merged["threads"], int) or merged["threads"] < 1):
-        raise ValidationError({"threads": "Must be a whole number of at least 1, or null."})
-    return merged
+    """Every run option's checked value, RUN_CONFIG's defaults for those not given: what a run stores and is
+    identified by. Unknown options are refused; the error names the option."""
+    try:
+        return RUN_CONFIG.validate(config or {})
+    except OptionError as error:
+        raise ValidationError({error.field: error.message}) from None
 
 
 def _config_key(config: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from catalog.forms import RunConfigForm
 from catalog.models import ModelEntry
 from core import imagedecode
 from evaluation import selectors, services
@@ -62,7 +63,7 @@ def model_recheck(request: HttpRequest, namespace: str, name: str) -> HttpRespon
     try:
         run, created = services.run_request(
             model=model, dataset=dataset, split=request.POST.get("split") or "test",
-            force=bool(request.POST.get("force")),
+            config=RunConfigForm(request.POST).given(), force=bool(request.POST.get("force")),
             requested_by=request.user,
         )  # fmt: skip
     except ValidationError as error:

@@ -20,6 +20,8 @@ from catalog.models import (
     Task,
     WeightsFile,
 )
+from core.starter.options import BUNDLE_OPTIONS
+from hub.options import options_serializer
 
 
 class ClaimSerializer(serializers.ModelSerializer):
@@ -228,23 +230,9 @@ class WeightsUploadSerializer(serializers.Serializer):
     )
 
 
-class StarterBundleRequestSerializer(serializers.Serializer):
-    """Documents the bundle options; validation itself is the builder's (it names the bad field)."""
-
-    num_classes = serializers.IntegerField(min_value=2, help_text="Classes of YOUR task.")
-    class_names = serializers.CharField(required=False, help_text="Comma-separated, as many as num_classes.")
-    strategy = serializers.ChoiceField(
-        choices=["linear_probe", "freeze_then_unfreeze", "full_finetune"], required=False
-    )
-    epochs = serializers.IntegerField(min_value=1, required=False)
-    batch_size = serializers.IntegerField(min_value=1, required=False)
-    lr_head = serializers.FloatField(required=False)
-    lr_backbone = serializers.FloatField(required=False)
-    image_size = serializers.IntegerField(required=False, help_text="Default: the model's input size.")
-    augmentation = serializers.ChoiceField(choices=["none", "light", "strong"], required=False)
-    hflip = serializers.FloatField(
-        required=False,
-        help_text="Horizontal flip probability 0..1. Default: 0 for characters, digits or signs, else 0.5.",
-    )
-    seed = serializers.IntegerField(required=False)
-    device = serializers.CharField(required=False, help_text="auto, cpu or cuda")
+StarterBundleRequestSerializer = options_serializer(
+    BUNDLE_OPTIONS,
+    name="StarterBundleRequestSerializer",
+    doc="The bundle options, generated from core/starter/options.py; the builder validates them (and names "
+    "the bad field).",
+)

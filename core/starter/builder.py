@@ -24,15 +24,18 @@ import re
 import string
 import zipfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from core.options import OptionError
+from core.starter.options import AUGMENTATIONS as AUGMENTATIONS  # re-exported: callers name them from here
+from core.starter.options import BUNDLE_OPTIONS, CLASS_NAME_PATTERN
+from core.starter.options import STRATEGIES as STRATEGIES
+
 BUILDER_VERSION = "1"
-STRATEGIES: tuple[str, ...] = ("linear_probe", "freeze_then_unfreeze", "full_finetune")
-AUGMENTATIONS: tuple[str, ...] = ("none", "light", "strong")
 TEMPLATE_DIR = Path(__file__).resolve().parent / "template"
 
 # Every file of a bundle, in zip order. Each comes from the template file of the same name (but for the two
@@ -88,26 +91,9 @@ _ZIP_UNIX = 3
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _REVISION = re.compile(r"[0-9a-f]{40}")
-_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,2})?")
-# A class name becomes a folder name (data/train/<class>): word characters, spaces, dots, plus and minus, not
-# starting with a dot or space and not ending with one (Windows drops trailing dots and spaces).
-_CLASS_NAME = re.compile(r"\w(?:[\w .+-]{0,62}[\w+-])?")
+_CLASS_NAME = re.compile(CLASS_NAME_PATTERN)
 _URL = re.compile(r"https?://[^\s<>()\[\]|`\"']+")
 _SLUG_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_INT_TEXT = re.compile(r"[+-]?\d{1,12}")
-
-_LIMITS: dict[str, tuple[float, float]] = {
-    "num_classes": (2, 100_000),
-    "epochs": (1, 1_000),
-    "batch_size": (2, 4_096),  # BatchNorm cannot train on a batch of one
-    "image_size": (8, 4_096),
-    "seed": (0, 2**32 - 1),
-    "warmup_epochs": (0, 1_000),
-    "patience": (0, 1_000),  # 0 turns early stopping off
-    "lr_head": (0.0, 1.0),  # exclusive lower bound
-    "lr_backbone": (0.0, 1.0),
-    "layer_decay": (0.0, 1.0),
-}
 
 
 class BundleConfigError(ValueError):
@@ -168,59 +154,16 @@ class TargetConfig:
     patience: int = 5
 
 
-_TARGET_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(TargetConfig))
-
-
 # ---------------------------------------------------------------------------------------------------------------
-# Validation
+# Validation: the option values by BUNDLE_OPTIONS (core/starter/options.py), then what needs the model record
 
 
-def _parse_int(field_name: str, value: Any) -> int:
-    if isinstance(value, bool):
-        raise BundleConfigError(field_name, "must be an integer, not a boolean")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
-        return int(value.strip())
-    raise BundleConfigError(field_name, "must be an integer")
-
-
-def _parse_float(field_name: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise BundleConfigError(field_name, "must be a number, not a boolean")
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str) and len(value) <= 32:
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise BundleConfigError(field_name, "must be a number") from None
-    else:
-        raise BundleConfigError(field_name, "must be a number")
-    if not math.isfinite(number):
-        raise BundleConfigError(field_name, "must be a finite number")
-    return number
-
-
-def _parse_choice(field_name: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise BundleConfigError(field_name, "must be a string")
-    return value.strip()
-
-
-def _parse_class_names(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        # A form field: one name per line or comma separated.
-        names = [part.strip() for part in re.split(r"[,\n]+", value.strip())] if value.strip() else []
-    elif isinstance(value, list | tuple):
-        if not all(isinstance(name, str) for name in value):
-            raise BundleConfigError("class_names", "must be a list of strings")
-        names = [name.strip() for name in value]
-    else:
-        raise BundleConfigError("class_names", "must be a list of strings")
-    return tuple(names)
+def _schema_checked(check: Any) -> Any:
+    """Run a BUNDLE_OPTIONS check, its refusal raised as a BundleConfigError naming the same field."""
+    try:
+        return check()
+    except OptionError as error:
+        raise BundleConfigError(error.field, error.message) from None
 
 
 def validate_target(raw: Mapping[str, Any], record: ModelRecord) -> TargetConfig:
@@ -229,54 +172,19 @@ def validate_target(raw: Mapping[str, Any], record: ModelRecord) -> TargetConfig
     Missing or empty values take the defaults; `num_classes` may be left out when `class_names` is given.
     Unknown fields are an error rather than silently ignored.
     """
-    if not isinstance(raw, Mapping):
-        raise BundleConfigError("target", "must be an object")
-    for key in raw:
-        if key not in _TARGET_FIELDS:
-            name = str(key)[:64]
-            raise BundleConfigError(name, f"unknown field; known fields: {', '.join(_TARGET_FIELDS)}")
-    given = {key: value for key, value in raw.items() if value is not None and value != ""}
-    values: dict[str, Any] = {}
-    if "class_names" in given:
-        values["class_names"] = _parse_class_names(given["class_names"])
-    if "num_classes" in given:
-        values["num_classes"] = _parse_int("num_classes", given["num_classes"])
-    elif values.get("class_names"):
+    values = _schema_checked(lambda: BUNDLE_OPTIONS.validate(raw))
+    values["class_names"] = values["class_names"] or ()
+    if values["num_classes"] is None:
+        if not values["class_names"]:
+            raise BundleConfigError("num_classes", "is required (or give class_names)")
         values["num_classes"] = len(values["class_names"])
-    else:
-        raise BundleConfigError("num_classes", "is required (or give class_names)")
-    for name in ("epochs", "batch_size", "image_size", "seed", "warmup_epochs", "patience"):
-        if name in given:
-            values[name] = _parse_int(name, given[name])
-    for name in ("lr_head", "lr_backbone", "layer_decay", "hflip"):
-        if name in given:
-            values[name] = _parse_float(name, given[name])
-    for name in ("strategy", "augmentation", "device"):
-        if name in given:
-            values[name] = _parse_choice(name, given[name])
     target = TargetConfig(**values)
     check_target(target, record)
     return target
 
 
-def _check_range(name: str, value: Any, *, integer: bool) -> None:
-    low, high = _LIMITS[name]
-    if integer:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise BundleConfigError(name, "must be an integer")
-        if not low <= value <= high:
-            raise BundleConfigError(name, f"must be between {int(low)} and {int(high)}, got {value}")
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise BundleConfigError(name, "must be a finite number")
-    if not low < value <= high:
-        raise BundleConfigError(name, f"must be greater than {low:g} and at most {high:g}, got {value:g}")
-
-
 def _check_class_names(target: TargetConfig) -> None:
     names = target.class_names
-    if not isinstance(names, tuple):
-        raise BundleConfigError("class_names", "must be a tuple of strings")
     if not names:
         return
     if len(names) != target.num_classes:
@@ -285,12 +193,11 @@ def _check_class_names(target: TargetConfig) -> None:
             f"has {len(names)} names but num_classes is {target.num_classes}; give one per class",
         )
     for name in names:
-        if not isinstance(name, str) or not _CLASS_NAME.fullmatch(name):
-            shown = name[:40] if isinstance(name, str) else type(name).__name__
+        if not _CLASS_NAME.fullmatch(name):
             raise BundleConfigError(
                 "class_names",
-                f"{shown!r} is not a safe folder name: use 1-64 letters, digits, spaces, '_', '.', '+' or '-', "
-                "starting and ending with a letter or digit",
+                f"{name[:40]!r} is not a safe folder name: use 1-64 letters, digits, spaces, '_', '.', '+' or "
+                "'-', starting and ending with a letter or digit",
             )
     # Case-insensitive: on macOS and Windows "Cat" and "cat" are the same folder.
     if len({name.casefold() for name in names}) != len(names):
@@ -300,7 +207,6 @@ def _check_class_names(target: TargetConfig) -> None:
 def _check_image_size(target: TargetConfig, record: ModelRecord) -> None:
     if target.image_size is None:
         return
-    _check_range("image_size", target.image_size, integer=True)
     model_size = tuple(record.input_size[1:])
     if (target.image_size, target.image_size) != model_size and _has_fixed_input_size(record.architecture):
         raise BundleConfigError(
@@ -313,31 +219,15 @@ def _check_image_size(target: TargetConfig, record: ModelRecord) -> None:
 def check_target(target: TargetConfig, record: ModelRecord) -> None:
     """Check a TargetConfig's values (also one built directly, not through validate_target)."""
     _check_record(record)
-    _check_range("num_classes", target.num_classes, integer=True)
+    _schema_checked(
+        lambda: BUNDLE_OPTIONS.check({name: getattr(target, name) for name in BUNDLE_OPTIONS.names})
+    )
+    if target.num_classes is None:
+        raise BundleConfigError("num_classes", "must be an integer")
     _check_class_names(target)
-    if target.strategy not in STRATEGIES:
-        raise BundleConfigError(
-            "strategy", f"must be one of {', '.join(STRATEGIES)}, got {target.strategy!r:.40}"
-        )
-    for name in ("epochs", "batch_size", "seed", "warmup_epochs", "patience"):
-        _check_range(name, getattr(target, name), integer=True)
     if target.warmup_epochs > target.epochs:
         raise BundleConfigError("warmup_epochs", f"must be at most epochs ({target.epochs})")
-    for name in ("lr_head", "lr_backbone", "layer_decay"):
-        _check_range(name, getattr(target, name), integer=False)
     _check_image_size(target, record)
-    if target.hflip is not None and (
-        isinstance(target.hflip, bool)
-        or not isinstance(target.hflip, int | float)
-        or not 0.0 <= target.hflip <= 1.0
-    ):
-        raise BundleConfigError("hflip", f"must be a probability between 0 and 1, got {target.hflip!r:.40}")
-    if target.augmentation not in AUGMENTATIONS:
-        raise BundleConfigError(
-            "augmentation", f"must be one of {', '.join(AUGMENTATIONS)}, got {target.augmentation!r:.40}"
-        )
-    if not isinstance(target.device, str) or not _DEVICE.fullmatch(target.device):
-        raise BundleConfigError("device", "must be auto, cpu, mps, cuda or cuda:<index>")
 
 
 def _check_record(record: ModelRecord) -> None:

@@ -1,7 +1,9 @@
 from django.urls import reverse
 from rest_framework import serializers
 
+from core.run_config import RUN_CONFIG
 from evaluation.models import BenchmarkRun, EvalDataset
+from hub.options import OptionsDictField, options_serializer
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -65,11 +67,17 @@ class RunSerializer(serializers.ModelSerializer):
         return self._absolute(run.get_absolute_url())
 
 
+RunConfigSerializer = options_serializer(
+    RUN_CONFIG, name="RunConfigSerializer", doc="A run's options, generated from core/run_config.py."
+)
+
+
 class RunRequestSerializer(serializers.Serializer):
     model = serializers.RegexField(r"^[^/]+/[^/]+$", help_text="namespace/name")
     dataset = serializers.CharField(max_length=96)
     split = serializers.CharField(max_length=32, default="test")
-    config = serializers.DictField(
-        required=False, default=dict, help_text="batch_size, seed, threads, num_workers"
+    config = OptionsDictField(
+        options_serializer=RunConfigSerializer,
+        help_text="Run options; those left out take their defaults. An unknown one is refused.",
     )
     force = serializers.BooleanField(default=False, help_text="Run again even if the same run exists.")

@@ -6,7 +6,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from catalog import bundles
 from catalog.models import ModelEntry
-from core.starter.builder import STRATEGIES, BundleConfigError
+from core.starter.builder import BundleConfigError
+from core.starter.options import BUNDLE_OPTIONS
 
 
 class Command(BaseCommand):
@@ -14,17 +15,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("model_id")
-        parser.add_argument("--num-classes", type=int, required=True)
-        parser.add_argument("--class-names", default="", help="Comma-separated")
-        parser.add_argument("--strategy", choices=STRATEGIES, default="freeze_then_unfreeze")
-        parser.add_argument("--epochs", type=int, default=10)
-        parser.add_argument("--batch-size", type=int, default=32)
-        parser.add_argument("--lr-head", type=float, default=1e-3)
-        parser.add_argument("--lr-backbone", type=float, default=1e-4)
-        parser.add_argument("--image-size", type=int, default=None)
-        parser.add_argument("--augmentation", default="light")
-        parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--device", default="auto")
+        BUNDLE_OPTIONS.add_arguments(
+            parser
+        )  # --num-classes, --batch-size, ...: the API's options, same checks
         parser.add_argument(
             "--hub-url", default="http://127.0.0.1:8000", help="Where train.py fetches weights from"
         )
@@ -35,12 +28,9 @@ class Command(BaseCommand):
         model = ModelEntry.objects.select_related("weights").filter(namespace=namespace, name=name).first()
         if model is None:
             raise CommandError(f"No model {model_id}.")
-        keys = ("num_classes", "class_names", "strategy", "epochs", "batch_size", "lr_head", "lr_backbone",
-                "image_size", "augmentation", "seed", "device")  # fmt: skip
-        raw = {key: options[key] for key in keys if options[key] not in (None, "")}
         try:
             data, filename, etag = bundles.starter_bundle(
-                model=model, raw_target=raw, hub_url=hub_url.rstrip("/")
+                model=model, raw_target=BUNDLE_OPTIONS.arguments(options), hub_url=hub_url.rstrip("/")
             )
         except BundleConfigError as error:
             raise CommandError(str(error)) from error  # "<field>: <message>", the field named once

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from catalog.models import ModelEntry
+from core.run_config import RUN_CONFIG
 from evaluation import selectors, services
 from evaluation.models import EvalDataset, RunStatus
 
@@ -18,9 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("model_id", help="namespace/name")
         parser.add_argument("--dataset", required=True)
         parser.add_argument("--split", default="test")
-        parser.add_argument("--batch-size", type=int, default=64)
-        parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
-        parser.add_argument("--threads", type=int, default=None)
+        # --batch-size, --seed, --threads, --num-workers: the API's run options, same checks (--workers: the old
+        # spelling of --num-workers).
+        RUN_CONFIG.add_arguments(parser, aliases={"num_workers": ("--workers",)})
         parser.add_argument("--force", action="store_true", help="Run even if the same run already exists.")
 
     def handle(self, *args, model_id: str, dataset: str, split: str, **options) -> None:
@@ -33,17 +34,12 @@ class Command(BaseCommand):
             raise CommandError(
                 f"No dataset {dataset!r}; known: {', '.join(d.name for d in selectors.dataset_list())}."
             )
-        config = {
-            "batch_size": options["batch_size"],
-            "num_workers": options["workers"],
-            "threads": options["threads"],
-        }
         try:
             run, created = services.run_request(
                 model=model,
                 dataset=eval_dataset,
                 split=split,
-                config=config,
+                config=RUN_CONFIG.arguments(options),
                 force=options["force"],
                 enqueue=False,
             )

@@ -50,8 +50,8 @@ def test_the_queued_run_is_executed_and_readable(
         (body(model="nobody/nothing"), "model", "No model nobody/nothing."),
         (body(dataset="imagenet-1k"), "dataset", "No dataset 'imagenet-1k' on this hub."),
         (body(split="train"), "split", "has no split 'train'"),
-        (body(config={"batch_size": -1}), "batch_size", "Must be a whole number of at least 1"),
-        (body(config={"gpus": 8}), "gpus", "Unknown run option"),
+        (body(config={"batch_size": -1}), "batch_size", "must be between 1 and 4096, got -1"),
+        (body(config={"gpus": 8}), "gpus", "Invalid gpus: unknown field; known fields: batch_size"),
         ({"dataset": "digits-small"}, "model", "This field is required"),
     ],
 )
