@@ -163,25 +163,20 @@ def model_derived_refresh(*, model_ids: Iterable[int]) -> None:
         "model_id", "dataset", "split", "metric", "value"
     ):
         claims_by_model[claim.model_id].append(claim)
-    weights_by_model = dict(
-        ModelEntry.objects.filter(pk__in=model_ids, weights__isnull=False).values_list(
-            "pk", "weights__sha256"
-        )
+    rows = ModelEntry.objects.filter(pk__in=model_ids).values_list(
+        "pk", "weights__sha256", *DERIVED_VERDICT_COLUMNS
     )
+    stored = {pk: tuple(values) for pk, _, *values in rows}
+    weights_by_model = {pk: sha256 for pk, sha256, *_ in rows if sha256}
     port = measurements.current()
     runs_by_model = port.succeeded_runs(weights_by_model=weights_by_model) if weights_by_model else {}
     dataset_names = set(port.dataset_names())
-    entries, per_dataset = [], []
-    for pk, claims in claims_by_model.items():
-        entry = ModelEntry(pk=pk, claimed_top1=None, verified_top1=None, verification="")
-        headline = headline_claim(claims)
-        if headline is not None:
-            verdict = claim_verdict(
-                claim=headline, runs=runs_by_model.get(pk, []), dataset_names=dataset_names
-            )
-            entry.claimed_top1, entry.verified_top1 = headline.value, verdict.measured
-            entry.verification = "" if verdict.status == VerdictStatus.PENDING else verdict.status
-        entries.append(entry)
+    changed, per_dataset = [], []
+    for pk, values in stored.items():
+        claims = claims_by_model[pk]
+        derived = _derived_verdict_columns(claims, runs_by_model.get(pk, []), dataset_names)
+        if derived != values:  # a re-import that changes nothing writes no row
+            changed.append(ModelEntry(pk=pk, **dict(zip(DERIVED_VERDICT_COLUMNS, derived, strict=True))))
         best_by_dataset: dict[str, float] = {}
         for claim in claims:
             best_by_dataset[claim.dataset] = max(claim.value, best_by_dataset.get(claim.dataset, claim.value))
@@ -189,11 +184,23 @@ def model_derived_refresh(*, model_ids: Iterable[int]) -> None:
             DatasetTop1Claim(model_id=pk, dataset=dataset, value=value)
             for dataset, value in best_by_dataset.items()
         ]
-    ModelEntry.objects.bulk_update(
-        entries, ["claimed_top1", "verified_top1", "verification"], batch_size=TIMM_BATCH_SIZE
-    )
+    ModelEntry.objects.bulk_update(changed, DERIVED_VERDICT_COLUMNS, batch_size=TIMM_BATCH_SIZE)
     DatasetTop1Claim.objects.filter(model_id__in=model_ids).delete()
     DatasetTop1Claim.objects.bulk_create(per_dataset, batch_size=TIMM_BATCH_SIZE)
+
+
+DERIVED_VERDICT_COLUMNS = ["claimed_top1", "verified_top1", "verification"]
+
+
+def _derived_verdict_columns(
+    claims: list[AccuracyClaim], runs: list[Any], dataset_names: set[str]
+) -> tuple[float | None, float | None, str]:
+    """(claimed_top1, verified_top1, verification) of an entry: its headline claim and the verdict on it."""
+    headline = headline_claim(claims)
+    if headline is None:
+        return None, None, ""
+    verdict = claim_verdict(claim=headline, runs=runs, dataset_names=dataset_names)
+    return headline.value, verdict.measured, "" if verdict.status == VerdictStatus.PENDING else verdict.status
 
 
 def model_derived_refresh_for_dataset(*, dataset: str) -> None:
