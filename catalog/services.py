@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import F, ProtectedError
 
 from catalog import measurements
+from catalog.measurements import MeasuredRun
 from catalog.models import (
     AccuracyClaim,
     ClaimSource,
@@ -140,6 +141,9 @@ def model_delete(*, model: ModelEntry) -> None:
     weights_release(weights_file_id=previous_weights_id)
 
 
+DERIVED_VERDICT_COLUMNS = ["claimed_top1", "verified_top1", "verification"]
+
+
 @transaction.atomic
 def model_derived_refresh(*, model_ids: Iterable[int]) -> None:
     """Recompute every column of these entries derived from their claims, weights and measured runs.
@@ -189,11 +193,8 @@ def model_derived_refresh(*, model_ids: Iterable[int]) -> None:
     DatasetTop1Claim.objects.bulk_create(per_dataset, batch_size=TIMM_BATCH_SIZE)
 
 
-DERIVED_VERDICT_COLUMNS = ["claimed_top1", "verified_top1", "verification"]
-
-
 def _derived_verdict_columns(
-    claims: list[AccuracyClaim], runs: list[Any], dataset_names: set[str]
+    claims: list[AccuracyClaim], runs: list[MeasuredRun], dataset_names: set[str]
 ) -> tuple[float | None, float | None, str]:
     """(claimed_top1, verified_top1, verification) of an entry: its headline claim and the verdict on it."""
     headline = headline_claim(claims)
@@ -214,12 +215,12 @@ def model_derived_refresh_for_dataset(*, dataset: str) -> None:
 
 def _reload_derived(model: ModelEntry) -> None:
     """Give an in-memory row the derived values model_derived_refresh just wrote."""
-    fresh = ModelEntry.objects.values("claimed_top1", "verified_top1", "verification").get(pk=model.pk)
+    fresh = ModelEntry.objects.values(*DERIVED_VERDICT_COLUMNS).get(pk=model.pk)
     for name, value in fresh.items():
         setattr(model, name, value)
 
 
-def _claim_save(
+def _claim_upsert(
     *,
     model: ModelEntry,
     dataset: str,
@@ -260,7 +261,7 @@ def claim_record(
     interpolation: str = "",
 ) -> AccuracyClaim:
     """Add or replace the claim a source makes for (dataset, split, metric); the entry's verdict follows."""
-    claim = _claim_save(
+    claim = _claim_upsert(
         model=model, dataset=dataset, metric=metric, value=value, split=split, source=source,
         source_url=source_url, img_size=img_size, crop_pct=crop_pct, interpolation=interpolation,
     )  # fmt: skip
@@ -471,9 +472,11 @@ def claims_import(
             "crop_pct": row.crop_pct,
             "interpolation": row.interpolation,
         }
-        _claim_save(**common, metric=Metric.TOP1, value=row.top1, source_url=source_url, **preprocessing)
+        _claim_upsert(**common, metric=Metric.TOP1, value=row.top1, source_url=source_url, **preprocessing)
         if row.top5 is not None:
-            _claim_save(**common, metric=Metric.TOP5, value=row.top5, source_url=source_url, **preprocessing)
+            _claim_upsert(
+                **common, metric=Metric.TOP5, value=row.top5, source_url=source_url, **preprocessing
+            )
         claimed_pks.add(model.pk)
         summary.recorded += 1
     model_derived_refresh(model_ids=claimed_pks)
