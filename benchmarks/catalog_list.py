@@ -56,7 +56,7 @@ CLAIM_DATASETS = ("imagenet-1k", "imagenet-real", "imagenetv2-matched-frequency"
 
 def populate(entries: int, claims_per_entry: int) -> None:
     from catalog.models import AccuracyClaim, ModelEntry
-    from catalog.services import catalog_analyze, claim_summaries_refresh
+    from catalog.services import catalog_analyze, model_derived_refresh
 
     rng = random.Random(0)
     families = [
@@ -115,7 +115,7 @@ def populate(entries: int, claims_per_entry: int) -> None:
     ]  # fmt: skip
     AccuracyClaim.objects.bulk_create(claims, batch_size=5000)
     for start in range(0, len(pks), 5000):
-        claim_summaries_refresh(model_ids=pks[start : start + 5000])
+        model_derived_refresh(model_ids=pks[start : start + 5000])
     catalog_analyze()
 
 

@@ -1,5 +1,13 @@
+"""The admin edits what people say (metadata, claims); every derived column is shown, never edited.
+
+Saves go through catalog.services: a row is stamped (search_text, size_estimate_bytes, revision) and claims
+edited here, inline or on their own page, refresh the entry's derived columns (model_derived_refresh).
+Weights change only through the weights services (upload, fetch, register_weights), which check the file.
+"""
+
 from django.contrib import admin
 
+from catalog import services
 from catalog.models import AccuracyClaim, ModelEntry, SpeedClaim, WeightsFile
 
 
@@ -22,8 +30,26 @@ class ModelEntryAdmin(admin.ModelAdmin):
     ]
     list_filter = ["domain", "task", "library", "source_kind"]
     search_fields = ["namespace", "name", "title", "tags"]
-    readonly_fields = ["claimed_top1", "verified_top1", "downloads", "revision", "created", "updated"]
+    readonly_fields = [
+        "claimed_top1", "verified_top1", "verification", "weights", "weights_size_bytes", "size_estimate_bytes",
+        "search_text", "revision", "downloads", "created", "updated",
+    ]  # fmt: skip
     inlines = [AccuracyClaimInline]
+
+    def save_model(self, request, obj: ModelEntry, form, change: bool) -> None:
+        services.model_save(model=obj)
+
+    def save_related(self, request, form, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)  # the inline claims, added, changed or deleted
+        services.model_derived_refresh(model_ids=[form.instance.pk])
+
+    # Through the service, so a weights file nothing uses any more is released with its model.
+    def delete_model(self, request, obj: ModelEntry) -> None:
+        services.model_delete(model=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for model in queryset:
+            services.model_delete(model=model)
 
 
 @admin.register(WeightsFile)
@@ -37,6 +63,15 @@ class AccuracyClaimAdmin(admin.ModelAdmin):
     list_display = ["model", "dataset", "split", "metric", "value", "source"]
     list_filter = ["metric", "source"]
     search_fields = ["model__name", "dataset"]
+
+    def save_model(self, request, obj: AccuracyClaim, form, change: bool) -> None:
+        services.claim_save(claim=obj)
+
+    def delete_model(self, request, obj: AccuracyClaim) -> None:
+        services.claims_delete(claims=[obj])
+
+    def delete_queryset(self, request, queryset) -> None:
+        services.claims_delete(claims=queryset)
 
 
 @admin.register(SpeedClaim)

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 
+from catalog import selectors
 from catalog.models import ModelEntry
 from core.starter import builder
 
@@ -21,8 +22,6 @@ def hub_url(request: Any) -> str:
 
 
 def model_record(*, model: ModelEntry, hub_url: str) -> builder.ModelRecord:
-    from evaluation import selectors as evaluation_selectors
-
     verified = [
         {
             "dataset": verdict.claim.dataset, "split": verdict.claim.split, "top1": verdict.measured,
@@ -31,7 +30,7 @@ def model_record(*, model: ModelEntry, hub_url: str) -> builder.ModelRecord:
             "torch": verdict.run.provenance.get("torch", ""), "timm": verdict.run.provenance.get("timm", ""),
             "device": verdict.run.provenance.get("device", ""),
         }
-        for verdict in evaluation_selectors.claim_verdicts(model=model)
+        for verdict in selectors.claim_verdicts(model=model)
         if verdict.run is not None
     ]  # fmt: skip
     claims = [

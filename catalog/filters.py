@@ -14,7 +14,8 @@ from django import forms
 from django.db.models import F, FilteredRelation, Q, QuerySet
 from django.db.models.functions import Coalesce
 
-from catalog.models import DatasetTop1Claim, Domain, Library, ModelEntry, Task, Verification
+from catalog.models import DatasetTop1Claim, Domain, Library, ModelEntry, Task
+from core.verdict import VerdictStatus
 
 _SUFFIXES = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
 # Digits bounded so every accepted count fits a bigint: up to 18 digits bare, 9 before a k/M/B suffix.
@@ -211,8 +212,8 @@ class CatalogFilterSet(django_filters.FilterSet):
 
     def filter_verified(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
         if value:
-            return queryset.filter(verification=Verification.VERIFIED)
-        return queryset.exclude(verification=Verification.VERIFIED)
+            return queryset.filter(verification=VerdictStatus.VERIFIED)
+        return queryset.exclude(verification=VerdictStatus.VERIFIED)
 
     def filter_ordering(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.order_by(*ordering_expressions(value))

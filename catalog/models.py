@@ -9,6 +9,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.urls import reverse
 
+from core.verdict import ENTRY_VERDICT_CHOICES
+
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}"
 name_validator = RegexValidator(
     rf"^{NAME_PATTERN}$",
@@ -58,12 +60,6 @@ class SourceKind(models.TextChoices):
     UPLOAD = "upload", "Uploaded file"
     LOCAL = "local", "Local file"
     NONE = "none", "No weights yet"
-
-
-class Verification(models.TextChoices):
-    VERIFIED = "verified", "Verified"
-    DISAGREES = "disagrees", "Disagrees"
-    UNVERIFIABLE = "unverifiable", "Unverifiable"
 
 
 class WeightsFile(models.Model):
@@ -126,11 +122,12 @@ class ModelEntry(models.Model):
     )
     revision = models.CharField(max_length=40, blank=True, help_text="Content hash of config and weights.")
 
-    # Denormalised by services for indexed filtering and ordering.
+    # Denormalised for indexed filtering and ordering; written only by services.model_derived_refresh.
     claimed_top1 = models.FloatField(null=True, blank=True, db_index=True)
     verified_top1 = models.FloatField(null=True, blank=True, db_index=True)
-    # The verdict on the headline claim; "" until the hub has measured the model.
-    verification = models.CharField(max_length=16, choices=Verification.choices, blank=True, db_index=True)
+    # The verdict on the headline claim (core.verdict): "" without one, or while it is pending (the hub holds
+    # its dataset but has not measured these weights on it yet).
+    verification = models.CharField(max_length=16, choices=ENTRY_VERDICT_CHOICES, blank=True, db_index=True)
     downloads = models.PositiveBigIntegerField(default=0, db_index=True)
 
     created = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -184,10 +181,6 @@ class ClaimSource(models.TextChoices):
     PAPER = "paper", "Paper"
     RESULTS_TABLE = "results-table", "Results table"
 
-
-# The dataset whose top-1 is a model's headline claim when it has one: the figure timm's tables (and most
-# papers) lead with. Other test sets (ImageNet-ReaL, -Sketch, ...) are shown and filterable beside it.
-HEADLINE_DATASET = "imagenet-1k"
 
 # Bytes per parameter for the size estimate of entries without stored weights. timm publishes its weights
 # in float32; the estimate says which dtype it assumed wherever it shows.

@@ -10,6 +10,7 @@ import nh3
 from django.utils.safestring import SafeString, mark_safe
 
 from core.hfconfig import strip_front_matter
+from core.verdict import VerdictStatus
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "li",
@@ -152,7 +153,7 @@ def scatter_svg(plot: ScatterPlot, *, standalone: bool = False) -> SafeString:
         )
     for point in plot.points:
         css = (
-            ("disagrees" if point.verification == "disagrees" else "verified")
+            (VerdictStatus.DISAGREES if point.verification == VerdictStatus.DISAGREES else "verified")
             if point.verified
             else "claimed"
         )

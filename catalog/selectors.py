@@ -1,15 +1,18 @@
 """Reads of the catalog, shared by pages and the API."""
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch, QuerySet
 
+from catalog import measurements
 from catalog.filters import CatalogFilterSet, unknown_parameters
+from catalog.measurements import MeasuredRun
 from catalog.models import AccuracyClaim, ClaimSource, Metric, ModelEntry, SpeedClaim
 from core.timm_results import TEST_SETS
+from core.verdict import TOP1_METRICS, judge_claim
 
 PAGE_PARAMETERS = ("page", "page_size")
 FACET_FIELDS = ("domain", "task", "library", "license")
@@ -111,7 +114,55 @@ def results_on_test_sets(*, model: ModelEntry) -> list[ResultOnTestSet]:
     return results
 
 
-def measured_throughput(*, runs: list) -> dict | None:
+# --- what the hub measured (through the catalog.measurements port) ---------------------------------------
+
+
+def runs_for_model(*, model: ModelEntry, limit: int = 20) -> list[MeasuredRun]:
+    """The model's benchmark runs in any state, newest first."""
+    return measurements.current().runs_for_model(model_id=model.pk, limit=limit)
+
+
+def dataset_names() -> list[str]:
+    """The datasets the hub can measure on (the re-check form's choices)."""
+    return measurements.current().dataset_names()
+
+
+@dataclass(frozen=True)
+class ClaimVerdict:
+    claim: AccuracyClaim
+    status: str  # a core.verdict.VerdictStatus value: verified | disagrees | unverifiable | pending
+    measured: float | None
+    delta: float | None
+    tolerance: float
+    run: MeasuredRun | None
+
+
+def claim_verdict(
+    *, claim: AccuracyClaim, runs: Iterable[MeasuredRun], dataset_names: Collection[str]
+) -> ClaimVerdict:
+    """The verdict on one claim, given the model's succeeded runs on its current weights (newest first): the
+    newest run on the claim's dataset and split decides it. The page and the entry's verification column
+    both come from here, so they cannot disagree."""
+    run = next((r for r in runs if r.dataset.name == claim.dataset and r.split == claim.split), None)
+    measured = run.top1 if run is not None else None
+    verdict = judge_claim(claim.value, measured, dataset_on_hub=claim.dataset in dataset_names)
+    return ClaimVerdict(claim, verdict.status.value, measured, verdict.delta, verdict.tolerance, run)
+
+
+def claim_verdicts(*, model: ModelEntry) -> list[ClaimVerdict]:
+    """A verdict for every top-1 claim: measured by the hub on the same dataset and split, or why not."""
+    port = measurements.current()
+    weights = {model.pk: model.weights.sha256} if model.weights_id else {}
+    runs = port.succeeded_runs(weights_by_model=weights).get(model.pk, [])
+    names = set(port.dataset_names())
+    return [
+        claim_verdict(claim=claim, runs=runs, dataset_names=names)
+        for claim in model.claims.all()
+        if claim.metric in TOP1_METRICS
+    ]
+
+
+def measured_throughput(*, runs: list[MeasuredRun]) -> dict | None:
     """The hub's own images/s from the newest succeeded run in `runs` (newest first), with its device."""
     for run in runs:
         throughput = (run.metrics or {}).get("throughput_ips")

@@ -14,8 +14,9 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import F, ProtectedError
 
+from catalog import measurements
+from catalog.measurements import MeasuredRun
 from catalog.models import (
-    HEADLINE_DATASET,
     AccuracyClaim,
     ClaimSource,
     DatasetTop1Claim,
@@ -29,8 +30,10 @@ from catalog.models import (
     WeightsFile,
     estimate_size_bytes,
 )
+from catalog.selectors import claim_verdict
 from core import hfconfig, weights
 from core.claims_csv import ClaimRow
+from core.verdict import TOP1_METRICS, VerdictStatus, headline_claim
 
 # Paths the site itself uses; a namespace with one of these names would shadow pages or the HF protocol.
 RESERVED_NAMESPACES = frozenset(
@@ -58,7 +61,8 @@ def normalise_tags(tags: str | Iterable[str]) -> str:
 
 
 def _stamp(model: ModelEntry) -> None:
-    """Derived columns, recomputed on every write so they can never drift from what they summarise."""
+    """The columns derived from the row's own fields (search_text, size_estimate_bytes, revision), recomputed on
+    every save so they can never drift; those derived from claims and runs are model_derived_refresh's."""
     model.search_text = model.build_search_text()
     model.size_estimate_bytes = estimate_size_bytes(model.num_params)
     model.revision = hfconfig.content_revision(
@@ -81,6 +85,25 @@ def _apply_fields(model: ModelEntry, fields: Mapping[str, Any]) -> None:
         setattr(model, name, normalise_tags(value) if name == "tags" else value)
 
 
+# Columns only model_derived_refresh (and model_record_download) write: a save of a row loaded earlier must
+# never put back the values it read, when a run or a claim changed them meanwhile.
+SERVICE_OWNED_COLUMNS = frozenset({"claimed_top1", "verified_top1", "verification", "downloads", "created"})
+
+
+def _save_own_fields(model: ModelEntry) -> None:
+    """Save a stamped row; an existing one without the columns other services own."""
+    if model._state.adding:
+        model.save()
+        return
+    model.save(
+        update_fields=[
+            field.name
+            for field in ModelEntry._meta.concrete_fields
+            if not field.primary_key and field.name not in SERVICE_OWNED_COLUMNS
+        ]
+    )
+
+
 @transaction.atomic
 def model_register(*, namespace: str, name: str, **fields: Any) -> ModelEntry:
     """Create a catalog entry. Raises ValidationError naming each bad field (including a taken id)."""
@@ -99,7 +122,15 @@ def model_update(*, model: ModelEntry, **fields: Any) -> ModelEntry:
     _apply_fields(model, fields)
     model.full_clean()
     _stamp(model)
-    model.save()
+    _save_own_fields(model)
+    return model
+
+
+@transaction.atomic
+def model_save(*, model: ModelEntry) -> ModelEntry:
+    """Save a row edited field by field (the admin's form, validated there): stamped, derived columns kept."""
+    _stamp(model)
+    _save_own_fields(model)
     return model
 
 
@@ -110,31 +141,46 @@ def model_delete(*, model: ModelEntry) -> None:
     weights_release(weights_file_id=previous_weights_id)
 
 
-TOP1_METRICS = (Metric.TOP1, Metric.ACCURACY)
+DERIVED_VERDICT_COLUMNS = ["claimed_top1", "verified_top1", "verification"]
 
 
-def headline_claim(claims: Iterable[AccuracyClaim]) -> AccuracyClaim | None:
-    """The claim the catalog leads with: the best top-1 on ImageNet-1k when there is one (the figure timm's
-    tables rank by; ImageNet-ReaL is usually higher and would otherwise win), else the best top-1 or accuracy
-    claim on any dataset (e.g. a demo model's digits claim)."""
-    top1 = [claim for claim in claims if claim.metric in TOP1_METRICS]
-    on_headline_dataset = [claim for claim in top1 if claim.dataset == HEADLINE_DATASET]
-    candidates = on_headline_dataset or top1
-    return max(candidates, key=lambda claim: claim.value, default=None)
+@transaction.atomic
+def model_derived_refresh(*, model_ids: Iterable[int]) -> None:
+    """Recompute every column of these entries derived from their claims, weights and measured runs.
 
+    The one writer of claimed_top1 (the headline claim, core.verdict.headline_claim), verified_top1 and
+    verification (the verdict on that claim, as catalog.selectors.claim_verdict gives it on the model page;
+    "" while it is pending) and the DatasetTop1Claim rows (best top-1 per dataset). Called after any change to
+    what they summarise: claims (claim_record, claims_import, timm_results_import, the admin), weights
+    (weights_attach, so uploads and fetches too), succeeded or deleted runs and registered or deleted datasets
+    (evaluation calls it). The other derived columns, search_text, size_estimate_bytes and revision, are
+    stamped from the row's own fields on every save by `_stamp`.
 
-def claim_summaries_refresh(*, model_ids: Iterable[int]) -> None:
-    """Recompute the denormalised claim columns (headline claimed_top1, best top-1 per dataset) of models."""
-    model_ids = list(model_ids)
+    Bulk: a fixed handful of queries (plus one per TIMM_BATCH_SIZE rows written) for any number of models;
+    measured runs and datasets are read in one batch each through the catalog.measurements port.
+    """
+    model_ids = sorted(set(model_ids))
+    if not model_ids:
+        return
     claims_by_model: dict[int, list[AccuracyClaim]] = {pk: [] for pk in model_ids}
     for claim in AccuracyClaim.objects.filter(model_id__in=model_ids, metric__in=TOP1_METRICS).only(
-        "model_id", "dataset", "metric", "value"
+        "model_id", "dataset", "split", "metric", "value"
     ):
         claims_by_model[claim.model_id].append(claim)
-    entries, per_dataset = [], []
-    for pk, claims in claims_by_model.items():
-        best = headline_claim(claims)
-        entries.append(ModelEntry(pk=pk, claimed_top1=best.value if best else None))
+    rows = ModelEntry.objects.filter(pk__in=model_ids).values_list(
+        "pk", "weights__sha256", *DERIVED_VERDICT_COLUMNS
+    )
+    stored = {pk: tuple(values) for pk, _, *values in rows}
+    weights_by_model = {pk: sha256 for pk, sha256, *_ in rows if sha256}
+    port = measurements.current()
+    runs_by_model = port.succeeded_runs(weights_by_model=weights_by_model) if weights_by_model else {}
+    dataset_names = set(port.dataset_names())
+    changed, per_dataset = [], []
+    for pk, values in stored.items():
+        claims = claims_by_model[pk]
+        derived = _derived_verdict_columns(claims, runs_by_model.get(pk, []), dataset_names)
+        if derived != values:  # a re-import that changes nothing writes no row
+            changed.append(ModelEntry(pk=pk, **dict(zip(DERIVED_VERDICT_COLUMNS, derived, strict=True))))
         best_by_dataset: dict[str, float] = {}
         for claim in claims:
             best_by_dataset[claim.dataset] = max(claim.value, best_by_dataset.get(claim.dataset, claim.value))
@@ -142,9 +188,62 @@ def claim_summaries_refresh(*, model_ids: Iterable[int]) -> None:
             DatasetTop1Claim(model_id=pk, dataset=dataset, value=value)
             for dataset, value in best_by_dataset.items()
         ]
-    ModelEntry.objects.bulk_update(entries, ["claimed_top1"], batch_size=TIMM_BATCH_SIZE)
+    ModelEntry.objects.bulk_update(changed, DERIVED_VERDICT_COLUMNS, batch_size=TIMM_BATCH_SIZE)
     DatasetTop1Claim.objects.filter(model_id__in=model_ids).delete()
     DatasetTop1Claim.objects.bulk_create(per_dataset, batch_size=TIMM_BATCH_SIZE)
+
+
+def _derived_verdict_columns(
+    claims: list[AccuracyClaim], runs: list[MeasuredRun], dataset_names: set[str]
+) -> tuple[float | None, float | None, str]:
+    """(claimed_top1, verified_top1, verification) of an entry: its headline claim and the verdict on it."""
+    headline = headline_claim(claims)
+    if headline is None:
+        return None, None, ""
+    verdict = claim_verdict(claim=headline, runs=runs, dataset_names=dataset_names)
+    return headline.value, verdict.measured, "" if verdict.status == VerdictStatus.PENDING else verdict.status
+
+
+def model_derived_refresh_for_dataset(*, dataset: str) -> None:
+    """Refresh the entries with a top-1 claim on `dataset`, which the hub just registered or removed: their
+    verdict turns between unverifiable and pending."""
+    model_ids = AccuracyClaim.objects.filter(dataset=dataset, metric__in=TOP1_METRICS).values_list(
+        "model_id", flat=True
+    )
+    model_derived_refresh(model_ids=set(model_ids))
+
+
+def _reload_derived(model: ModelEntry) -> None:
+    """Give an in-memory row the derived values model_derived_refresh just wrote."""
+    fresh = ModelEntry.objects.values(*DERIVED_VERDICT_COLUMNS).get(pk=model.pk)
+    for name, value in fresh.items():
+        setattr(model, name, value)
+
+
+def _claim_upsert(
+    *,
+    model: ModelEntry,
+    dataset: str,
+    metric: str,
+    value: float,
+    split: str,
+    source: str,
+    source_url: str,
+    img_size: int | None,
+    crop_pct: float | None,
+    interpolation: str,
+) -> AccuracyClaim:
+    claim = AccuracyClaim.objects.filter(
+        model=model, dataset=dataset, split=split, metric=metric, source=source
+    ).first() or AccuracyClaim(model=model, dataset=dataset, split=split, metric=metric, source=source)
+    claim.value = value
+    claim.source_url = source_url
+    claim.img_size = img_size
+    claim.crop_pct = crop_pct
+    claim.interpolation = interpolation
+    claim.full_clean()
+    claim.save()
+    return claim
 
 
 @transaction.atomic
@@ -161,20 +260,38 @@ def claim_record(
     crop_pct: float | None = None,
     interpolation: str = "",
 ) -> AccuracyClaim:
-    """Add or replace the claim a source makes for (dataset, split, metric)."""
-    claim = AccuracyClaim.objects.filter(
-        model=model, dataset=dataset, split=split, metric=metric, source=source
-    ).first() or AccuracyClaim(model=model, dataset=dataset, split=split, metric=metric, source=source)
-    claim.value = value
-    claim.source_url = source_url
-    claim.img_size = img_size
-    claim.crop_pct = crop_pct
-    claim.interpolation = interpolation
-    claim.full_clean()
-    claim.save()
-    claim_summaries_refresh(model_ids=[model.pk])
-    model.claimed_top1 = ModelEntry.objects.values_list("claimed_top1", flat=True).get(pk=model.pk)
+    """Add or replace the claim a source makes for (dataset, split, metric); the entry's verdict follows."""
+    claim = _claim_upsert(
+        model=model, dataset=dataset, metric=metric, value=value, split=split, source=source,
+        source_url=source_url, img_size=img_size, crop_pct=crop_pct, interpolation=interpolation,
+    )  # fmt: skip
+    model_derived_refresh(model_ids=[model.pk])
+    _reload_derived(model)
     return claim
+
+
+@transaction.atomic
+def claim_save(*, claim: AccuracyClaim) -> AccuracyClaim:
+    """Save a claim edited field by field (the admin's form) and refresh the entries it concerns: its model,
+    and the one it belonged to before when the edit moved it."""
+    previous_model_id = (
+        AccuracyClaim.objects.filter(pk=claim.pk).values_list("model_id", flat=True).first()
+        if claim.pk
+        else None
+    )
+    claim.save()
+    model_derived_refresh(model_ids={claim.model_id, previous_model_id} - {None})
+    return claim
+
+
+@transaction.atomic
+def claims_delete(*, claims: Iterable[AccuracyClaim]) -> int:
+    """Delete claims and refresh their entries; returns how many were deleted."""
+    claim_ids = [claim.pk for claim in claims]
+    model_ids = set(AccuracyClaim.objects.filter(pk__in=claim_ids).values_list("model_id", flat=True))
+    deleted, _ = AccuracyClaim.objects.filter(pk__in=claim_ids).delete()
+    model_derived_refresh(model_ids=model_ids)
+    return deleted
 
 
 # --- timm registry import -------------------------------------------------------------------------------
@@ -343,6 +460,7 @@ def claims_import(
 ) -> ClaimsImportSummary:
     """Record top-1 (and top-5) claims from a results table. All or nothing; unknown models are reported."""
     summary = ClaimsImportSummary()
+    claimed_pks: set[int] = set()
     for row in rows:
         model = _find_claimed_model(row.model, namespace)
         if model is None:
@@ -354,10 +472,14 @@ def claims_import(
             "crop_pct": row.crop_pct,
             "interpolation": row.interpolation,
         }
-        claim_record(**common, metric=Metric.TOP1, value=row.top1, source_url=source_url, **preprocessing)
+        _claim_upsert(**common, metric=Metric.TOP1, value=row.top1, source_url=source_url, **preprocessing)
         if row.top5 is not None:
-            claim_record(**common, metric=Metric.TOP5, value=row.top5, source_url=source_url, **preprocessing)
+            _claim_upsert(
+                **common, metric=Metric.TOP5, value=row.top5, source_url=source_url, **preprocessing
+            )
+        claimed_pks.add(model.pk)
         summary.recorded += 1
+    model_derived_refresh(model_ids=claimed_pks)
     return summary
 
 
@@ -527,7 +649,7 @@ def timm_results_import(
     )
     summary.claims_created, summary.claims_updated = created, len(claims) - created
     claimed_pks = {claim.model_id for claim in claims}
-    claim_summaries_refresh(model_ids=claimed_pks)
+    model_derived_refresh(model_ids=claimed_pks)
     catalog_analyze()
     summary.tags_with_claims = len(claimed_pks)
     summary.tags_without_claims = sorted(name for name, pk in model_pks.items() if pk not in claimed_pks)
@@ -640,12 +762,15 @@ def weights_attach(
             model.weights_size_bytes = weights_file.size_bytes
             model.source_kind = source_kind
             _stamp(model)
-            model.save()
+            _save_own_fields(model)
+            # Runs on the previous weights no longer vouch for the model: its verdict follows the new file.
+            model_derived_refresh(model_ids=[model.pk])
     except Exception:
         if wrote_file and not ModelEntry.objects.filter(weights=weights_file).exists():
             default_storage.delete(weights_file.file.name)
             WeightsFile.objects.filter(pk=weights_file.pk).delete()
         raise
+    _reload_derived(model)
     if previous_weights_id != weights_file.pk:
         weights_release(weights_file_id=previous_weights_id)
     return weights_file
@@ -653,13 +778,9 @@ def weights_attach(
 
 def _weights_in_use(weights_file: WeightsFile) -> bool:
     """Another model points at it, or a queued/running benchmark job is about to read it."""
-    from evaluation.models import BenchmarkRun, RunStatus
-
     if ModelEntry.objects.filter(weights=weights_file).exists():
         return True
-    return BenchmarkRun.objects.filter(
-        weights_sha256=weights_file.sha256, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
-    ).exists()
+    return measurements.current().weights_in_use(sha256=weights_file.sha256)
 
 
 def weights_release(*, weights_file_id: int | None) -> bool:

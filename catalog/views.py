@@ -122,16 +122,14 @@ def _get_model_or_404(namespace: str, name: str) -> ModelEntry:
 def _render_model(
     request: HttpRequest, model: ModelEntry, *, upload_form=None, bundle_form=None, status: int = 200
 ) -> HttpResponse:
-    from evaluation import selectors as evaluation_selectors
-
-    runs = evaluation_selectors.runs_for_model(model=model)
+    runs = selectors.runs_for_model(model=model)
     results = selectors.results_on_test_sets(model=model)
     size, size_is_estimate = format_size(model)
     context = {
         "model": model,
         "card_html": render_markdown(model.card),
         "claims": list(model.claims.all()),
-        "verdicts": evaluation_selectors.claim_verdicts(model=model),
+        "verdicts": selectors.claim_verdicts(model=model),
         "runs": runs,
         "test_set_results": results,
         "results_svg": results_bars_svg(results) if results else "",
@@ -139,7 +137,7 @@ def _render_model(
         "measured_throughput": selectors.measured_throughput(runs=runs),
         "size": size,
         "size_is_estimate": size_is_estimate,
-        "datasets": list(evaluation_selectors.dataset_list()),
+        "datasets": selectors.dataset_names(),
         "upload_form": upload_form or WeightsUploadForm(),
         "bundle_form": bundle_form or StarterBundleForm(initial={"num_classes": model.num_classes or 2}),
         "run_form": RunConfigForm(),

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from evaluation import services
 from evaluation.models import BenchmarkRun, EvalDataset, TransferCandidate, TransferRanking
 
 
@@ -18,6 +19,13 @@ class BenchmarkRunAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    # A deleted run may have been the evidence for a model's verdict: delete through the service.
+    def delete_model(self, request, obj: BenchmarkRun) -> None:
+        services.runs_delete(runs=BenchmarkRun.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset) -> None:
+        services.runs_delete(runs=queryset)
 
 
 class TransferCandidateInline(admin.TabularInline):

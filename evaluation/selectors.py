@@ -1,11 +1,13 @@
-"""Reads for evaluation: datasets, runs and the verdict on every claim, shared by pages and the API."""
+"""Reads for evaluation: datasets and runs, shared by pages and the API, and the catalog's measurements.
 
-from dataclasses import dataclass
+Claim verdicts are the catalog's (catalog.selectors.claim_verdicts): it reads runs through the port below.
+"""
+
+from collections.abc import Mapping
 
 from django.db.models import QuerySet
 
-from catalog.models import AccuracyClaim, Metric, ModelEntry
-from core.verdict import DEFAULT_TOLERANCE, judge
+from catalog.measurements import Measurements
 from evaluation.models import BenchmarkRun, EvalDataset, RunStatus
 
 
@@ -17,41 +19,35 @@ def run_queryset() -> QuerySet[BenchmarkRun]:
     return BenchmarkRun.objects.select_related("model", "dataset", "requested_by").order_by("-created")
 
 
-def runs_for_model(*, model: ModelEntry, limit: int = 20) -> list[BenchmarkRun]:
-    return list(run_queryset().filter(model=model)[:limit])
+class RunMeasurements(Measurements):
+    """evaluation's answer to catalog.measurements.Measurements, registered by EvaluationConfig.ready()."""
 
+    def runs_for_model(self, *, model_id: int, limit: int) -> list[BenchmarkRun]:
+        return list(run_queryset().filter(model_id=model_id)[:limit])
 
-@dataclass(frozen=True)
-class ClaimVerdict:
-    claim: AccuracyClaim
-    status: str  # verified | disagrees | unverifiable | pending (dataset here, not measured yet)
-    measured: float | None
-    delta: float | None
-    tolerance: float
-    run: BenchmarkRun | None
-
-
-def claim_verdicts(*, model: ModelEntry) -> list[ClaimVerdict]:
-    """A verdict for every top-1 claim: measured by the hub on the same dataset and split, or why not."""
-    datasets = set(EvalDataset.objects.values_list("name", flat=True))
-    runs = list(
-        BenchmarkRun.objects.filter(
-            model=model, status=RunStatus.SUCCEEDED, weights_sha256=getattr(model.weights, "sha256", "")
-        )
-        .select_related("dataset")
-        .order_by("-finished")
-    )
-    verdicts = []
-    for claim in model.claims.all():
-        if claim.metric not in (Metric.TOP1, Metric.ACCURACY):
-            continue
-        run = next((r for r in runs if r.dataset.name == claim.dataset and r.split == claim.split), None)
-        if run is not None:
-            verdict = judge(claim.value, run.top1)
-            verdicts.append(
-                ClaimVerdict(claim, verdict.status.value, run.top1, verdict.delta, verdict.tolerance, run)
+    def succeeded_runs(self, *, weights_by_model: Mapping[int, str]) -> dict[int, list[BenchmarkRun]]:
+        runs: dict[int, list[BenchmarkRun]] = {}
+        if not weights_by_model:
+            return runs
+        candidates = (
+            BenchmarkRun.objects.filter(
+                model_id__in=list(weights_by_model),
+                status=RunStatus.SUCCEEDED,
+                weights_sha256__in=set(weights_by_model.values()),
             )
-        else:
-            status = "pending" if claim.dataset in datasets else "unverifiable"
-            verdicts.append(ClaimVerdict(claim, status, None, None, DEFAULT_TOLERANCE, None))
-    return verdicts
+            .select_related("dataset")
+            .order_by("-finished", "-pk")
+        )
+        for run in candidates:
+            # The filter matched any listed sha256; a run counts only on its own model's current weights.
+            if weights_by_model[run.model_id] == run.weights_sha256:
+                runs.setdefault(run.model_id, []).append(run)
+        return runs
+
+    def dataset_names(self) -> list[str]:
+        return list(dataset_list().values_list("name", flat=True))
+
+    def weights_in_use(self, *, sha256: str) -> bool:
+        return BenchmarkRun.objects.filter(
+            weights_sha256=sha256, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
+        ).exists()

@@ -25,16 +25,15 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import ProtectedError, Q
+from django.db.models import ProtectedError, Q, QuerySet
 from django.utils import timezone
 
-from catalog.models import ModelEntry, Verification
-from catalog.services import headline_claim
+from catalog import services as catalog_services
+from catalog.models import ModelEntry
 from core import archives, imagefolder
 from core.datasets import dataset_content_hash
 from core.options import OptionError
 from core.run_config import RUN_CONFIG
-from core.verdict import judge
 from evaluation.models import BenchmarkRun, DatasetKind, EvalDataset, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -140,6 +139,8 @@ def dataset_register_directory(
     dataset.decode_counts = described.decode_counts
     dataset.full_clean()
     dataset.save()
+    # Claims on this dataset turn from unverifiable to pending (not measured yet) in the catalog.
+    catalog_services.model_derived_refresh_for_dataset(dataset=name)
     return dataset
 
 
@@ -193,6 +194,8 @@ def dataset_delete(*, dataset: EvalDataset) -> None:
     try:
         with transaction.atomic():
             dataset.delete()
+            # Claims on it become unverifiable again (no run can reference it, so no verdict is lost).
+            catalog_services.model_derived_refresh_for_dataset(dataset=dataset.name)
     except ProtectedError:  # a run was requested meanwhile
         raise DatasetInUse(f"Dataset {dataset.name} is referenced by a benchmark run.") from None
     if owned:
@@ -611,8 +614,8 @@ def _succeed(run: BenchmarkRun, result: Any, progress: _ProgressWriter) -> Bench
             status=RunStatus.SUCCEEDED, progress=100.0, top1=result.top1, metrics=metrics, provenance=provenance,
             log_tail="\n".join(progress.lines), finished=now, heartbeat=now,
         )  # fmt: skip
-        if finished:
-            model_verification_refresh(model=run.model)
+        if finished:  # the catalog's verdict columns follow the new measurement
+            catalog_services.model_derived_refresh(model_ids=[run.model_id])
     if finished:
         logger.info("run %s: result recorded by attempt %s", run.pk, progress.attempt)
     return BenchmarkRun.objects.get(pk=run.pk)
@@ -637,6 +640,19 @@ def _fail_running(run_id: int, reason: str) -> bool:
         run_id, allowed_from=[RunStatus.RUNNING], status=RunStatus.FAILED, error=reason, finished=timezone.now(),
         log_tail=_append_line(run.log_tail, f"failed: {reason}"),
     )  # fmt: skip
+
+
+@transaction.atomic
+def runs_delete(*, runs: QuerySet[BenchmarkRun]) -> int:
+    """Delete runs (the admin's delete) and refresh the verdicts of their models; returns how many went.
+
+    Only a succeeded run can vouch for a claim, so only a deleted or newly succeeded run changes a verdict: a
+    run that fails or is cancelled never did, and the catalog needs no refresh for it.
+    """
+    model_ids = set(runs.values_list("model_id", flat=True))
+    deleted, _ = BenchmarkRun.objects.filter(pk__in=list(runs.values_list("pk", flat=True))).delete()
+    catalog_services.model_derived_refresh(model_ids=model_ids)
+    return deleted
 
 
 # --- the reaper: runs whose worker vanished -------------------------------------------------------------
@@ -693,40 +709,3 @@ def runs_reap(*, now: datetime | None = None) -> ReapReport:
             logger.warning("run %s: %s", run.pk, reason)
             (report.requeued if outcome == RunStatus.QUEUED else report.failed).append(run.pk)
     return report
-
-
-# --- verdicts on the catalog row ------------------------------------------------------------------------
-
-
-def _headline_claim(model: ModelEntry) -> Any:
-    return headline_claim(model.claims.all())  # the same rule as the catalog's claimed_top1
-
-
-def latest_run_for(*, model: ModelEntry, dataset_name: str, split: str) -> BenchmarkRun | None:
-    if model.weights_id is None:
-        return None
-    return (
-        BenchmarkRun.objects.filter(
-            model=model,
-            dataset__name=dataset_name,
-            split=split,
-            status=RunStatus.SUCCEEDED,
-            weights_sha256=model.weights.sha256,
-        )
-        .order_by("-finished")
-        .first()
-    )
-
-
-def model_verification_refresh(*, model: ModelEntry) -> None:
-    """Denormalise the headline claim's verdict and measured top-1 onto the catalog row."""
-    claim = _headline_claim(model)
-    verified_top1, verification = None, ""
-    if claim is not None:
-        run = latest_run_for(model=model, dataset_name=claim.dataset, split=claim.split)
-        if run is not None:
-            verified_top1 = run.top1
-            verification = judge(claim.value, run.top1).status.value
-        elif not EvalDataset.objects.filter(name=claim.dataset).exists():
-            verification = Verification.UNVERIFIABLE
-    ModelEntry.objects.filter(pk=model.pk).update(verified_top1=verified_top1, verification=verification)

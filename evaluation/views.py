@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from catalog import selectors as catalog_selectors
 from catalog.forms import RunConfigForm
 from catalog.models import ModelEntry
 from core import imagedecode
@@ -26,7 +27,9 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "confusion_columns": (metrics.get("class_names") or [])
         + (["other"] if matrix and len(matrix[0]) > len(matrix) else []),
         "per_class": sorted((metrics.get("per_class_accuracy") or {}).items()),
-        "verdicts": [v for v in selectors.claim_verdicts(model=run.model) if v.run and v.run.pk == run.pk],
+        "verdicts": [
+            v for v in catalog_selectors.claim_verdicts(model=run.model) if v.run and v.run.pk == run.pk
+        ],
     }
     return render(request, "evaluation/run_detail.html", context)
 

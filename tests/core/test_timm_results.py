@@ -119,10 +119,11 @@ def test_import_timm_records_six_test_sets_per_tag_as_unverified_claims(db):
         assert (top1.img_size, top1.crop_pct, top1.interpolation) == (224, 0.95, "bicubic")
         assert top1.split == test_set.split and top1.source == "results-table"
         assert top1.source_url == timm_results.source_url(test_set.filename)
-    # the headline is ImageNet-1k, not the (higher) ImageNet-ReaL figure; nothing is verified
+    # the headline is ImageNet-1k, not the (higher) ImageNet-ReaL figure; nothing is verified, and the hub holds
+    # no ImageNet-1k to measure it on: unverifiable, in the list as on the model page
     assert model.claimed_top1 == claims[("imagenet-1k", "top1")].value
     assert claims[("imagenet-real", "top1")].value > model.claimed_top1
-    assert model.verified_top1 is None and model.verification == ""
+    assert model.verified_top1 is None and model.verification == "unverifiable"
     assert "1 of 1 tags have published results, 0 have none" in output
     speeds = SpeedClaim.objects.filter(architecture="resnet50")
     assert {s.hardware for s in speeds} == {"Intel Core i7-12700H", "NVIDIA RTX 5090"}

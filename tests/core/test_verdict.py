@@ -1,8 +1,18 @@
 """Measured versus claimed: statuses, signed deltas and the Wilson interval."""
 
+from dataclasses import dataclass
+
 import pytest
 
-from core.verdict import DEFAULT_TOLERANCE, VerdictStatus, judge, wilson_interval
+from core.verdict import (
+    DEFAULT_TOLERANCE,
+    HEADLINE_DATASET,
+    VerdictStatus,
+    headline_claim,
+    judge,
+    judge_claim,
+    wilson_interval,
+)
 
 
 def test_it_computes_the_wilson_interval_at_50_percent():
@@ -80,3 +90,26 @@ def test_it_refuses_a_negative_tolerance_or_nan():
         judge(70.0, 70.0, tolerance=-1)
     with pytest.raises(ValueError, match="measured"):
         judge(70.0, float("nan"))
+
+
+@dataclass
+class _Claim:
+    dataset: str
+    metric: str
+    value: float
+
+
+def test_the_headline_claim_is_the_best_imagenet_1k_top1_else_the_best_top1_anywhere():
+    real, in1k = _Claim("imagenet-real", "top1", 86.0), _Claim(HEADLINE_DATASET, "top1", 80.0)
+    top5 = _Claim(HEADLINE_DATASET, "top5", 95.0)
+    assert headline_claim([real, top5, in1k, _Claim(HEADLINE_DATASET, "top1", 79.0)]) is in1k
+    digits = _Claim("digits", "accuracy", 97.0)
+    assert headline_claim([_Claim("digits", "top1", 96.0), digits, top5]) is digits
+    assert headline_claim([top5]) is None and headline_claim([]) is None
+
+
+def test_a_claim_without_a_measurement_is_pending_only_where_the_hub_holds_its_dataset():
+    assert judge_claim(80.0, None, dataset_on_hub=True).status == VerdictStatus.PENDING
+    assert judge_claim(80.0, None, dataset_on_hub=False).status == VerdictStatus.UNVERIFIABLE
+    assert judge_claim(80.0, 80.4, dataset_on_hub=True).status == VerdictStatus.VERIFIED
+    assert judge_claim(80.0, 70.0, dataset_on_hub=False).status == VerdictStatus.DISAGREES

@@ -51,11 +51,10 @@ def test_a_claim_on_the_same_data_gets_a_verdict(digit_model, small_digits, clai
     catalog_services.claim_record(
         model=digit_model, dataset="digits-small", split="test", metric="top1", value=claimed
     )
-    services.model_verification_refresh(model=digit_model)
     model = ModelEntry.objects.get(pk=digit_model.pk)
     assert model.verification == status and model.verified_top1 == run.top1
 
-    from evaluation.selectors import claim_verdicts
+    from catalog.selectors import claim_verdicts
 
     (verdict,) = claim_verdicts(model=model)
     assert verdict.status == status and verdict.delta == pytest.approx(claimed_delta, abs=0.01)
@@ -63,7 +62,6 @@ def test_a_claim_on_the_same_data_gets_a_verdict(digit_model, small_digits, clai
 
 def test_a_claim_on_data_the_hub_lacks_is_unverifiable(digit_model, small_digits):
     catalog_services.claim_record(model=digit_model, dataset="imagenet-1k", metric="top1", value=80)
-    services.model_verification_refresh(model=digit_model)
     assert ModelEntry.objects.get(pk=digit_model.pk).verification == "unverifiable"
 
 

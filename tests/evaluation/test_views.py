@@ -53,7 +53,6 @@ def test_the_model_page_lists_runs_and_verdicts(client, finished_run, digit_mode
     catalog_services.claim_record(
         model=digit_model, dataset="digits-small", split="test", metric="top1", value=finished_run.top1
     )
-    services.model_verification_refresh(model=digit_model)
     html = client.get("/models/demo/digit-net/").content.decode()
     assert f'href="/benchmarks/{finished_run.pk}/"' in html and "badge verified" in html
     assert "Re-check accuracy" not in html  # staff only

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from catalog import selectors as catalog_selectors
 from catalog.models import ModelEntry
 from core.run_config import RUN_CONFIG
 from evaluation import selectors, services
@@ -67,7 +68,7 @@ class Command(BaseCommand):
         if run.status != RunStatus.SUCCEEDED:
             raise CommandError(f"Run {run.pk} {run.status}: {run.error}")
         self.stdout.write(f"Run {run.pk}: top-1 {run.top1:.2f}% on {run.dataset.name}/{run.split}")
-        for verdict in selectors.claim_verdicts(model=run.model):
+        for verdict in catalog_selectors.claim_verdicts(model=run.model):
             if verdict.run and verdict.run.pk == run.pk:
                 claim = verdict.claim
                 self.stdout.write(
