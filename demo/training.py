@@ -12,7 +12,6 @@ weights with timm reproduces the predictions exactly.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +30,7 @@ from timm.models import get_pretrained_cfg
 from timm.models._hub import save_config_for_hf  # what timm's save_for_hf/push_to_hf_hub call; pinned timm
 
 from core.datasets import dataset_content_hash, list_split_samples
+from core.weights import sha256_file
 
 DEMO_NAMESPACE = "demo"
 SOURCE_CLASS_NAMES: tuple[str, ...] = ("0", "1", "2", "3", "4")
@@ -339,14 +339,6 @@ def top1_accuracy(model: torch.nn.Module, data: tuple[torch.Tensor, torch.Tensor
 # Writing the model directory
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _write_weights(model: torch.nn.Module, path: Path) -> None:
     # safetensors refuses views into shared or strided storage: give it its own contiguous copies.
     tensors = {name: t.detach().cpu().contiguous().clone() for name, t in model.state_dict().items()}
@@ -488,7 +480,7 @@ def train_demo_model(
         config_path=config_path,
         card_path=out_dir / CARD_FILENAME,
         config=config,
-        weights_sha256=_sha256_file(weights_path),
+        weights_sha256=sha256_file(weights_path),
         num_params=sum(p.numel() for p in model.parameters()),
         accuracy=accuracy,
         split_sizes={split: len(split_samples) for split, split_samples in samples.items()},
