@@ -29,7 +29,8 @@ from PIL import Image
 from timm.models import get_pretrained_cfg
 from timm.models._hub import save_config_for_hf  # what timm's save_for_hf/push_to_hf_hub call; pinned timm
 
-from core.datasets import dataset_content_hash, list_split_samples
+from core.datasets import dataset_content_hash
+from core.imagefolder import samples_of_classes, scan_imagefolder
 from core.weights import sha256_file
 
 DEMO_NAMESPACE = "demo"
@@ -427,14 +428,19 @@ Weights sha256: `{result.weights_sha256}`
 # Public entry points
 
 
+def source_task_samples(data_root: Path, split: str) -> list[tuple[Path, int]]:
+    """(image path, label) of the digits 0-4 in one split of the digits ImageFolder, labels 0..4."""
+    return samples_of_classes(scan_imagefolder(data_root / split), SOURCE_CLASS_NAMES)
+
+
 def _source_task_data(
     data_root: Path, spec: DemoModelSpec, seed: int
 ) -> tuple[dict[str, list[tuple[Path, int]]], tuple[tuple[float, ...], tuple[float, ...]]]:
-    full_train = list_split_samples(data_root, "train", class_names=SOURCE_CLASS_NAMES)
+    full_train = source_task_samples(data_root, "train")
     samples = {
         "train": _subsample_per_class(full_train, spec.train_fraction, seed),
-        "val": list_split_samples(data_root, "val", class_names=SOURCE_CLASS_NAMES),
-        "test": list_split_samples(data_root, "test", class_names=SOURCE_CLASS_NAMES),
+        "val": source_task_samples(data_root, "val"),
+        "test": source_task_samples(data_root, "test"),
     }
     # Statistics of the whole source training split, so every demo model shares one normalisation.
     return samples, _pixel_stats(full_train)
