@@ -30,6 +30,7 @@ from timm.models import get_pretrained_cfg
 from timm.models._hub import save_config_for_hf  # what timm's save_for_hf/push_to_hf_hub call; pinned timm
 
 from core.datasets import dataset_content_hash
+from core.hfconfig import front_matter
 from core.imagefolder import samples_of_classes, scan_imagefolder
 from core.weights import sha256_file
 
@@ -379,17 +380,13 @@ def render_model_card(result: DemoTrainResult) -> str:
     )
     args = json.dumps(spec.model_args) if spec.model_args else "none"
     shift_note = f"random shifts of up to {spec.max_shift} px" if spec.max_shift else "no augmentation"
-    return f"""---
-library_name: timm
-pipeline_tag: image-classification
-tags:
-- image-classification
-- timm
-- depot-demo
-datasets:
-- sklearn-digits
----
-# {spec.title}
+    metadata = {
+        "library_name": "timm",
+        "pipeline_tag": "image-classification",
+        "tags": ["image-classification", "timm", "depot-demo"],
+        "datasets": ["sklearn-digits"],
+    }
+    return f"""{front_matter(metadata)}# {spec.title}
 
 {spec.summary}
 
