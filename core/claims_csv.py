@@ -10,7 +10,6 @@ import io
 from dataclasses import dataclass
 
 REQUIRED_COLUMNS = ("model", "top1")
-OPTIONAL_NUMBER_COLUMNS = ("img_size", "top5", "param_count", "crop_pct")
 
 
 class ClaimsCsvError(ValueError):

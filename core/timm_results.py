@@ -39,7 +39,6 @@ TEST_SETS = (
     TestSet("imagenet-a", "test", "ImageNet-A", "results-imagenet-a.csv"),
     TestSet("imagenet-r", "test", "ImageNet-R", "results-imagenet-r.csv"),
 )
-TEST_SET_LABELS = {test_set.dataset: test_set.label for test_set in TEST_SETS}
 
 
 @dataclass(frozen=True)

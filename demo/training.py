@@ -15,7 +15,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -509,11 +509,3 @@ def load_demo_model(model_dir: Path) -> torch.nn.Module:
     """
     model = timm.create_model(f"local-dir:{Path(model_dir).resolve()}", pretrained=True)
     return model.eval()
-
-
-def result_summary(result: DemoTrainResult) -> dict[str, Any]:
-    """A JSON-ready summary of a run (for logs and the seed command), without the card text."""
-    summary = asdict(result)
-    summary.pop("model_card")
-    summary.pop("config")
-    return json.loads(json.dumps(summary, default=str))
