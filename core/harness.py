@@ -1,6 +1,6 @@
 """Run a model over an ImageFolder split and measure it: accuracy, loss, confusion, speed, provenance.
 
-Pure python (no Django import): the service layer calls run_benchmark with plain values, and so can a
+Pure python (no Django import): the service layer calls evaluate_model with plain values, and so can a
 notebook. Everything that can be wrong with the inputs is checked before the first forward pass, and raised
 as HarnessError; the measurement itself is one deterministic pass in dataset order, so the same model, data
 and config give bit-identical predictions on CPU, equal to a plain loop over the same images.
@@ -627,7 +627,7 @@ def _measure(
     return tally, elapsed, latency
 
 
-def run_benchmark(
+def evaluate_model(
     model_source: ModelSource,
     dataset_source: DatasetSource,
     config: HarnessConfig | None = None,
