@@ -4,7 +4,7 @@ Builds the digits ImageFolder (32x32 PNGs) in a temporary folder and a small tim
 saved as safetensors, then alternates, `--repeats` times:
   raw      the model's forward pass alone over the split's images, already decoded and transformed
            (same model, batch size and torch threads);
-  harness  run_benchmark over the same split: decoding, transforms, batching and the forward pass.
+  harness  evaluate_model over the same split: decoding, transforms, batching and the forward pass.
 Prints the median images/s of each and their ratio, for each --workers value. Goal: harness / raw >= 0.90.
 Alternating the two, and taking medians, keeps a busy machine from favouring one side.
 Run: .venv/bin/python benchmarks/harness.py [--arch resnet10t] [--threads 1] [--workers 0,1]
@@ -32,9 +32,9 @@ from core.harness import (
     ModelSource,
     build_model,
     create_eval_transform,
+    evaluate_model,
     load_image,
     resolve_preprocessing,
-    run_benchmark,
 )
 from core.imagefolder import scan_imagefolder
 
@@ -140,7 +140,7 @@ def main() -> None:
                 config = HarnessConfig(
                     batch_size=args.batch_size, num_workers=workers, threads=args.threads, latency_samples=0
                 )
-                ips = run_benchmark(source, dataset, config).throughput_ips
+                ips = evaluate_model(source, dataset, config).throughput_ips
                 harness[workers].append(ips)
                 line += f"   harness/{workers}w {ips:7.1f} ({ips / raw[-1]:.2f})"
             print(line + "  img/s")

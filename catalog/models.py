@@ -158,10 +158,6 @@ class ModelEntry(models.Model):
         return [tag for tag in self.tags.split(",") if tag]
 
     @property
-    def size_mb(self) -> float | None:
-        return None if self.weights_size_bytes is None else self.weights_size_bytes / 1_000_000
-
-    @property
     def estimated_size_bytes(self) -> int | None:
         """The estimate, only while the real size is unknown."""
         return self.size_estimate_bytes if self.weights_size_bytes is None else None
@@ -217,10 +213,6 @@ class AccuracyClaim(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} {self.metric}={self.value} on {self.dataset}/{self.split}"
-
-    @property
-    def is_top1(self) -> bool:
-        return self.metric in (Metric.TOP1, Metric.ACCURACY)
 
 
 class DatasetTop1Claim(models.Model):

@@ -6,7 +6,6 @@ temporary directory beside the destination, renamed into place only when complet
 """
 
 import os
-import shutil
 import stat
 import tempfile
 import zipfile
@@ -142,7 +141,3 @@ def extract_zip(zip_path: Path, destination: Path, limits: ArchiveLimits | None 
                 ) from None
         os.replace(staging, destination)
     return destination
-
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

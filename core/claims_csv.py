@@ -7,10 +7,11 @@ results/results-imagenet.csv. param_count is in millions and may be quoted with 
 
 import csv
 import io
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 REQUIRED_COLUMNS = ("model", "top1")
-OPTIONAL_NUMBER_COLUMNS = ("img_size", "top5", "param_count", "crop_pct")
 
 
 class ClaimsCsvError(ValueError):
@@ -47,22 +48,31 @@ def _percentage(raw: str, *, line: int, column: str) -> float | None:
     return value
 
 
-def parse_claims_csv(text: str) -> list[ClaimRow]:
+Row = TypeVar("Row")
+
+
+def read_rows(
+    text: str, *, required: Sequence[str], parse_row: Callable[[dict[str, str | None], int], Row]
+) -> list[Row]:
+    """Every data row of a CSV with a header, parsed by parse_row(record, line): a leading BOM and spaces
+    around column names are ignored; a missing required column or a CSV without rows is a ClaimsCsvError."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [name.strip() for name in (reader.fieldnames or [])]
-    missing = [column for column in REQUIRED_COLUMNS if column not in header]
+    missing = [column for column in required if column not in header]
     if missing:
         raise ClaimsCsvError(f"missing column(s) {', '.join(missing)}; header was {header}")
     reader.fieldnames = header
-    rows = []
-    for line, record in enumerate(reader, start=2):
-        rows.append(_parse_row(record, line=line))
+    rows = [parse_row(record, line) for line, record in enumerate(reader, start=2)]
     if not rows:
         raise ClaimsCsvError("the CSV has a header but no rows")
     return rows
 
 
-def _parse_row(record: dict[str, str | None], *, line: int) -> ClaimRow:
+def parse_claims_csv(text: str) -> list[ClaimRow]:
+    return read_rows(text, required=REQUIRED_COLUMNS, parse_row=_parse_row)
+
+
+def _parse_row(record: dict[str, str | None], line: int) -> ClaimRow:
     def cell(column: str) -> str:
         return (record.get(column) or "").strip()
 

@@ -1,5 +1,7 @@
 """ImageFolder datasets on disk: the built-in digits demo dataset and content hashing.
 
+Reading a split (its classes and samples) is core.imagefolder's job: scan_imagefolder(root / split).
+
 Pure python: no Django import, so the harness and notebooks can use it directly.
 """
 
@@ -10,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,33 +79,6 @@ def dataset_content_hash(root: Path) -> str:
             while chunk := fh.read(_HASH_CHUNK):
                 digest.update(chunk)
     return digest.hexdigest()
-
-
-# --------------------------------------------------------------------------------------------------
-# Reading an ImageFolder split
-
-
-def list_split_samples(
-    root: Path, split: str, *, class_names: Sequence[str] | None = None
-) -> list[tuple[Path, int]]:
-    """List (image path, class index) of one split, sorted by class then file name.
-
-    With class_names, only those class folders are read and the index is the position in class_names, so
-    ("0", ..., "4") gives the 5-class source task with indices 0..4. Without it, every class folder of the
-    split is used in sorted order. A requested class that has no folder is an error, not an empty class.
-    """
-    split_dir = Path(root) / split
-    if not split_dir.is_dir():
-        raise FileNotFoundError(f"No split {split!r} under {root}")
-    if class_names is None:
-        class_names = sorted(p.name for p in split_dir.iterdir() if p.is_dir())
-    samples: list[tuple[Path, int]] = []
-    for index, name in enumerate(class_names):
-        class_dir = split_dir / name
-        if not class_dir.is_dir():
-            raise FileNotFoundError(f"Split {split!r} of {root} has no class folder {name!r}")
-        samples.extend((p, index) for p in sorted(class_dir.glob("*.png")))
-    return samples
 
 
 # --------------------------------------------------------------------------------------------------

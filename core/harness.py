@@ -1,6 +1,6 @@
 """Run a model over an ImageFolder split and measure it: accuracy, loss, confusion, speed, provenance.
 
-Pure python (no Django import): the service layer calls run_benchmark with plain values, and so can a
+Pure python (no Django import): the service layer calls evaluate_model with plain values, and so can a
 notebook. Everything that can be wrong with the inputs is checked before the first forward pass, and raised
 as HarnessError; the measurement itself is one deterministic pass in dataset order, so the same model, data
 and config give bit-identical predictions on CPU, equal to a plain loop over the same images.
@@ -8,7 +8,6 @@ and config give bit-identical predictions on CPU, equal to a plain loop over the
 
 from __future__ import annotations
 
-import hashlib
 import math
 import multiprocessing
 import platform
@@ -37,13 +36,13 @@ from core.imagefolder import DatasetError, ImageFolderScan, scan_imagefolder, un
 from core.options import OptionError
 from core.run_config import RUN_CONFIG
 from core.verdict import wilson_interval
+from core.weights import sha256_file
 
 DEPOT_VERSION = "0.1.0"
 OTHER_COLUMN = "other"  # confusion-matrix column for predictions outside the dataset's classes
 REQUIRED_PREPROCESSING_KEYS = ("input_size", "mean", "std")
 _MAX_LISTED = 20  # problems listed in an error message; the full list is on HarnessError.details
 _LATENCY_WARMUP = 3
-_HASH_CHUNK = 1 << 20
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -144,21 +143,13 @@ def _jsonable(value):
 # Checking the inputs (no compute)
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _check_weights(source: ModelSource) -> None:
     path = Path(source.weights_path)
     if path.suffix != ".safetensors":
         raise HarnessError(f"Weights must be a .safetensors file, got {path.name!r}")
     if not path.is_file():
         raise HarnessError(f"Weights file not found: {path}")
-    actual = _file_sha256(path)
+    actual = sha256_file(path)
     if actual != source.weights_sha256.strip().lower():
         raise HarnessError(
             f"Weights sha256 mismatch for {path.name}: expected {source.weights_sha256}, file has {actual}"
@@ -638,7 +629,7 @@ def _measure(
     return tally, elapsed, latency
 
 
-def run_benchmark(
+def evaluate_model(
     model_source: ModelSource,
     dataset_source: DatasetSource,
     config: HarnessConfig | None = None,

@@ -7,8 +7,11 @@ Pure Python: takes any object with ModelEntry's attributes.
 
 import hashlib
 import json
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
+
+import yaml
 
 CONFIG_FILENAME = "config.json"
 WEIGHTS_FILENAME = "model.safetensors"
@@ -67,15 +70,27 @@ def strip_front_matter(text: str) -> str:
     return text
 
 
+def front_matter(metadata: Mapping[str, Any]) -> str:
+    """The YAML metadata block a model card opens with, between '---' lines, keys in the given order.
+
+    yaml.safe_dump quotes whatever needs it (a colon, a newline, a leading '-', "yes", "1.0"), so any value reads
+    back as written; one line per value (no folding at 80 columns), so plain values look hand-written.
+    """
+    body = yaml.safe_dump(
+        dict(metadata), sort_keys=False, default_flow_style=False, allow_unicode=True, width=float("inf")
+    )
+    return f"---\n{body}---\n"
+
+
 def card_bytes(model: Any) -> bytes:
-    front_matter = ["---", f"library_name: {model.library}", f"pipeline_tag: {model.task}"]
+    # str(): the fields may hold Django choices (str subclasses yaml does not know), written as their value.
+    metadata: dict[str, Any] = {"library_name": str(model.library), "pipeline_tag": str(model.task)}
     if model.license:
-        front_matter.append(f"license: {model.license}")
+        metadata["license"] = str(model.license)
     if model.tag_list:
-        front_matter += ["tags:", *[f"- {tag}" for tag in model.tag_list]]
-    front_matter.append("---")
+        metadata["tags"] = [str(tag) for tag in model.tag_list]
     body = strip_front_matter(model.card) if model.card else f"# {model.model_id}\n"
-    return ("\n".join(front_matter) + "\n\n" + body).encode()
+    return (front_matter(metadata) + "\n" + body).encode()
 
 
 def content_revision(model: Any, *, weights_sha256: str | None) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,6 +166,20 @@ IMAGE_DECODE_ERRORS: tuple[type[BaseException], ...] = (
     struct.error,
     Image.DecompressionBombError,
 )
+
+
+def samples_of_classes(scan: ImageFolderScan, class_names: Sequence[str]) -> list[tuple[Path, int]]:
+    """The scan's samples of these classes only, each labelled with its class's position in class_names.
+
+    ("0", ..., "4") of a ten-digit split gives the 5-class task with labels 0..4, in class_names order, each
+    class's files in scan order. A requested class the split has no folder for is an error, not an empty class.
+    """
+    missing = [name for name in class_names if name not in scan.class_names]
+    if missing:
+        raise DatasetError(f"{scan.root} has no class folder {', '.join(map(repr, missing))}")
+    label_of = {scan.class_names.index(name): label for label, name in enumerate(class_names)}
+    kept = [(path, label_of[index]) for path, index in scan.samples if index in label_of]
+    return sorted(kept, key=lambda sample: sample[1])  # stable: files keep their scan order within a class
 
 
 def decode_cases(path: Path) -> tuple[str, ...] | None:

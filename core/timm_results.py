@@ -5,12 +5,10 @@ inference-speed tables (one row per architecture). Every number may be quoted wi
 ("1,014.45"). The files are unchanged copies from timm's repository at TIMM_RESULTS_COMMIT (SOURCE.md).
 """
 
-import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.claims_csv import ClaimRow, ClaimsCsvError, number_cell, parse_claims_csv
+from core.claims_csv import ClaimRow, ClaimsCsvError, number_cell, parse_claims_csv, read_rows
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "timm-results"
 TIMM_RESULTS_COMMIT = "aa4b5850c1543fa488abf260f18390eda46cf85d"
@@ -39,7 +37,6 @@ TEST_SETS = (
     TestSet("imagenet-a", "test", "ImageNet-A", "results-imagenet-a.csv"),
     TestSet("imagenet-r", "test", "ImageNet-R", "results-imagenet-r.csv"),
 )
-TEST_SET_LABELS = {test_set.dataset: test_set.label for test_set in TEST_SETS}
 
 
 @dataclass(frozen=True)
@@ -79,16 +76,7 @@ class SpeedRow:
 
 def parse_speed_csv(text: str) -> list[SpeedRow]:
     """timm's benchmark-infer-*.csv: one row per architecture. Raises ClaimsCsvError naming row and column."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [name.strip() for name in (reader.fieldnames or [])]
-    missing = [column for column in SPEED_REQUIRED_COLUMNS if column not in header]
-    if missing:
-        raise ClaimsCsvError(f"missing column(s) {', '.join(missing)}; header was {header}")
-    reader.fieldnames = header
-    rows = [_speed_row(record, line=line) for line, record in enumerate(reader, start=2)]
-    if not rows:
-        raise ClaimsCsvError("the CSV has a header but no rows")
-    return rows
+    return read_rows(text, required=SPEED_REQUIRED_COLUMNS, parse_row=_speed_row)
 
 
 def _required(record: dict, column: str, *, line: int) -> float:
@@ -109,7 +97,7 @@ def _whole(record: dict, column: str, *, line: int) -> int:
     return int(value)
 
 
-def _speed_row(record: dict, *, line: int) -> SpeedRow:
+def _speed_row(record: dict, line: int) -> SpeedRow:
     architecture = (record.get("model") or "").strip()
     if not architecture:
         raise ClaimsCsvError(f"line {line}: column 'model' is empty")

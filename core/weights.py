@@ -24,7 +24,6 @@ DTYPE_SIZES = {
     "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
 }  # fmt: skip
 COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
-_CHUNK = 1 << 20
 
 
 class WeightsError(ValueError):
@@ -78,11 +77,9 @@ class WeightsMismatch(WeightsError):
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
+    """The hex sha256 of a file's bytes, read in chunks (a file of any size)."""
     with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def looks_like_pickle(path: Path) -> bool:

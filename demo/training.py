@@ -12,11 +12,10 @@ weights with timm reproduces the predictions exactly.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,10 @@ from PIL import Image
 from timm.models import get_pretrained_cfg
 from timm.models._hub import save_config_for_hf  # what timm's save_for_hf/push_to_hf_hub call; pinned timm
 
-from core.datasets import dataset_content_hash, list_split_samples
+from core.datasets import dataset_content_hash
+from core.hfconfig import front_matter
+from core.imagefolder import samples_of_classes, scan_imagefolder
+from core.weights import sha256_file
 
 DEMO_NAMESPACE = "demo"
 SOURCE_CLASS_NAMES: tuple[str, ...] = ("0", "1", "2", "3", "4")
@@ -339,14 +341,6 @@ def top1_accuracy(model: torch.nn.Module, data: tuple[torch.Tensor, torch.Tensor
 # Writing the model directory
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _write_weights(model: torch.nn.Module, path: Path) -> None:
     # safetensors refuses views into shared or strided storage: give it its own contiguous copies.
     tensors = {name: t.detach().cpu().contiguous().clone() for name, t in model.state_dict().items()}
@@ -386,17 +380,13 @@ def render_model_card(result: DemoTrainResult) -> str:
     )
     args = json.dumps(spec.model_args) if spec.model_args else "none"
     shift_note = f"random shifts of up to {spec.max_shift} px" if spec.max_shift else "no augmentation"
-    return f"""---
-library_name: timm
-pipeline_tag: image-classification
-tags:
-- image-classification
-- timm
-- depot-demo
-datasets:
-- sklearn-digits
----
-# {spec.title}
+    metadata = {
+        "library_name": "timm",
+        "pipeline_tag": "image-classification",
+        "tags": ["image-classification", "timm", "depot-demo"],
+        "datasets": ["sklearn-digits"],
+    }
+    return f"""{front_matter(metadata)}# {spec.title}
 
 {spec.summary}
 
@@ -435,14 +425,19 @@ Weights sha256: `{result.weights_sha256}`
 # Public entry points
 
 
+def source_task_samples(data_root: Path, split: str) -> list[tuple[Path, int]]:
+    """(image path, label) of the digits 0-4 in one split of the digits ImageFolder, labels 0..4."""
+    return samples_of_classes(scan_imagefolder(data_root / split), SOURCE_CLASS_NAMES)
+
+
 def _source_task_data(
     data_root: Path, spec: DemoModelSpec, seed: int
 ) -> tuple[dict[str, list[tuple[Path, int]]], tuple[tuple[float, ...], tuple[float, ...]]]:
-    full_train = list_split_samples(data_root, "train", class_names=SOURCE_CLASS_NAMES)
+    full_train = source_task_samples(data_root, "train")
     samples = {
         "train": _subsample_per_class(full_train, spec.train_fraction, seed),
-        "val": list_split_samples(data_root, "val", class_names=SOURCE_CLASS_NAMES),
-        "test": list_split_samples(data_root, "test", class_names=SOURCE_CLASS_NAMES),
+        "val": source_task_samples(data_root, "val"),
+        "test": source_task_samples(data_root, "test"),
     }
     # Statistics of the whole source training split, so every demo model shares one normalisation.
     return samples, _pixel_stats(full_train)
@@ -488,7 +483,7 @@ def train_demo_model(
         config_path=config_path,
         card_path=out_dir / CARD_FILENAME,
         config=config,
-        weights_sha256=_sha256_file(weights_path),
+        weights_sha256=sha256_file(weights_path),
         num_params=sum(p.numel() for p in model.parameters()),
         accuracy=accuracy,
         split_sizes={split: len(split_samples) for split, split_samples in samples.items()},
@@ -514,11 +509,3 @@ def load_demo_model(model_dir: Path) -> torch.nn.Module:
     """
     model = timm.create_model(f"local-dir:{Path(model_dir).resolve()}", pretrained=True)
     return model.eval()
-
-
-def result_summary(result: DemoTrainResult) -> dict[str, Any]:
-    """A JSON-ready summary of a run (for logs and the seed command), without the card text."""
-    summary = asdict(result)
-    summary.pop("model_card")
-    summary.pop("config")
-    return json.loads(json.dumps(summary, default=str))

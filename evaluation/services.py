@@ -531,7 +531,7 @@ def _execute(
 
     progress.log(f"attempt {progress.attempt} started")
     try:
-        from core.harness import DatasetSource, HarnessConfig, run_benchmark
+        from core.harness import DatasetSource, HarnessConfig, evaluate_model
 
         if run.model.weights is None or run.model.weights.sha256 != run.weights_sha256:
             raise ValueError("The model's weights changed since this run was queued; request a new run.")
@@ -547,7 +547,7 @@ def _execute(
             batch_size=run.config["batch_size"], num_workers=_loader_workers(run.config["num_workers"]),
             seed=run.config["seed"], threads=run.config["threads"],
         )  # fmt: skip
-        result = run_benchmark(_model_source(run.model), dataset, config, on_progress=report)
+        result = evaluate_model(_model_source(run.model), dataset, config, on_progress=report)
         return _succeed(run, result, progress)
     except RunCancelled:  # cancelled, or superseded by a newer attempt: that one owns the row now
         return BenchmarkRun.objects.get(pk=run.pk)

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from catalog.models import Domain, Task
 from core.transfer.chart import ChartRow, ranking_chart_svg
 from evaluation import selectors, transfer_selectors, transfer_services
-from evaluation.api.transfer_serializers import RankingRequestSerializer
+from evaluation.api.transfer_serializers import request_ranking
 from evaluation.models import TransferRanking
 
 
@@ -78,24 +78,13 @@ def ranking_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @staff_member_required
 def ranking_create(request: HttpRequest) -> HttpResponse:
-    """The list page's form: the same parsing (the API's request serializer) and the same service as
-    POST /api/v1/transfer-rankings/; on success the ranking's page, else the form again with the fields named."""
+    """The list page's form, queued by request_ranking as POST /api/v1/transfer-rankings/ is (the same parsing,
+    the same service); on success the ranking's page, else the form again with the fields named."""
     values = {name: request.POST.get(name, "").strip() for name in FORM_FIELDS}
     values["baseline"] = bool(request.POST.get("baseline"))
-    serializer = RankingRequestSerializer(data=_api_request_body(values))
-    if not serializer.is_valid():
-        return _render_list(request, form_values=values, errors=_flat_errors(serializer.errors), status=400)
-    data = serializer.validated_data
-    try:
-        ranking = transfer_services.ranking_request_by_name(
-            dataset_name=data["dataset"], split=data["split"], model_ids=data.get("candidates"),
-            candidate_filter=data.get("filter"), config=data["config"], requested_by=request.user,
-        )  # fmt: skip
-    except ValidationError as error:
-        errors = _flat_errors(
-            error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
-        )
-        return _render_list(request, form_values=values, errors=errors, status=400)
+    ranking, errors = request_ranking(data=_api_request_body(values), requested_by=request.user)
+    if errors:
+        return _render_list(request, form_values=values, errors=_flat_errors(errors), status=400)
     messages.success(request, f"Ranking {ranking.pk} queued: {ranking.candidates.count()} candidates.")
     return redirect(ranking.get_absolute_url())
 

@@ -37,10 +37,14 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
+def validation_error_detail(error: DjangoValidationError) -> dict[str, list[str]]:
+    """A model or service ValidationError's messages keyed by field, as a serializer's errors are."""
+    return error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
+
+
 def raise_as_api_error(error: DjangoValidationError) -> None:
     """A model or service ValidationError as DRF's, so it gets the single error shape (400)."""
-    detail = error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
-    raise exceptions.ValidationError(detail)
+    raise exceptions.ValidationError(validation_error_detail(error))
 
 
 def error_response(status: int, error: str, detail: Any = None) -> Response:

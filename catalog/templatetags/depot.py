@@ -33,8 +33,3 @@ def page_link(query_without_page: str, number: int) -> str:
 @register.filter
 def get_item_safe(mapping: QueryDict, key: str) -> str:
     return mapping.get(key, "")
-
-
-@register.filter
-def intcomma_safe(value: int) -> str:
-    return f"{value:,}"

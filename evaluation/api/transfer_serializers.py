@@ -1,10 +1,15 @@
 """Transfer-ranking API shapes: the request, the ranking with its candidates, one candidate."""
 
+from typing import Any
+
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from rest_framework import serializers
 
 from catalog.models import Domain, Task
+from evaluation import transfer_services
 from evaluation.models import TransferCandidate, TransferRanking
+from hub.api import validation_error_detail
 
 
 class CandidateFilterSerializer(serializers.Serializer):
@@ -36,6 +41,26 @@ class RankingRequestSerializer(serializers.Serializer):
     config = serializers.DictField(
         required=False, default=dict, help_text="batch_size, seed, threads, baseline, baseline_epochs"
     )
+
+
+def request_ranking(*, data: Any, requested_by: Any) -> tuple[TransferRanking | None, dict[str, Any] | None]:
+    """Parse a ranking request (the API's body; the page's form sends the same shape) and queue the ranking.
+
+    (the ranking, None), or (None, the errors) keyed by field as a serializer's errors are ("non_field_errors"
+    for the request as a whole), whether the request's shape or the service refused it.
+    """
+    serializer = RankingRequestSerializer(data=data)
+    if not serializer.is_valid():
+        return None, serializer.errors
+    request = serializer.validated_data
+    try:
+        ranking = transfer_services.ranking_request_by_name(
+            dataset_name=request["dataset"], split=request["split"], model_ids=request.get("candidates"),
+            candidate_filter=request.get("filter"), config=request["config"], requested_by=requested_by,
+        )  # fmt: skip
+    except ValidationError as error:
+        return None, validation_error_detail(error)
+    return ranking, None
 
 
 class CandidateSerializer(serializers.ModelSerializer):

@@ -3,14 +3,14 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, status
+from rest_framework import exceptions, generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from evaluation import transfer_selectors, transfer_services
-from evaluation.api.transfer_serializers import RankingRequestSerializer, RankingSerializer
+from evaluation.api.transfer_serializers import RankingRequestSerializer, RankingSerializer, request_ranking
 from evaluation.models import TransferRanking
-from hub.api import error_response, raise_as_api_error
+from hub.api import error_response
 from hub.pagination import StrictPageNumberPagination
 
 
@@ -25,16 +25,9 @@ class RankingListView(generics.ListCreateAPIView):
 
     @extend_schema(request=RankingRequestSerializer, responses={202: RankingSerializer})
     def post(self, request: Request) -> Response:
-        serializer = RankingRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        try:
-            ranking = transfer_services.ranking_request_by_name(
-                dataset_name=data["dataset"], split=data["split"], model_ids=data.get("candidates"),
-                candidate_filter=data.get("filter"), config=data["config"], requested_by=request.user,
-            )  # fmt: skip
-        except DjangoValidationError as error:
-            raise_as_api_error(error)
+        ranking, errors = request_ranking(data=request.data, requested_by=request.user)
+        if errors:
+            raise exceptions.ValidationError(errors)
         body = RankingSerializer(
             transfer_selectors.ranking_get(ranking_id=ranking.pk), context={"request": request}
         ).data

@@ -10,10 +10,14 @@ from core.datasets import (
     SPLITS,
     build_digits_imagefolder,
     dataset_content_hash,
-    list_split_samples,
 )
+from core.imagefolder import DatasetError, samples_of_classes, scan_imagefolder
 
 DIGITS_TOTAL = 1797
+# dataset_content_hash of the seed-0, 32 px build. Registered datasets and benchmark runs store this value, so a
+# change must be deliberate. The PNG bytes come from Pillow's zlib: a Pillow upgrade may move it (then the
+# manifest is rebuilt and this constant updated, knowingly).
+DIGITS_SEED0_HASH = "8cb9b8aca90fad96927005db10fcd39ec312ddf50186440ef38b9c3853687efd"
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +162,24 @@ def test_it_does_not_confuse_bytes_moved_between_files(tmp_path):
     assert dataset_content_hash(one) != dataset_content_hash(two)
 
 
+def test_the_digits_content_hash_keeps_its_value(built):
+    assert built.content_hash == dataset_content_hash(built.root) == DIGITS_SEED0_HASH
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_a_split_reads_as_its_pngs_in_class_then_file_name_order(built, split):
+    scan = scan_imagefolder(built.root / split)
+
+    assert scan.class_names == DIGIT_CLASS_NAMES
+    assert [(scan.relative(path), index) for path, index in scan.samples] == [
+        (f"{name}/{path.name}", index)
+        for index, name in enumerate(DIGIT_CLASS_NAMES)
+        for path in sorted((built.root / split / name).glob("*.png"))
+    ]
+
+
 def test_it_lists_a_split_restricted_to_some_classes(built):
-    samples = list_split_samples(built.root, "test", class_names=["3", "4"])
+    samples = samples_of_classes(scan_imagefolder(built.root / "test"), ["3", "4"])
 
     assert {index for _, index in samples} == {0, 1}
     assert all(path.parent.name == ("3", "4")[index] for path, index in samples)
@@ -168,13 +188,6 @@ def test_it_lists_a_split_restricted_to_some_classes(built):
     )
 
 
-def test_it_lists_every_class_by_default(built):
-    samples = list_split_samples(built.root, "val")
-
-    assert len(samples) == built.split_sizes["val"]
-    assert {index for _, index in samples} == set(range(10))
-
-
 def test_it_refuses_a_class_the_split_does_not_have(built):
-    with pytest.raises(FileNotFoundError):
-        list_split_samples(built.root, "train", class_names=["0", "ten"])
+    with pytest.raises(DatasetError, match="'ten'"):
+        samples_of_classes(scan_imagefolder(built.root / "train"), ["0", "ten"])

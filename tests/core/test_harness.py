@@ -22,7 +22,7 @@ from core.harness import (
     ModelSource,
     build_model,
     class_mapping,
-    run_benchmark,
+    evaluate_model,
 )
 
 ARCH = "test_resnet"
@@ -129,7 +129,7 @@ def test_it_predicts_exactly_like_a_plain_loop(digits_root, weights_file):
     config = HarnessConfig(batch_size=32, num_workers=1, threads=1, latency_samples=5)
     progress: list[tuple[float, str]] = []
 
-    result = run_benchmark(
+    result = evaluate_model(
         model_source(weights_file), dataset_source(digits_root), config, lambda f, m: progress.append((f, m))
     )
 
@@ -180,12 +180,12 @@ def test_it_transforms_a_batch_exactly_like_image_by_image(digits_root):
 
 
 def test_it_reproduces_a_run_bit_for_bit(digits_root, weights_file):
-    first = run_benchmark(
+    first = evaluate_model(
         model_source(weights_file),
         dataset_source(digits_root),
         HarnessConfig(num_workers=2, threads=1, latency_samples=0),
     )
-    second = run_benchmark(
+    second = evaluate_model(
         model_source(weights_file),
         dataset_source(digits_root),
         HarnessConfig(num_workers=0, threads=1, latency_samples=0),
@@ -203,7 +203,7 @@ def test_it_counts_predictions_outside_the_dataset_classes_as_other(tmp_path, di
         shutil.copytree(digits_root / "test" / digit, root / digit)
     source = model_source(weights_file, label_names=DIGITS)  # mapped by name: "3" -> 3, "7" -> 7
 
-    result = run_benchmark(
+    result = evaluate_model(
         source, dataset_source(root, split=""), HarnessConfig(num_workers=0, latency_samples=0)
     )
 
@@ -230,7 +230,7 @@ def test_it_aborts_when_the_progress_callback_raises(digits_root, weights_file):
 
     threads = torch.get_num_threads()
     with pytest.raises(Cancelled, match="batch 1/"):
-        run_benchmark(
+        evaluate_model(
             model_source(weights_file),
             dataset_source(digits_root),
             HarnessConfig(num_workers=1, threads=2),
@@ -267,7 +267,7 @@ def test_it_refuses_a_class_mismatch_before_compute(digits_root, weights_file, m
     source = model_source(weights_file, label_names=[f"digit-{d}" for d in range(10)])
 
     with pytest.raises(HarnessError, match="not among the model's label names"):
-        run_benchmark(source, dataset_source(digits_root), HarnessConfig(num_workers=0))
+        evaluate_model(source, dataset_source(digits_root), HarnessConfig(num_workers=0))
 
 
 def test_it_refuses_an_empty_dataset(tmp_path, weights_file, monkeypatch):
@@ -277,7 +277,7 @@ def test_it_refuses_an_empty_dataset(tmp_path, weights_file, monkeypatch):
     (root / "1").mkdir()
 
     with pytest.raises(HarnessError, match="no images"):
-        run_benchmark(
+        evaluate_model(
             model_source(weights_file), dataset_source(root, split=""), HarnessConfig(num_workers=0)
         )
 
@@ -290,7 +290,7 @@ def test_it_lists_unreadable_images_before_compute(tmp_path, digits_root, weight
     forbid_compute(monkeypatch, allow_model_build=True)  # the images are checked last, after the weights
 
     with pytest.raises(HarnessError, match=r"1/garbage\.png") as error:
-        run_benchmark(
+        evaluate_model(
             model_source(weights_file), dataset_source(root, split=""), HarnessConfig(num_workers=0)
         )
     assert error.value.details == ["1/garbage.png"]
@@ -303,7 +303,7 @@ def test_it_refuses_weights_whose_sha256_differs(digits_root, weights_file, monk
         build_model(source)
     forbid_compute(monkeypatch)
     with pytest.raises(HarnessError, match="sha256 mismatch"):
-        run_benchmark(source, dataset_source(digits_root), HarnessConfig(num_workers=0))
+        evaluate_model(source, dataset_source(digits_root), HarnessConfig(num_workers=0))
 
 
 def test_it_refuses_weights_for_another_architecture(weights_file):
@@ -321,7 +321,7 @@ def test_it_refuses_preprocessing_it_would_have_to_guess(digits_root, weights_fi
     source = model_source(weights_file, pretrained_cfg={"interpolation": "bicubic"})
 
     with pytest.raises(HarnessError, match="input_size, mean, std"):
-        run_benchmark(source, dataset_source(digits_root), HarnessConfig(num_workers=0))
+        evaluate_model(source, dataset_source(digits_root), HarnessConfig(num_workers=0))
 
 
 def test_it_refuses_a_nonsensical_config():

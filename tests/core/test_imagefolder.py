@@ -8,7 +8,13 @@ import pytest
 from PIL import Image
 
 from core import imagefolder
-from core.imagefolder import DatasetError, scan_imagefolder, unreadable_images, verify_images
+from core.imagefolder import (
+    DatasetError,
+    samples_of_classes,
+    scan_imagefolder,
+    unreadable_images,
+    verify_images,
+)
 
 
 def write_image(path: Path, fmt: str = "PNG", value: int = 128) -> Path:
@@ -133,3 +139,14 @@ def test_it_follows_symlinks_inside_the_root_once(split):
     scan = scan_imagefolder(split)
 
     assert scan.class_counts == {"ant": 2, "cat": 3, "empty": 0}
+
+
+def test_it_keeps_the_samples_of_some_classes_labelled_in_the_order_asked(split):
+    samples = samples_of_classes(scan_imagefolder(split), ["cat", "ant"])
+
+    assert [(path.relative_to(split.resolve()).as_posix(), label) for path, label in samples] == [
+        ("cat/a.jpg", 0),
+        ("cat/b.png", 0),
+        ("cat/nested/c.PNG", 0),
+        ("ant/z.bmp", 1),
+    ]

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from core.datasets import dataset_content_hash
-from core.harness import DatasetSource, HarnessConfig, ModelSource, run_benchmark
+from core.harness import DatasetSource, HarnessConfig, ModelSource, evaluate_model
 from core.imagedecode import decode_image
 from core.starter import TargetConfig, build_bundle
 from demo.training import demo_spec, train_demo_model
@@ -84,7 +84,7 @@ def harness_run(demo_model, root: Path):
         pretrained_cfg=cfg, label_names=list(demo_model.config["label_names"]),
     )  # fmt: skip
     dataset = DatasetSource(name=root.name, split="test", root=root, content_hash=dataset_content_hash(root))
-    return run_benchmark(model, dataset, HarnessConfig(num_workers=0, threads=1, latency_samples=0))
+    return evaluate_model(model, dataset, HarnessConfig(num_workers=0, threads=1, latency_samples=0))
 
 
 def test_the_folder_holds_every_odd_form_of_the_issue(folders):

@@ -12,7 +12,8 @@ import timm.data
 import torch
 from PIL import Image
 
-from core.datasets import build_digits_imagefolder, list_split_samples
+from core.datasets import build_digits_imagefolder
+from core.imagefolder import scan_imagefolder
 from demo.training import (
     DEMO_MODEL_SPECS,
     SOURCE_CLASS_NAMES,
@@ -22,6 +23,7 @@ from demo.training import (
     eval_transform_for,
     load_demo_model,
     predict,
+    source_task_samples,
     train_demo_model,
 )
 
@@ -53,7 +55,7 @@ def tiny(data_root, tmp_path_factory):
 def _split_images(model: torch.nn.Module, data_root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The split's images through the transform timm derives from the loaded model's own config."""
     transform = timm.data.create_transform(**timm.data.resolve_data_config(model=model), is_training=False)
-    samples = list_split_samples(data_root, split, class_names=SOURCE_CLASS_NAMES)
+    samples = source_task_samples(data_root, split)
     images = torch.stack([transform(Image.open(path).convert("RGB")) for path, _ in samples])
     return images, torch.tensor([label for _, label in samples])
 
@@ -98,7 +100,7 @@ def test_it_reproduces_every_recorded_accuracy_after_reloading_with_timm(tiny, d
     model = load_demo_model(tiny.model_dir)
 
     assert model.patch_embed.patch_size == (4, 4)
-    image = Image.open(list_split_samples(data_root, "test")[0][0]).convert("RGB")
+    image = Image.open(scan_imagefolder(data_root / "test").samples[0][0]).convert("RGB")
     cfg = build_pretrained_cfg(
         TINY.architecture,
         mean=tiny.config["pretrained_cfg"]["mean"],
@@ -144,16 +146,12 @@ def test_it_trains_deterministically(tiny, data_root, tmp_path):
 
 
 def test_it_reports_sizes_claim_and_card(tiny, data_root):
-    per_class = Counter(
-        label for _, label in list_split_samples(data_root, "train", class_names=SOURCE_CLASS_NAMES)
-    )
+    per_class = Counter(label for _, label in source_task_samples(data_root, "train"))
 
     assert tiny.split_sizes["train"] == sum(
         round(count * TINY.train_fraction) for count in per_class.values()
     )
-    assert tiny.split_sizes["test"] == len(
-        list_split_samples(data_root, "test", class_names=SOURCE_CLASS_NAMES)
-    )
+    assert tiny.split_sizes["test"] == len(source_task_samples(data_root, "test"))
     assert tiny.claim_split == "test"
     assert tiny.claim_value == tiny.accuracy["test"]
     assert tiny.num_params == sum(p.numel() for p in load_demo_model(tiny.model_dir).parameters())

@@ -3,6 +3,7 @@
 import pytest
 
 from evaluation import transfer_services
+from evaluation.api.transfer_serializers import request_ranking
 from evaluation.models import RunStatus, TransferRanking
 
 URL = "/api/v1/transfer-rankings/"
@@ -62,6 +63,21 @@ def test_bad_requests_get_a_400_naming_the_field(staff_client, digit_model, smal
     payload = response.json()
     assert set(payload) == {"error", "detail"} and field in payload["detail"], payload
     assert not TransferRanking.objects.exists()
+
+
+def test_one_function_queues_a_request_or_returns_its_errors_for_the_api_and_the_page(
+    staff_user, digit_model, small_digits
+):
+    body = {"dataset": "digits-small", "split": "test", "candidates": [digit_model.model_id], "config": QUICK}
+
+    ranking, errors = request_ranking(data=body, requested_by=staff_user)
+    assert errors is None and ranking.requested_by == staff_user and ranking.candidates.count() == 1
+
+    shape, shape_errors = request_ranking(data={**body, "candidates": ["not-an-id"]}, requested_by=staff_user)
+    assert shape is None and list(shape_errors) == ["candidates"]
+    refused = request_ranking(data={**body, "dataset": "nope"}, requested_by=staff_user)
+    assert refused == (None, {"dataset": ["No dataset 'nope' on this hub."]})
+    assert TransferRanking.objects.count() == 1
 
 
 def test_list_detail_and_cancel(staff_client, api_client, digit_model, small_digits):
