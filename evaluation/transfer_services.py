@@ -15,18 +15,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import ModelEntry
+from core.options import OptionError
+from core.transfer.options import RANKING_CONFIG
 from evaluation import transfer_selectors
 from evaluation.models import CandidateStatus, EvalDataset, RunStatus, TransferCandidate, TransferRanking
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RANKING_CONFIG = {
-    "batch_size": 64,
-    "seed": 0,
-    "threads": None,
-    "baseline": True,
-    "baseline_epochs": 15,
-}
 MAX_CANDIDATES = 20
 LOG_TAIL_LINES = 40
 PROGRESS_WRITE_INTERVAL = 0.5  # seconds
@@ -40,26 +35,13 @@ class RankingCancelled(Exception):
 # --- requesting -------------------------------------------------------------------------------------------------
 
 
-def _whole_number(config: dict, key: str, minimum: int, maximum: int) -> None:
-    value = config[key]
-    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
-        raise ValidationError({key: f"Must be a whole number from {minimum} to {maximum}."})
-
-
 def canonical_ranking_config(config: dict[str, Any] | None) -> dict[str, Any]:
-    merged = {**DEFAULT_RANKING_CONFIG, **(config or {})}
-    unknown = sorted(set(merged) - set(DEFAULT_RANKING_CONFIG))
-    if unknown:
-        raise ValidationError({name: "Unknown ranking option." for name in unknown})
-    # Upper bounds keep a typo from asking one worker for a million threads or a week of baseline training.
-    _whole_number(merged, "batch_size", 1, 4096)
-    _whole_number(merged, "seed", 0, 2**31 - 1)
-    _whole_number(merged, "baseline_epochs", 1, 200)
-    if merged["threads"] is not None:
-        _whole_number(merged, "threads", 1, 256)
-    if not isinstance(merged["baseline"], bool):
-        raise ValidationError({"baseline": "Must be true or false."})
-    return merged
+    """Every ranking option's checked value, RANKING_CONFIG's defaults for those not given (what a ranking
+    stores). Unknown options are refused; the error names the option."""
+    try:
+        return RANKING_CONFIG.validate(config or {})
+    except OptionError as error:
+        raise ValidationError({error.field: error.message}) from None
 
 
 def _check_dataset(dataset: EvalDataset, split: str) -> None:

@@ -98,19 +98,10 @@ def _api_request_body(values: dict[str, Any]) -> dict[str, Any]:
     candidate_filter = {key: values[key] for key in transfer_services.FILTER_KEYS if values[key]}
     if candidate_filter:
         body["filter"] = candidate_filter
-    config: dict[str, Any] = {"baseline": values["baseline"]}
-    if values["baseline_epochs"]:
-        config["baseline_epochs"] = _whole_number_or_text(values["baseline_epochs"])
-    body["config"] = config
+    # Text as typed: the ranking config's schema parses and checks it (and names the field when it is not a
+    # number), as it does for the API and the CLI.
+    body["config"] = {"baseline": values["baseline"], "baseline_epochs": values["baseline_epochs"]}
     return body
-
-
-def _whole_number_or_text(text: str) -> int | str:
-    # A form field is text; the service checks the number (and names the field when it is not one).
-    try:
-        return int(text)
-    except ValueError:
-        return text
 
 
 def _flat_errors(detail: Any, field: str = "__all__") -> dict[str, list[str]]:

@@ -7,9 +7,11 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from catalog.models import Domain, Task
+from core.transfer.options import RANKING_CONFIG
 from evaluation import transfer_services
 from evaluation.models import TransferCandidate, TransferRanking
 from hub.api import validation_error_detail
+from hub.options import OptionsDictField, options_serializer
 
 
 class CandidateFilterSerializer(serializers.Serializer):
@@ -30,6 +32,13 @@ class CandidateFilterSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+RankingConfigSerializer = options_serializer(
+    RANKING_CONFIG,
+    name="RankingConfigSerializer",
+    doc="A ranking's options, generated from core/transfer/options.py.",
+)
+
+
 class RankingRequestSerializer(serializers.Serializer):
     dataset = serializers.CharField(max_length=96, help_text="A registered ImageFolder dataset (its name)")
     split = serializers.CharField(max_length=32, default="train", help_text="The labelled images to rank on")
@@ -38,8 +47,9 @@ class RankingRequestSerializer(serializers.Serializer):
         help_text="Candidate model ids (namespace/name); or give `filter` instead",
     )  # fmt: skip
     filter = CandidateFilterSerializer(required=False, help_text="Pick candidates from the catalog instead")
-    config = serializers.DictField(
-        required=False, default=dict, help_text="batch_size, seed, threads, baseline, baseline_epochs"
+    config = OptionsDictField(
+        options_serializer=RankingConfigSerializer,
+        help_text="Ranking options; those left out take their defaults. An unknown one is refused.",
     )
 
 

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from core.transfer.options import RANKING_CONFIG
 from evaluation import selectors, transfer_selectors, transfer_services
 from evaluation.models import EvalDataset, RunStatus, TransferRanking
 
@@ -30,10 +31,9 @@ class Command(BaseCommand):
         parser.add_argument("--task", help="... task (e.g. image-classification)")
         parser.add_argument("--max-params", type=int, help="... at most this many parameters")
         parser.add_argument("--max-gmacs", type=float, help="... at most this many GMACs")
-        parser.add_argument("--batch-size", type=int, default=64)
-        parser.add_argument("--threads", type=int, default=None)
-        parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--no-baseline", action="store_true", help="skip the from-scratch baseline")
+        # --batch-size, --seed, --threads, --baseline/--no-baseline, --baseline-epochs: the API's ranking options,
+        # same checks.
+        RANKING_CONFIG.add_arguments(parser)
 
     def handle(self, *args, dataset: str, split: str, candidates: list[str] | None, **options) -> None:
         eval_dataset = EvalDataset.objects.filter(name=dataset).first()
@@ -45,10 +45,7 @@ class Command(BaseCommand):
             for key in ("domain", "task", "max_params", "max_gmacs")
             if options[key] is not None
         }
-        config = {
-            "batch_size": options["batch_size"], "threads": options["threads"], "seed": options["seed"],
-            "baseline": not options["no_baseline"],
-        }  # fmt: skip
+        config = RANKING_CONFIG.arguments(options)
         try:
             ranking = transfer_services.ranking_request(
                 dataset=eval_dataset, split=split, model_ids=candidates, candidate_filter=candidate_filter or None,

@@ -123,8 +123,16 @@ def test_a_filter_from_the_form_picks_the_candidates(staff_browser, digit_model,
         ({"max_gmacs": "-1"}, "max_gmacs", "greater than or equal to 0"),
         ({"domain": "astrology"}, "domain", "not a valid choice"),
         ({"split": "validation", "candidates": "demo/digit-net"}, "split", "no split"),
-        ({"candidates": "demo/digit-net", "baseline_epochs": "many"}, "baseline_epochs", "whole number"),
-        ({"candidates": "demo/digit-net", "baseline_epochs": "0"}, "baseline_epochs", "from 1 to 200"),
+        (
+            {"candidates": "demo/digit-net", "baseline_epochs": "many"},
+            "baseline_epochs",
+            "must be an integer",
+        ),
+        (
+            {"candidates": "demo/digit-net", "baseline_epochs": "0"},
+            "baseline_epochs",
+            "must be between 1 and 200",
+        ),
         ({"max_params": "10"}, "filter", "No catalog model matches"),
     ],
 )
