@@ -4,6 +4,8 @@ A BenchmarkRun is the record of truth for a measured accuracy: which weights (sh
 hash), which code and hardware. Only evaluation/services.py changes its state.
 """
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
@@ -55,16 +57,45 @@ class RunStatus(models.TextChoices):
 FINISHED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
-class BenchmarkRun(models.Model):
-    model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="benchmark_runs")
-    dataset = models.ForeignKey(EvalDataset, on_delete=models.PROTECT, related_name="benchmark_runs")
-    split = models.CharField(max_length=32)
+class Job(models.Model):
+    """The lifecycle both kinds of job share (a benchmark run, a transfer ranking): queued -> running -> succeeded,
+    failed or cancelled, with progress, the log's tail, the error, who asked, which worker ran it and when.
+
+    State changes are conditional updates (`transition`), so two processes racing on one job cannot both win.
+    """
+
     status = models.CharField(
         max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True
     )
     progress = models.FloatField(default=0.0, help_text="0-100")
     log_tail = models.TextField(blank=True)
     error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    worker = models.CharField(max_length=200, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created"]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    @classmethod
+    def transition(cls, job_id: int, *, allowed_from: list[str], **fields: Any) -> bool:
+        """Write `fields` only if the job is still in one of `allowed_from`; True when this call changed it."""
+        return cls.objects.filter(pk=job_id, status__in=allowed_from).update(**fields) == 1
+
+
+class BenchmarkRun(Job):
+    model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="benchmark_runs")
+    dataset = models.ForeignKey(EvalDataset, on_delete=models.PROTECT, related_name="benchmark_runs")
+    split = models.CharField(max_length=32)
 
     config = models.JSONField(default=dict, help_text="batch_size, seed, threads, ...")
     config_key = models.CharField(max_length=64, help_text="sha256 of the canonical config")
@@ -75,10 +106,6 @@ class BenchmarkRun(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     provenance = models.JSONField(default=dict, blank=True)
 
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
-    worker = models.CharField(max_length=200, blank=True)
     worker_pid = models.PositiveIntegerField(
         null=True, blank=True, help_text="process id of the execution on the worker's host"
     )
@@ -88,12 +115,8 @@ class BenchmarkRun(models.Model):
     heartbeat = models.DateTimeField(
         null=True, blank=True, help_text="last sign of life of the running execution (progress writes)"
     )
-    created = models.DateTimeField(auto_now_add=True, db_index=True)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created"]
+    class Meta(Job.Meta):
         indexes = [models.Index(fields=["weights_sha256", "dataset_hash", "config_key"], name="run_identity")]
 
     def __str__(self) -> str:
@@ -102,23 +125,13 @@ class BenchmarkRun(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("evaluation:run-detail", kwargs={"run_id": self.pk})
 
-    @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED_STATUSES
 
-
-class TransferRanking(models.Model):
+class TransferRanking(Job):
     """A transfer-ranking job: which candidate models transfer best to a target dataset, measured before
     anyone fine-tunes. The same lifecycle as a BenchmarkRun; only evaluation/transfer_services.py changes it."""
 
     dataset = models.ForeignKey(EvalDataset, on_delete=models.PROTECT, related_name="transfer_rankings")
     split = models.CharField(max_length=32)
-    status = models.CharField(
-        max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True
-    )
-    progress = models.FloatField(default=0.0, help_text="0-100")
-    log_tail = models.TextField(blank=True)
-    error = models.TextField(blank=True)
 
     config = models.JSONField(default=dict, help_text="batch_size, seed, threads, baseline, baseline_epochs")
     candidate_filter = models.JSONField(
@@ -138,26 +151,14 @@ class TransferRanking(models.Model):
     )
     provenance = models.JSONField(default=dict, blank=True)
 
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
-    worker = models.CharField(max_length=200, blank=True)
-    created = models.DateTimeField(auto_now_add=True, db_index=True)
-    started = models.DateTimeField(null=True, blank=True)
-    finished = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created"]
+    class Meta(Job.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"transfer ranking {self.pk} on {self.dataset}/{self.split} ({self.status})"
 
     def get_absolute_url(self) -> str:
         return reverse("evaluation:transfer-ranking-detail", kwargs={"ranking_id": self.pk})
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED_STATUSES
 
 
 class CandidateStatus(models.TextChoices):

@@ -283,13 +283,9 @@ def run_request(
 # --- runs: state transitions ----------------------------------------------------------------------------
 
 
-def _transition(run_id: int, *, allowed_from: list[str], **fields: Any) -> bool:
-    return BenchmarkRun.objects.filter(pk=run_id, status__in=allowed_from).update(**fields) == 1
-
-
 def run_cancel(*, run: BenchmarkRun) -> BenchmarkRun:
     """Cancel a queued or running run; a finished run is refused with a message naming its state."""
-    if not _transition(
+    if not BenchmarkRun.transition(
         run.pk,
         allowed_from=[RunStatus.QUEUED, RunStatus.RUNNING],
         status=RunStatus.CANCELLED,
@@ -636,7 +632,7 @@ def _fail_running(run_id: int, reason: str) -> bool:
     run = BenchmarkRun.objects.filter(pk=run_id).first()
     if run is None:
         return False
-    return _transition(
+    return BenchmarkRun.transition(
         run_id, allowed_from=[RunStatus.RUNNING], status=RunStatus.FAILED, error=reason, finished=timezone.now(),
         log_tail=_append_line(run.log_tail, f"failed: {reason}"),
     )  # fmt: skip

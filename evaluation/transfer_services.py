@@ -158,13 +158,9 @@ def ranking_request_by_name(*, dataset_name: str, **request: Any) -> TransferRan
 # --- state transitions ------------------------------------------------------------------------------------------
 
 
-def _transition(ranking_id: int, *, allowed_from: list[str], **fields: Any) -> bool:
-    return TransferRanking.objects.filter(pk=ranking_id, status__in=allowed_from).update(**fields) == 1
-
-
 def ranking_cancel(*, ranking: TransferRanking) -> TransferRanking:
     """Cancel a queued or running ranking; a finished one is refused with a message naming its state."""
-    if not _transition(
+    if not TransferRanking.transition(
         ranking.pk, allowed_from=[RunStatus.QUEUED, RunStatus.RUNNING], status=RunStatus.CANCELLED,
         finished=timezone.now(),
     ):  # fmt: skip
@@ -196,7 +192,7 @@ class _ProgressWriter:
             return
         self.last_write = now
         self.log(message)
-        if not _transition(
+        if not TransferRanking.transition(
             self.ranking_id, allowed_from=[RunStatus.RUNNING], progress=round(fraction * 100, 1),
             log_tail="\n".join(self.lines),
         ):  # fmt: skip
@@ -238,7 +234,7 @@ def ranking_execute(
     """The whole job. Ends in succeeded, failed (with the error text) or cancelled; never left running."""
     from core.transfer.ranking import rank_candidates
 
-    started = _transition(
+    started = TransferRanking.transition(
         ranking_id, allowed_from=[RunStatus.QUEUED, RunStatus.RUNNING], status=RunStatus.RUNNING, worker=worker,
         started=timezone.now(), progress=0.0, error="",
     )  # fmt: skip
@@ -266,7 +262,7 @@ def ranking_execute(
     except Exception as error:  # any failure is recorded on the row, never left "running"
         logger.exception("transfer ranking %s failed", ranking_id)
         progress.log(f"failed: {error}")
-        _transition(
+        TransferRanking.transition(
             ranking_id, allowed_from=[RunStatus.RUNNING], status=RunStatus.FAILED,
             error=f"{type(error).__name__}: {error}", log_tail="\n".join(progress.lines), finished=timezone.now(),
         )  # fmt: skip
@@ -294,7 +290,7 @@ def _succeed(
     scored = sum(c.score is not None for c in result.candidates)
     progress.log(f"ranked {scored} of {len(rows)} candidates in {result.seconds:.1f}s")
     with transaction.atomic():
-        finished = _transition(
+        finished = TransferRanking.transition(
             ranking.pk, allowed_from=[RunStatus.RUNNING], status=RunStatus.SUCCEEDED, progress=100.0,
             best_score=best, baseline_accuracy=baseline.accuracy if baseline else None,
             baseline=_plain(baseline) if baseline else {},
