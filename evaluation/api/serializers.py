@@ -30,18 +30,6 @@ class DatasetUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="A zip of an ImageFolder: <split>/<class>/<image>.")
 
 
-class VerdictSerializer(serializers.Serializer):
-    dataset = serializers.CharField(source="claim.dataset")
-    split = serializers.CharField(source="claim.split")
-    metric = serializers.CharField(source="claim.metric")
-    claimed = serializers.FloatField(source="claim.value")
-    status = serializers.CharField()
-    measured = serializers.FloatField(allow_null=True)
-    delta = serializers.FloatField(allow_null=True)
-    tolerance = serializers.FloatField()
-    run = serializers.IntegerField(source="run.pk", allow_null=True, default=None)
-
-
 class RunSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model.model_id")
     dataset = serializers.CharField(source="dataset.name")
