@@ -5,6 +5,7 @@ so a fresh clone runs with `make run`. DATABASE_URL and CELERY_BROKER_URL switch
 The README's configuration table lists every variable read here.
 """
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -53,8 +54,14 @@ def _load_or_create_secret_key() -> str:
     # A per-installation key kept under var/, so sessions survive restarts without a key in the repo.
     key_file = VAR_DIR / "secret_key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
+        # Written aside, then linked into place: processes starting together (gunicorn and the worker, parallel
+        # test processes) never read a half-written key, and the first one's key wins for all.
+        draft = VAR_DIR / f"secret_key.{os.getpid()}.tmp"
+        draft.write_text(secrets.token_urlsafe(50))
+        draft.chmod(0o600)
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, key_file)
+        draft.unlink()
     return key_file.read_text().strip()
 
 

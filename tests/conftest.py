@@ -14,18 +14,71 @@ from rest_framework.test import APIClient
 from catalog import services
 from catalog.models import ModelEntry
 from tests import servers
+from tests.reliability import tally
 
 pytest_plugins = ["tests.fixtures_data", "tests.browser"]
 
 _counter = itertools.count()
-POSTGRES_URL = os.environ.get("DEPOT_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/depot")
-REDIS_URL = os.environ.get("DEPOT_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/depot"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379"
+_STARTED_FOR_THE_RUN: list[servers.ThrowawayServer] = []
+
+
+def _configured_postgres_url() -> str:
+    return os.environ.get("DEPOT_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+def _configured_redis_url() -> str:
+    return os.environ.get("DEPOT_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+
+
+def _is_distributed(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A parallel run's controller starts the throwaway servers once, before its workers exist; the workers
+    inherit their addresses through DEPOT_TEST_POSTGRES_URL / DEPOT_TEST_REDIS_URL instead of each starting
+    its own. A serial run starts them lazily, only when a test asks for one (the fixtures below)."""
+    if not _is_distributed(config):
+        return
+    postgres, started_postgres = servers.ensure_postgres(_configured_postgres_url())
+    redis, started_redis = servers.ensure_redis(_configured_redis_url())
+    os.environ["DEPOT_TEST_POSTGRES_URL"], os.environ["DEPOT_TEST_REDIS_URL"] = postgres, redis
+    _STARTED_FOR_THE_RUN.extend(server for server in (started_postgres, started_redis) if server)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _STARTED_FOR_THE_RUN:
+        _STARTED_FOR_THE_RUN.pop().stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The slow tests first (stable otherwise): in a parallel run the long ones start at once on every worker
+    and the many quick ones fill the gaps at the end, instead of one long test starting last. Every worker
+    sorts the same collection the same way, as xdist requires."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        tally.export(workeroutput)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    tally.absorb(getattr(node, "workeroutput", {}))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    tally.write_summary(terminalreporter)
 
 
 @pytest.fixture(scope="session")
 def postgres_url():
     """The configured PostgreSQL (DEPOT_TEST_POSTGRES_URL) or, when none answers there, a throwaway one."""
-    url, started = servers.ensure_postgres(POSTGRES_URL)
+    url, started = servers.ensure_postgres(_configured_postgres_url())
     yield url
     if started:
         started.stop()
@@ -34,7 +87,7 @@ def postgres_url():
 @pytest.fixture(scope="session")
 def redis_url():
     """The configured Redis base URL (DEPOT_TEST_REDIS_URL, no db number) or a throwaway server's."""
-    url, started = servers.ensure_redis(REDIS_URL)
+    url, started = servers.ensure_redis(_configured_redis_url())
     yield url
     if started:
         started.stop()

@@ -26,6 +26,17 @@ class ServerUnavailable(RuntimeError):
     pass
 
 
+def test_worker_index() -> int:
+    """0 in a serial run; N in pytest-xdist's worker gwN (the variable xdist sets in each worker process)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker.removeprefix("gw") or 0)
+
+
+def without_test_worker_identity(env: dict[str, str]) -> dict[str, str]:
+    """A child pytest run is a run of its own, not one of this run's xdist workers."""
+    return {key: value for key, value in env.items() if not key.startswith("PYTEST_XDIST_")}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -4,25 +4,26 @@ Every test here reports what it submitted and injected; the session prints the t
 of the suite gives the figures (submitted / finished / duplicated / lost, faults injected / survived).
 """
 
-import collections
 import contextlib
 import os
 import re
 import signal
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
+from tests import servers
 from tests.conftest import CELERY, _reset_publishers, _test_database_url
 
-# A Redis database number of its own, so several checkouts can share one Redis server.
-JOBS_REDIS_DB = int(os.environ.get("DEPOT_TEST_JOBS_REDIS_DB", "11"))
+# A Redis database number of its own, so several checkouts can share one Redis server; each parallel test
+# process (pytest-xdist worker) counts down from it, so two workers never purge each other's queue.
+JOBS_REDIS_DB = int(os.environ.get("DEPOT_TEST_JOBS_REDIS_DB", "11")) - servers.test_worker_index()
 # Faults are detected in seconds, not minutes: a short heartbeat timeout and a reaper round every second.
 HEARTBEAT_TIMEOUT = 6
-TALLY: collections.Counter = collections.Counter()
 
 
 class Worker:
@@ -134,9 +135,9 @@ def broker(request, tmp_path):
     restore_publishers()
 
 
-def results_recorded(workers: list[Worker]) -> collections.Counter:
+def results_recorded(workers: list[Worker]) -> Counter:
     """run id -> how many executions recorded a result, read from every worker's log."""
-    counts: collections.Counter = collections.Counter()
+    counts: Counter = Counter()
     for worker in workers:
         counts.update(int(run_id) for run_id in re.findall(r"run (\d+): result recorded", worker.output()))
     return counts
@@ -150,20 +151,3 @@ def wait_for(predicate, seconds: float, what: str, interval: float = 0.1):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-
-
-def pytest_terminal_summary(terminalreporter):
-    if TALLY:
-        terminalreporter.section("reliability: jobs and faults")
-        for key in (
-            "submitted",
-            "finished",
-            "failed_with_reason",
-            "duplicated",
-            "lost",
-            "injected",
-            "survived",
-        ):
-            terminalreporter.write_line(f"{key:>20}: {TALLY[key]}")
-        for key in sorted(k for k in TALLY if k.startswith("fault:")):
-            terminalreporter.write_line(f"{key:>40}: {TALLY[key]}")

@@ -12,22 +12,21 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+import timm
 from django.db import connection, transaction
 from rest_framework.authtoken.models import Token
+from safetensors.torch import save_file
 
+from catalog import services as catalog_services
+from catalog.models import SourceKind
 from evaluation import services
 from evaluation.models import FINISHED_STATUSES, BenchmarkRun, RunStatus
 from evaluation.tasks import run_benchmark
 from hub.celery import app
 from tests import servers
-from tests.fixtures_data import FAST
-from tests.reliability.conftest import (
-    TALLY,
-    point_publishers_at,
-    restore_publishers,
-    results_recorded,
-    wait_for,
-)
+from tests.fixtures_data import DIGITS, FAST
+from tests.reliability.conftest import point_publishers_at, restore_publishers, results_recorded, wait_for
+from tests.reliability.tally import TALLY
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -145,16 +144,33 @@ def test_sigkill_of_the_whole_worker_mid_run_is_reaped_and_finished_by_another(
     TALLY["fault:sigkill whole worker"] += 1
 
 
+@pytest.fixture
+def large_input_model(make_model, tmp_path):
+    """The digit model's architecture at a 384-pixel input: about 40 ms an image on one core, so a run over the
+    1,079-image train split lasts well past a 2-second limit on any machine (at 32 pixels it can finish in
+    under 2 s on an idle one)."""
+    model = make_model(
+        name="digit-net-384", architecture="test_resnet", num_classes=10, label_names=DIGITS,
+        input_size=[3, 384, 384], mean=[0.5] * 3, std=[0.25] * 3, interpolation="bilinear", crop_pct=1.0,
+    )  # fmt: skip
+    path = tmp_path / "large-input.safetensors"
+    save_file(timm.create_model("test_resnet", num_classes=10).state_dict(), str(path))
+    catalog_services.weights_attach(
+        model=model, path=path, original_name=path.name, source_kind=SourceKind.LOCAL
+    )
+    model.refresh_from_db()
+    return model
+
+
 def test_a_time_limit_fails_the_run_with_the_reason_and_the_worker_goes_on(
-    broker, start_worker, digit_model, slow_digits, small_digits
+    broker, start_worker, digit_model, large_input_model, slow_digits, small_digits
 ):
     worker = start_worker(broker)
     # A first job loads torch and timm in the job process, so the limits below strike mid-run, not mid-import.
     warm_up, _ = services.run_request(model=digit_model, dataset=small_digits, config={**FAST, "seed": 1})
     wait_for(lambda: finished([warm_up.pk]), 180, "the warm-up job")
-    # One image per batch: well over the 2-second limit below, even on an idle machine.
     run, _ = services.run_request(
-        model=digit_model, dataset=slow_digits, split="train", config={**SLOW, "batch_size": 1}, enqueue=False
+        model=large_input_model, dataset=slow_digits, split="train", config=SLOW, enqueue=False
     )
     # The embedded transport's pool enforces a hard limit below the soft one: the worker kills the job's
     # process at 2 s and its main process records the reason. Redis's event-loop pool arms the hard limit

@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.conftest import TALLY
+from tests import servers
+from tests.reliability.tally import TALLY
 
 ROOT = Path(__file__).resolve().parents[2]
-# Two Redis databases for the broker and the cache; set them apart when several checkouts share one Redis.
+# Redis databases for the broker, the cache and the inner run's job tests; set them apart when several
+# checkouts share one Redis. The outer run's job tests count down from DEPOT_TEST_JOBS_REDIS_DB (11) per
+# parallel worker, so the inner run's jobs take the database just below the cache's.
 REDIS_DB = int(os.environ.get("DEPOT_TEST_REDIS_DB", "15"))
 SUITE = [
     "tests/evaluation/test_worker.py",
@@ -41,13 +44,14 @@ def add_inner_tally(output: str) -> None:
 @pytest.mark.slow
 def test_the_suite_passes_on_postgresql_and_redis(tmp_path, postgres_url, redis_url):
     env = {
-        **os.environ,
+        **servers.without_test_worker_identity(dict(os.environ)),
         "DATABASE_URL": postgres_url,
         "CELERY_BROKER_URL": f"{redis_url}/{REDIS_DB}",
         "DEPOT_CACHE_URL": f"{redis_url}/{REDIS_DB - 1}",
         # The inner run must use these servers, not start others.
         "DEPOT_TEST_POSTGRES_URL": postgres_url,
         "DEPOT_TEST_REDIS_URL": redis_url,
+        "DEPOT_TEST_JOBS_REDIS_DB": str(REDIS_DB - 2),
         "DEPOT_VAR_DIR": str(tmp_path / "var"),
     }
     # The job tests on the embedded broker already ran on SQLite in this session; here they run on Redis.
