@@ -34,10 +34,14 @@ run: prepare
 dev: prepare
 	HOST=$(HOST) PORT=$(PORT) scripts/serve.sh --dev
 
+# Test processes run in parallel (pytest-xdist). Many tests wait on real servers, workers and browsers, so
+# there are more processes than cores; TEST_PROCESSES=0 runs everything in one process.
+TEST_PROCESSES ?= 4
+
 test: setup
 	scripts/ensure-chromium.sh
 	scripts/ensure-servers.sh
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --maxschedchunk 1 --durations=10
 
 # ruff, then the import contracts of pyproject.toml (the core is Django-free; catalog never imports evaluation).
 lint: setup

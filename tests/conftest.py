@@ -42,6 +42,9 @@ def pytest_configure(config: pytest.Config) -> None:
     its own. A serial run starts them lazily, only when a test asks for one (the fixtures below)."""
     if not _is_distributed(config):
         return
+    # One thread per test process: the processes already share the cores, and OpenMP threads competing for
+    # them spin instead of working (tests that choose a thread count still set it). Children inherit it.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     postgres, started_postgres = servers.ensure_postgres(_configured_postgres_url())
     redis, started_redis = servers.ensure_redis(_configured_redis_url())
     os.environ["DEPOT_TEST_POSTGRES_URL"], os.environ["DEPOT_TEST_REDIS_URL"] = postgres, redis
@@ -54,10 +57,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The slow tests first (stable otherwise): in a parallel run the long ones start at once on every worker
-    and the many quick ones fill the gaps at the end, instead of one long test starting last. Every worker
-    sorts the same collection the same way, as xdist requires."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The long tests first (longest first), then the slow ones, then the rest (stable within each). A parallel
+    run hands tests out one or two at a time (`make test` passes --maxschedchunk 1), so the longest start at
+    once on different workers and the many quick ones fill the gaps at the end, instead of one long test
+    starting last. Every worker sorts the same collection the same way, as xdist requires."""
+    items.sort(key=_schedule_rank)
+
+
+def _schedule_rank(item: pytest.Item) -> tuple[int, float]:
+    long = item.get_closest_marker("long")
+    if long:
+        return 0, -long.kwargs.get("seconds", 60)
+    return (1 if item.get_closest_marker("slow") else 2), 0
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -11,9 +11,16 @@ from catalog import services as catalog_services
 from catalog.models import SourceKind
 from core.datasets import build_digits_imagefolder
 from evaluation import services
+from tests.trained_models import DemoTrainer, run_cache_root
 
 DIGITS = [str(i) for i in range(10)]
 PER_CLASS = 12  # a small test split keeps each run to a second or two
+
+
+@pytest.fixture(scope="session")
+def demo_trainer(tmp_path_factory) -> DemoTrainer:
+    """train_demo_model, but each distinct demo model is trained once per test run (tests/trained_models.py)."""
+    return DemoTrainer(run_cache_root(tmp_path_factory))
 
 
 @pytest.fixture(scope="session")

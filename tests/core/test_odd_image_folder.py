@@ -111,6 +111,7 @@ def by_stem(rows: list[dict], key: str) -> dict[str, object]:
     return {Path(row["file"]).stem: row[key] for row in rows}
 
 
+@pytest.mark.long(seconds=18)
 def test_the_bundles_evaluate_and_predict_read_the_odd_folder_like_the_originals(
     demo_model, folders, tmp_path
 ):

@@ -9,18 +9,18 @@ import pytest
 
 from catalog.models import ModelEntry
 from demo import seed as demo
-from demo.training import DEMO_MODEL_SPECS, train_demo_model
+from demo.training import DEMO_MODEL_SPECS
 
 
 @pytest.fixture
-def demo_catalog(settings, tmp_path, monkeypatch):
+def demo_catalog(settings, tmp_path, monkeypatch, demo_trainer):
     """The demo catalog seeded as `make run` does, and what each training run measured itself."""
     settings.VAR_DIR = tmp_path / "var"
     settings.VAR_DIR.mkdir()
     results = {}
 
     def train_and_remember(spec, **kwargs):
-        results[spec.slug] = train_demo_model(spec, **kwargs)
+        results[spec.slug] = demo_trainer(spec, **kwargs)
         return results[spec.slug]
 
     monkeypatch.setattr(demo, "train_demo_model", train_and_remember)
@@ -28,6 +28,7 @@ def demo_catalog(settings, tmp_path, monkeypatch):
     return results
 
 
+@pytest.mark.long(seconds=50)
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_rechecking_every_demo_model_verifies_the_honest_and_catches_the_dishonest(

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from catalog.models import ModelEntry
+from demo import seed as demo_seed
 from demo.seed import demo_catalog_seed
 from demo.training import demo_spec, load_demo_model
 from evaluation.models import EvalDataset
@@ -21,13 +22,25 @@ from tests.catalog.api.test_hfcompat import hub_subprocess_env
 SPEC = demo_spec("digits-convnext-overfit")  # the quickest demo model to train
 
 
-@pytest.fixture
-def seeded(settings, tmp_path):
+def seed_into(settings, tmp_path):
     settings.VAR_DIR = tmp_path / "var"
     settings.VAR_DIR.mkdir()
     lines: list[str] = []
     summary = demo_catalog_seed(report=lines.append, specs=(SPEC,))
     return summary, lines
+
+
+@pytest.fixture
+def seeded(settings, tmp_path):
+    """Seeded as `make run` does, training included."""
+    return seed_into(settings, tmp_path)
+
+
+@pytest.fixture
+def seeded_with_shared_training(settings, tmp_path, monkeypatch, demo_trainer):
+    """The same, with the model trained once per test run (tests/trained_models.py)."""
+    monkeypatch.setattr(demo_seed, "train_demo_model", demo_trainer)
+    return seed_into(settings, tmp_path)
 
 
 @pytest.mark.slow
@@ -68,7 +81,9 @@ CLIENT = textwrap.dedent(
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_timm_reproduces_the_demo_predictions_through_depot(seeded, live_server, tmp_path, settings):
+def test_timm_reproduces_the_demo_predictions_through_depot(
+    seeded_with_shared_training, live_server, tmp_path, settings
+):
     test_split = settings.VAR_DIR / "datasets" / "digits-0-4" / "test"
     result = subprocess.run(
         [sys.executable, "-c", CLIENT.format(slug=SPEC.slug), str(test_split)],

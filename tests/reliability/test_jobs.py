@@ -68,6 +68,7 @@ def tally(runs, workers, faults=0):
     return recorded
 
 
+@pytest.mark.long(seconds=35)
 def test_fifty_concurrent_submissions_with_two_workers_finish_exactly_once(
     broker, start_worker, live_server, staff_user, digit_model, small_digits
 ):

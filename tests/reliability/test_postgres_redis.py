@@ -41,6 +41,7 @@ def add_inner_tally(output: str) -> None:
         TALLY[f"{key} (PostgreSQL)" if key.startswith("fault:") else key] += int(value)
 
 
+@pytest.mark.long(seconds=110)
 @pytest.mark.slow
 def test_the_suite_passes_on_postgresql_and_redis(tmp_path, postgres_url, redis_url):
     env = {

@@ -53,6 +53,7 @@ def run_schemathesis(server: throwaway_server.ThrowawayServer, *, label: str, he
     return output
 
 
+@pytest.mark.long(seconds=50)
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path, settings):
     own_var = Path(settings.BASE_DIR) / "var"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from demo import seed as demo_seed
 from demo.seed import demo_catalog_seed
 from demo.training import demo_spec
 
@@ -75,9 +76,11 @@ def shell(project: Path, command: str, env: dict[str, str]) -> str:
     return output
 
 
-def test_the_readme_dvc_steps_work_verbatim(live_server, settings, tmp_path):
+@pytest.mark.long(seconds=100)
+def test_the_readme_dvc_steps_work_verbatim(live_server, settings, tmp_path, monkeypatch, demo_trainer):
     settings.VAR_DIR = tmp_path / "var"
     settings.VAR_DIR.mkdir()
+    monkeypatch.setattr(demo_seed, "train_demo_model", demo_trainer)  # trained once per test run
     summary = demo_catalog_seed(report=lambda line: None, specs=(SPEC,))
     request = urllib.request.Request(
         f"{live_server.url}/api/v1/models/{SPEC.repo_id}/starter-bundle/?{OPTIONS}", method="POST"

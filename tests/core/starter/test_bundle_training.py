@@ -24,7 +24,7 @@ import yaml
 
 from core.datasets import build_digits_imagefolder
 from core.starter import ModelRecord, TargetConfig, build_bundle
-from demo.training import demo_spec, train_demo_model
+from demo.training import demo_spec
 
 # The demo catalog's own model: resnet10t trained on digits 0-4 (about 15 s on 2 CPU cores).
 SOURCE_SPEC = demo_spec("digits-resnet10t")
@@ -52,10 +52,8 @@ def digits_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def source(digits_root, tmp_path_factory):
-    return train_demo_model(
-        SOURCE_SPEC, data_root=digits_root, out_dir=tmp_path_factory.mktemp("source"), seed=0
-    )
+def source(digits_root, tmp_path_factory, demo_trainer):
+    return demo_trainer(SOURCE_SPEC, data_root=digits_root, out_dir=tmp_path_factory.mktemp("source"), seed=0)
 
 
 def record_for(result, **overrides) -> ModelRecord:
@@ -138,6 +136,7 @@ def read_json(path: Path) -> dict:
 # The transfer proof
 
 
+@pytest.mark.long(seconds=20)
 def test_it_fine_tunes_ten_digits_better_than_scratch(source, digits_root, tmp_path):
     target = TargetConfig(num_classes=10, strategy="freeze_then_unfreeze", seed=0, **BUDGET)
     project = unpack(build_bundle(record_for(source), target), tmp_path / "project")
