@@ -55,7 +55,18 @@ def setup_django(var_dir: str, database_url: str | None = None) -> None:
 
 CLAIM_DATASETS = ("imagenet-1k", "imagenet-real", "imagenetv2-matched-frequency", "imagenet-sketch", "imagenet-a",
                   "imagenet-r")  # fmt: skip
-FAMILIES = ["resnet", "vit", "convnext", "efficientnet", "mobilenetv3", "regnet", "deit", "swin", "bert", "wav2vec"]
+FAMILIES = [
+    "resnet",
+    "vit",
+    "convnext",
+    "efficientnet",
+    "mobilenetv3",
+    "regnet",
+    "deit",
+    "swin",
+    "bert",
+    "wav2vec",
+]
 DOMAINS = ["vision"] * 8 + ["nlp", "audio"]
 
 

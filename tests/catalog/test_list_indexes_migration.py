@@ -18,6 +18,7 @@ ORDERING_INDEXES = 16  # eight orderings, both directions
 TRIGRAM_INDEX = "catalog_modelentry_search_trgm"
 SEARCH_INDEX = "catalog_me_search_vector"  # 0004
 CLAIM_DESC_INDEX = "catalog_dtc_dataset_value_desc"  # 0004, on catalog_datasettop1claim
+CLAIM_PROBE_INDEX = "catalog_dtc_model_dataset_value"  # 0004, on catalog_datasettop1claim
 
 
 def test_sqlite_migrates_without_the_postgresql_indexes(db):
@@ -50,7 +51,7 @@ def _list_indexes(url: str) -> set[str]:
             "SELECT indexname FROM pg_indexes "
             "WHERE tablename IN ('catalog_modelentry', 'catalog_datasettop1claim')"
         ).fetchall()
-    ours = (TRIGRAM_INDEX, SEARCH_INDEX, CLAIM_DESC_INDEX)
+    ours = (TRIGRAM_INDEX, SEARCH_INDEX, CLAIM_DESC_INDEX, CLAIM_PROBE_INDEX)
     return {row[0] for row in rows if row[0].startswith("catalog_me_ord_") or row[0] in ours}
 
 
@@ -81,8 +82,9 @@ def test_postgresql_gets_the_indexes_and_the_migration_reverses(scratch_database
     result = _migrate(url, tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     indexes = _list_indexes(url)
-    assert {SEARCH_INDEX, CLAIM_DESC_INDEX} <= indexes and TRIGRAM_INDEX not in indexes, sorted(indexes)
-    assert len(indexes) == ORDERING_INDEXES + 2 and _has_search_vector(url)
+    new_in_0004 = {SEARCH_INDEX, CLAIM_DESC_INDEX, CLAIM_PROBE_INDEX}
+    assert new_in_0004 <= indexes and TRIGRAM_INDEX not in indexes, sorted(indexes)
+    assert len(indexes) == ORDERING_INDEXES + 3 and _has_search_vector(url)
     with psycopg.connect(
         url
     ) as conn:  # the index gives the list's exact order (the empty table can't show cost)
@@ -98,7 +100,7 @@ def test_postgresql_gets_the_indexes_and_the_migration_reverses(scratch_database
     assert "catalog_me_ord_claimed_top1_desc" in plan, plan
     result = _migrate(url, tmp_path, "catalog", "0003")  # 0004 reversed: the trigram index is back
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert _list_indexes(url) - {TRIGRAM_INDEX} == indexes - {SEARCH_INDEX, CLAIM_DESC_INDEX}
+    assert _list_indexes(url) - {TRIGRAM_INDEX} == indexes - new_in_0004
     assert TRIGRAM_INDEX in _list_indexes(url) and not _has_search_vector(url)
     result = _migrate(url, tmp_path, "catalog", "0002")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -122,7 +124,7 @@ def test_without_the_right_to_create_pg_trgm_the_migration_still_succeeds(
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         assert "skipping the trigram index" in result.stderr + result.stdout
         indexes = _list_indexes(url)
-        assert TRIGRAM_INDEX not in indexes and len(indexes) == ORDERING_INDEXES + 2, sorted(indexes)
+        assert TRIGRAM_INDEX not in indexes and len(indexes) == ORDERING_INDEXES + 3, sorted(indexes)
         assert _has_search_vector(url)  # the word search needs no extension
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
