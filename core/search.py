@@ -9,8 +9,8 @@ too, so `resnet50` finds `cspresnet50` and `net50` finds `resnet50`.
 The stored text is these words separated by single spaces (with a leading space, so "starts a word" is one
 substring test, `' ' + word`, on any database). PostgreSQL indexes the same text as a `tsvector` (migration
 catalog.0004) and asks `word:* & word:*`; SQLite runs the equivalent LIKE per word; both answer the same.
-A later relevance ranking can weigh an exact or prefix match of the name above these word matches: the name is
-kept whole in its own column and its words are the first ones stored.
+A later relevance ranking can order the matches (only they: the GIN index finds them) by an exact or prefix match
+of the whole name, kept in its own column, then by ts_rank over the stored tsvector, without re-parsing any text.
 """
 
 import re
