@@ -11,10 +11,12 @@ from decimal import Decimal
 
 import django_filters
 from django import forms
-from django.db.models import F, FilteredRelation, Q, QuerySet
+from django.db import connections
+from django.db.models import BooleanField, Expression, F, FilteredRelation, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from catalog.models import DatasetTop1Claim, Domain, Library, ModelEntry, Task
+from core import search
 from core.verdict import VerdictStatus
 
 _SUFFIXES = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}
@@ -196,9 +198,7 @@ class CatalogFilterSet(django_filters.FilterSet):
         return queryset.filter(**{f"{CLAIM_ANNOTATION}__gte": value})
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        for word in value.lower().split():
-            queryset = queryset.filter(search_text__contains=word)
-        return queryset
+        return search_filter(queryset, query=value)
 
     def filter_size_mb_max(self, queryset: QuerySet, name: str, value: float) -> QuerySet:
         limit = int(value * 1_000_000)
@@ -217,6 +217,37 @@ class CatalogFilterSet(django_filters.FilterSet):
 
     def filter_ordering(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.order_by(*ordering_expressions(value))
+
+
+class MatchesSearchVector(Expression):
+    """PostgreSQL: the row's `search_vector` (migration 0004's generated tsvector, under a GIN index) matches a
+    to_tsquery text. The column is not in Django's model state, so it is named here on the query's own alias
+    (which a subquery relabels)."""
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, tsquery: str):
+        super().__init__()
+        self.tsquery = tsquery
+
+    def as_sql(self, compiler, connection):
+        alias = compiler.quote_name_unless_alias(compiler.query.get_initial_alias())
+        return f"{alias}.\"search_vector\" @@ to_tsquery('simple'::regconfig, %s)", [self.tsquery]
+
+
+def search_filter(queryset: QuerySet, *, query: str) -> QuerySet:
+    """Entries with every word of `query` (core.search): each starts a word of the entry, or lies inside a
+    word of its name. PostgreSQL asks the GIN index; SQLite scans with one LIKE per word (same answers)."""
+    words = search.query_words(query)
+    if not words:
+        return queryset
+    if connections[queryset.db].vendor == "postgresql":
+        return queryset.filter(MatchesSearchVector(search.tsquery(words)))
+    for word in words:
+        # search_text starts with a space and separates words by one: " " + word matches at a word's start.
+        queryset = queryset.filter(search_text__contains=f" {word}")
+    return queryset
 
 
 def with_dataset_claim(queryset: QuerySet, *, dataset: str) -> QuerySet:

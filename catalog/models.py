@@ -9,6 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.urls import reverse
 
+from core import search
 from core.verdict import ENTRY_VERDICT_CHOICES
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}"
@@ -90,7 +91,9 @@ class ModelEntry(models.Model):
     license = models.CharField(max_length=64, blank=True, db_index=True)
     paper_ids = models.JSONField(default=list, blank=True)
     tags = models.CharField(max_length=500, blank=True, help_text="Comma-separated, lower case.")
-    # Lower-cased name, title, summary and tags in one column: search is one LIKE scan instead of four.
+    # The words of name (with their inner suffixes), namespace, title, summary and tags (core.search), stamped by
+    # services on every write. On PostgreSQL a generated tsvector column beside it, `search_vector`, holds the
+    # same words under a GIN index (migration 0004; not in the model state, so Django never writes it).
     search_text = models.TextField(blank=True, editable=False)
 
     num_params = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
@@ -145,9 +148,9 @@ class ModelEntry(models.Model):
         return reverse("catalog:model-detail", kwargs={"namespace": self.namespace, "name": self.name})
 
     def build_search_text(self) -> str:
-        return " ".join(
-            [self.namespace, self.name, self.title, self.summary, self.tags.replace(",", " ")]
-        ).lower()
+        return search.document_text(
+            name=self.name, fields=[self.namespace, self.title, self.summary, self.tags]
+        )
 
     @property
     def model_id(self) -> str:
@@ -161,6 +164,32 @@ class ModelEntry(models.Model):
     def estimated_size_bytes(self) -> int | None:
         """The estimate, only while the real size is unknown."""
         return self.size_estimate_bytes if self.weights_size_bytes is None else None
+
+
+# The facets the catalog page counts; CatalogFacetCount holds the unfiltered catalog's counts of them.
+FACET_FIELDS = ("domain", "task", "library", "license")
+
+
+class CatalogFacetCount(models.Model):
+    """How many entries have each combination of the facet values: the unfiltered catalog's facet counts and
+    total, without scanning it.
+
+    Kept exact by the services that write entries (catalog.services: register, update, save, delete and the bulk
+    paths), in the same transaction as the write, with an atomic increment, so concurrent writers never lose a
+    count. services.facet_counts_rebuild recomputes it from the entries (migrations and bulk imports call it).
+    """
+
+    domain = models.CharField(max_length=16)
+    task = models.CharField(max_length=40)
+    library = models.CharField(max_length=32)
+    license = models.CharField(max_length=64)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=list(FACET_FIELDS), name="unique_facet_combination")]
+
+    def __str__(self) -> str:
+        return f"{self.domain}/{self.task}/{self.library}/{self.license}: {self.count}"
 
 
 class Metric(models.TextChoices):

@@ -5,17 +5,26 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
+from django.db import connections
 from django.db.models import Count, Prefetch, QuerySet
 
 from catalog import measurements
 from catalog.filters import CatalogFilterSet, unknown_parameters
 from catalog.measurements import MeasuredRun
-from catalog.models import AccuracyClaim, ClaimSource, Metric, ModelEntry, SpeedClaim
+from catalog.models import (
+    FACET_FIELDS,
+    AccuracyClaim,
+    CatalogFacetCount,
+    ClaimSource,
+    Metric,
+    ModelEntry,
+    SpeedClaim,
+)
 from core.timm_results import TEST_SETS
 from core.verdict import TOP1_METRICS, judge_claim
+from hub.pagination import EXACT_COUNT_LIMIT, planner_estimate
 
 PAGE_PARAMETERS = ("page", "page_size")
-FACET_FIELDS = ("domain", "task", "library", "license")
 
 
 def model_queryset() -> QuerySet[ModelEntry]:
@@ -204,19 +213,94 @@ class FacetValue:
 
 @dataclass(frozen=True)
 class FacetSummary:
-    count: int  # rows in the filtered catalog: the facet scan counts them, so pages need no COUNT query
+    """What the catalog page shows beside a query's results. Every number is exact, except where a flag says:
+    `count_is_estimate` (count is PostgreSQL's planner estimate, as in the API) and `counts_are_lower_bounds`
+    (facet counts were taken over the first EXACT_COUNT_LIMIT + 1 matches only, so each is "at least")."""
+
+    count: int  # rows in the filtered catalog: the page needs no COUNT query of its own
+    count_is_estimate: bool
+    counts_are_lower_bounds: bool
+    total: int  # entries in the whole catalog
     facets: dict[str, list[FacetValue]]
 
 
-def catalog_facets(*, queryset: QuerySet[ModelEntry], limit: int = 12) -> FacetSummary:
-    """Value counts per facet over the filtered catalog, most common first, and the total."""
-    # One grouped scan for all facets: the filtered set is read once, not once per facet.
-    combinations = list(queryset.order_by().values(*FACET_FIELDS).annotate(count=Count("id")))
+# Parameters that do not narrow the result: a query with no filter but these (and facet values) is answered by
+# the facet-count table alone.
+NON_FILTER_PARAMETERS = frozenset({"ordering", "page", "page_size", "format"})
+FacetRow = tuple[str, str, str, str, int]  # FACET_FIELDS values, then how many entries have them
+
+
+def facet_filters(*, query: Mapping[str, str]) -> dict[str, str] | None:
+    """The query's filters when it filters on facet fields only ({} for none), else None. Call it on a query
+    model_list accepted: the values are then valid."""
+    given = {name: query.get(name) for name in query if name not in NON_FILTER_PARAMETERS}
+    given = {name: value for name, value in given.items() if value not in (None, "")}
+    return given if set(given) <= set(FACET_FIELDS) else None
+
+
+def _facet_count_rows() -> list[FacetRow]:
+    # A few hundred rows at most (combinations of four low-cardinality columns): read whole, filtered in Python.
+    return list(CatalogFacetCount.objects.filter(count__gt=0).values_list(*FACET_FIELDS, "count"))
+
+
+def _row_matches(row: FacetRow, filters: Mapping[str, str]) -> bool:
+    for index, name in enumerate(FACET_FIELDS):
+        wanted = filters.get(name)
+        # license is matched case-insensitively, like the filter (iexact); the others exactly
+        if wanted is not None and (
+            row[index].lower() != wanted.lower() if name == "license" else row[index] != wanted
+        ):
+            return False
+    return True
+
+
+def catalog_count_known(*, query: Mapping[str, str]) -> int | None:
+    """The exact size of the result when the facet-count table knows it (no filter, or facet filters only): one
+    read of a small table instead of counting rows. None otherwise."""
+    filters = facet_filters(query=query)
+    if filters is None:
+        return None
+    return sum(row[-1] for row in _facet_count_rows() if _row_matches(row, filters))
+
+
+def catalog_facets(
+    *, query: Mapping[str, str], queryset: QuerySet[ModelEntry], limit: int = 12
+) -> FacetSummary:
+    """Value counts per facet over the filtered catalog, most common first, the result's size and the catalog's.
+
+    The unfiltered catalog and facet-only filters read the facet-count table (exact, any size). Other filters
+    group their matches: on SQLite all of them; on PostgreSQL at most EXACT_COUNT_LIMIT + 1, so the cost is
+    bounded at any catalog size; past that the count is the planner's estimate and the facet counts lower bounds.
+    """
+    combinations = _facet_count_rows()
+    total = sum(row[-1] for row in combinations)
+    filters = facet_filters(query=query)
+    if filters is not None:
+        matching = [row for row in combinations if _row_matches(row, filters)]
+        return _facet_summary(matching, total=total, limit=limit)
+    if connections[queryset.db].vendor != "postgresql":
+        grouped = queryset.order_by().values_list(*FACET_FIELDS).annotate(count=Count("id"))
+        return _facet_summary(list(grouped), total=total, limit=limit)
+    first = list(queryset.order_by().values_list(*FACET_FIELDS)[: EXACT_COUNT_LIMIT + 1])
+    matching = [(*key, count) for key, count in Counter(first).items()]
+    if len(first) <= EXACT_COUNT_LIMIT:
+        return _facet_summary(matching, total=total, limit=limit)
+    # More than the limit match: count facets over the first EXACT_COUNT_LIMIT (as the page says: lower bounds)
+    first_counted = Counter(first[:EXACT_COUNT_LIMIT])
+    estimate = max(planner_estimate(queryset) or 0, len(first))
+    lower_bounds = [(*key, count) for key, count in first_counted.items()]
+    return _facet_summary(lower_bounds, total=total, limit=limit, estimate=estimate)
+
+
+def _facet_summary(
+    rows: Iterable[FacetRow], *, total: int, limit: int, estimate: int | None = None
+) -> FacetSummary:
+    rows = list(rows)
     totals: dict[str, Counter] = {field_name: Counter() for field_name in FACET_FIELDS}
-    for row in combinations:
-        for field_name in FACET_FIELDS:
-            if row[field_name]:
-                totals[field_name][row[field_name]] += row["count"]
+    for row in rows:
+        for index, field_name in enumerate(FACET_FIELDS):
+            if row[index]:
+                totals[field_name][row[index]] += row[-1]
     facets: dict[str, list[FacetValue]] = {}
     for field_name in FACET_FIELDS:
         choices = dict(ModelEntry._meta.get_field(field_name).choices or [])
@@ -224,7 +308,14 @@ def catalog_facets(*, queryset: QuerySet[ModelEntry], limit: int = 12) -> FacetS
         facets[field_name] = [
             FacetValue(value=value, label=choices.get(value, value), count=count) for value, count in ranked
         ]
-    return FacetSummary(count=sum(row["count"] for row in combinations), facets=facets)
+    counted = sum(row[-1] for row in rows)
+    return FacetSummary(
+        count=counted if estimate is None else estimate,
+        count_is_estimate=estimate is not None,
+        counts_are_lower_bounds=estimate is not None,
+        total=total,
+        facets=facets,
+    )
 
 
 def scatter_points(*, queryset: QuerySet[ModelEntry], limit: int = 400) -> list[dict]:

@@ -2,6 +2,7 @@
 
 import hashlib
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,12 +13,14 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import F, ProtectedError
+from django.db.models import Count, F, ProtectedError
 
 from catalog import measurements
 from catalog.measurements import MeasuredRun
 from catalog.models import (
+    FACET_FIELDS,
     AccuracyClaim,
+    CatalogFacetCount,
     ClaimSource,
     DatasetTop1Claim,
     Domain,
@@ -91,10 +94,12 @@ SERVICE_OWNED_COLUMNS = frozenset({"claimed_top1", "verified_top1", "verificatio
 
 
 def _save_own_fields(model: ModelEntry) -> None:
-    """Save a stamped row; an existing one without the columns other services own."""
+    """Save a stamped row; an existing one without the columns other services own. The facet counts follow."""
     if model._state.adding:
         model.save()
+        _facet_counts_add(Counter([_facet_key(model)]))
         return
+    before = _stored_facet_keys([model.pk])
     model.save(
         update_fields=[
             field.name
@@ -102,6 +107,69 @@ def _save_own_fields(model: ModelEntry) -> None:
             if not field.primary_key and field.name not in SERVICE_OWNED_COLUMNS
         ]
     )
+    _facet_counts_add(Counter([_facet_key(model)]), removed=before.values())
+
+
+# --- the unfiltered catalog's facet counts (CatalogFacetCount) ------------------------------------------
+
+FacetKey = tuple[str, str, str, str]
+
+
+def _facet_key(model: ModelEntry) -> FacetKey:
+    return tuple(getattr(model, name) for name in FACET_FIELDS)
+
+
+def _stored_facet_keys(model_ids: Iterable[int]) -> dict[int, FacetKey]:
+    """The facet values rows hold now, locked until the transaction ends: a concurrent edit of the same row waits,
+    then reads what this one wrote, so no change is counted twice."""
+    rows = (
+        ModelEntry.objects.select_for_update().filter(pk__in=list(model_ids)).values_list("pk", *FACET_FIELDS)
+    )
+    return {pk: tuple(values) for pk, *values in rows}
+
+
+def _facet_counts_add(added: Counter, *, removed: Iterable[FacetKey] = ()) -> None:
+    """Count `added` entries in and `removed` out, in the caller's transaction: one upsert per combination that
+    changes, an atomic increment in the database (never a read-modify-write in Python)."""
+    deltas = Counter(added)
+    deltas.subtract(Counter(removed))
+    # A new combination starts at its (positive) delta; the CHECK count >= 0 applies to the proposed row too,
+    # so the delta itself goes in the DO UPDATE. A decrement below zero fails loudly there (never expected).
+    changes = [(*key, max(delta, 0), delta) for key, delta in deltas.items() if delta]
+    if not changes:
+        return
+    table = connection.ops.quote_name(CatalogFacetCount._meta.db_table)
+    columns = ", ".join(FACET_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} ({columns}, count) VALUES (%s, %s, %s, %s, %s) "
+            f"ON CONFLICT ({columns}) DO UPDATE SET count = {table}.count + %s",
+            changes,
+        )
+
+
+@transaction.atomic
+def facet_counts_rebuild() -> None:
+    """Recompute the facet counts from the entries (one grouped scan): after migrations and bulk loads."""
+    CatalogFacetCount.objects.all().delete()
+    combinations = ModelEntry.objects.order_by().values(*FACET_FIELDS).annotate(n=Count("id"))
+    CatalogFacetCount.objects.bulk_create(
+        [
+            CatalogFacetCount(**{name: row[name] for name in FACET_FIELDS}, count=row["n"])
+            for row in combinations
+        ],
+        batch_size=TIMM_BATCH_SIZE,
+    )
+
+
+@transaction.atomic
+def model_bulk_create(*, entries: list[ModelEntry], batch_size: int = 2000) -> None:
+    """Insert many new entries at once (bulk loads, the list benchmark): stamped and counted like model_register,
+    without its per-row validation. Their claims' summaries are model_derived_refresh's."""
+    for entry in entries:
+        _stamp(entry)
+    ModelEntry.objects.bulk_create(entries, batch_size=batch_size)
+    _facet_counts_add(Counter(_facet_key(entry) for entry in entries))
 
 
 @transaction.atomic
@@ -113,7 +181,7 @@ def model_register(*, namespace: str, name: str, **fields: Any) -> ModelEntry:
     _apply_fields(model, fields)
     model.full_clean()
     _stamp(model)
-    model.save()
+    _save_own_fields(model)
     return model
 
 
@@ -137,7 +205,9 @@ def model_save(*, model: ModelEntry) -> ModelEntry:
 def model_delete(*, model: ModelEntry) -> None:
     previous_weights_id = model.weights_id
     with transaction.atomic():
+        stored = _stored_facet_keys([model.pk])
         model.delete()
+        _facet_counts_add(Counter(), removed=stored.values())
     weights_release(weights_file_id=previous_weights_id)
 
 
@@ -418,19 +488,18 @@ def catalog_analyze() -> None:
 
 @transaction.atomic
 def _upsert_timm_batch(batch: list[ModelEntry], summary: TimmImportSummary) -> None:
-    existing = set(
-        ModelEntry.objects.filter(namespace="timm", name__in=[entry.name for entry in batch]).values_list(
-            "name", flat=True
-        )
-    )
+    existing = ModelEntry.objects.filter(namespace="timm", name__in=[entry.name for entry in batch])
+    before = _stored_facet_keys(existing.values_list("pk", flat=True))
     ModelEntry.objects.bulk_create(
         batch,
         update_conflicts=True,
         unique_fields=["namespace", "name"],
         update_fields=TIMM_UPDATE_FIELDS,
     )
-    summary.updated += len(existing)
-    summary.created += len(batch) - len(existing)
+    # The upsert rewrote the facet values of the rows that existed: count them out as they were, in as they are.
+    _facet_counts_add(Counter(_facet_key(entry) for entry in batch), removed=before.values())
+    summary.updated += len(before)
+    summary.created += len(batch) - len(before)
 
 
 # --- claims import --------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from catalog.uploads import attach_uploaded_weights
 from core import weights
 from core.starter.builder import BundleConfigError
 from core.timm_results import TEST_SETS
+from hub.pagination import EXACT_COUNT_LIMIT
 from hub.uploads import UploadTooLarge
 
 PAGE_SIZE = 25
@@ -57,29 +58,67 @@ def _page_number(raw: str | None) -> int:
 
 
 class CountedPaginator(Paginator):
-    """A paginator told the count it would otherwise ask the database for (the facet scan has it)."""
+    """A paginator told the count it would otherwise ask the database for (the facet summary has it)."""
 
-    def __init__(self, object_list, per_page: int, *, count: int):
+    def __init__(self, object_list, per_page: int, *, count: int, count_is_estimate: bool = False):
         super().__init__(object_list, per_page)
         self.__dict__["count"] = count  # Paginator.count is a cached_property
+        self.count_is_estimate = count_is_estimate
+
+
+class EstimatedPage:
+    """A page of a result whose size is an estimate: it reads one row more to know whether a next page exists,
+    so a low estimate never hides a real page and a high one never shows an empty page as if it had rows."""
+
+    def __init__(self, queryset, paginator: CountedPaginator, number: int):
+        offset = (number - 1) * paginator.per_page
+        rows = list(queryset[offset : offset + paginator.per_page + 1])
+        if not rows and number > 1:
+            raise ValidationError(
+                {"page": f"Page {number} is past the end (about {paginator.count} models)."}
+            )
+        self.paginator, self.number = paginator, number
+        self.object_list = rows[: paginator.per_page]
+        self._has_next = len(rows) > paginator.per_page
+        # Never claim fewer rows than this page proves exist.
+        paginator.__dict__["count"] = max(paginator.count, offset + len(rows))
+
+    def has_next(self) -> bool:
+        return self._has_next
+
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+
+def _catalog_page(queryset, summary: selectors.FacetSummary, number: int):
+    paginator = CountedPaginator(
+        queryset, PAGE_SIZE, count=summary.count, count_is_estimate=summary.count_is_estimate
+    )
+    if summary.count_is_estimate:
+        return EstimatedPage(queryset, paginator, number)
+    try:
+        return paginator.page(number)
+    except EmptyPage:
+        raise ValidationError(
+            {"page": f"Page {number} is past the end ({paginator.num_pages} pages)."}
+        ) from None
 
 
 def catalog_index(request: HttpRequest) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     page = None
-    facets: dict = {}
+    summary = None
     try:
         queryset = selectors.model_list(query=request.GET, allowed_extra=("page",))
         number = _page_number(request.GET.get("page"))
-        summary = selectors.catalog_facets(queryset=queryset)
-        facets = summary.facets
-        paginator = CountedPaginator(queryset, PAGE_SIZE, count=summary.count)
-        try:
-            page = paginator.page(number)
-        except EmptyPage:
-            raise ValidationError(
-                {"page": f"Page {number} is past the end ({paginator.num_pages} pages)."}
-            ) from None
+        summary = selectors.catalog_facets(query=request.GET, queryset=queryset)
+        page = _catalog_page(queryset, summary, number)
     except ValidationError as error:
         errors = error.message_dict
     query_without_page = request.GET.copy()
@@ -88,7 +127,9 @@ def catalog_index(request: HttpRequest) -> HttpResponse:
         "page": page,
         "rows": [catalog_row(model) for model in page.object_list] if page else [],
         "errors": errors,
-        "facets": facets,
+        "facets": summary.facets if summary else {},
+        "facet_counts_are_lower_bounds": bool(summary and summary.counts_are_lower_bounds),
+        "exact_count_limit": EXACT_COUNT_LIMIT,
         "plot_query": query_without_page.urlencode(),
         "query": request.GET,
         "query_without_page": query_without_page.urlencode(),
@@ -100,7 +141,7 @@ def catalog_index(request: HttpRequest) -> HttpResponse:
         "domains": Domain.choices,
         "tasks": Task.choices,
         "libraries": Library.choices,
-        "total": ModelEntry.objects.count(),
+        "total": summary.total if summary else None,
     }
     return render(request, "catalog/index.html", context, status=400 if errors else 200)
 

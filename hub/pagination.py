@@ -1,10 +1,11 @@
 """Page-number pagination that refuses bad input instead of silently clamping it.
 
-Counts are exact up to EXACT_COUNT_LIMIT rows. On PostgreSQL a larger result is not counted row by row (a COUNT(*)
-of a big filtered set costs more than the page itself): the count is the query planner's estimate, at least the
-limit + 1, and the response says so with `count_is_estimate: true`. Pages of such a result are fetched one row
-long to know whether a next page exists, so no real page is ever refused because the estimate was low.
-Other databases (SQLite) always count exactly.
+Counts are exact up to EXACT_COUNT_LIMIT rows (settings, DEPOT_EXACT_COUNT_LIMIT, 1,000 by default). On PostgreSQL a
+larger result is not counted row by row (a COUNT(*) of a big filtered set costs more than the page itself): the
+count is the query planner's estimate, at least the limit + 1, and the response says so with
+`count_is_estimate: true`. Pages of such a result are fetched one row long to know whether a next page exists, so
+no real page is ever refused because the estimate was low. Other databases (SQLite) always count exactly.
+A view whose results' size is known without counting (a summary table) says so through `known_count`.
 """
 
 import json
@@ -35,7 +36,7 @@ def parse_positive_int(raw: str | None, *, name: str, default: int, maximum: int
     return value
 
 
-EXACT_COUNT_LIMIT = 10_000
+EXACT_COUNT_LIMIT: int = settings.EXACT_COUNT_LIMIT
 
 
 def planner_estimate(queryset: QuerySet) -> int | None:
@@ -86,7 +87,10 @@ class StrictPageNumberPagination(BasePagination):
         number = parse_positive_int(request.query_params.get(self.page_query_param), name="page", default=1)
         self.request = request
         self.page_size = page_size
-        if isinstance(queryset, QuerySet):
+        known = self.known_count(request)
+        if known is not None:
+            count, is_estimate = known, False
+        elif isinstance(queryset, QuerySet):
             count, is_estimate = count_rows(queryset, exact_up_to=self.exact_count_limit)
         else:
             count, is_estimate = len(queryset), False
@@ -94,6 +98,10 @@ class StrictPageNumberPagination(BasePagination):
         if is_estimate:
             return self._estimated_page(queryset, number=number, page_size=page_size, estimate=count)
         return self._exact_page(queryset, number=number, page_size=page_size, count=count)
+
+    def known_count(self, request: Request) -> int | None:
+        """The exact number of results when the view knows it without counting rows; None: count them."""
+        return None
 
     def _estimated_page(self, queryset, *, number: int, page_size: int, estimate: int) -> list:
         offset = (number - 1) * page_size

@@ -196,6 +196,9 @@ LOGIN_URL = "/admin/login/"
 # --- REST API -------------------------------------------------------------------------------------------
 API_MAX_PAGE_SIZE = env_int("DEPOT_API_MAX_PAGE_SIZE", 100)
 API_DEFAULT_PAGE_SIZE = min(env_int("DEPOT_API_PAGE_SIZE", 25), API_MAX_PAGE_SIZE)
+# Lists and the catalog page count a filtered result exactly up to this many rows; on PostgreSQL a larger one
+# shows the planner's estimate, marked as one (hub.pagination). Each exactly counted row costs time.
+EXACT_COUNT_LIMIT = env_int("DEPOT_EXACT_COUNT_LIMIT", 1000)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,5 +1,6 @@
-"""Migration 0003 (PostgreSQL-only list indexes): a no-op on SQLite, the indexes on PostgreSQL, reversible, and
-still successful where the role may not create the pg_trgm extension (the trigram index is then skipped)."""
+"""Migrations 0003 and 0004 (PostgreSQL-only list indexes): a no-op on SQLite, the indexes on PostgreSQL,
+reversible, and still successful where the role may not create the pg_trgm extension (0003's trigram index,
+which 0004 replaces by the word search's tsvector column and GIN index, is then skipped)."""
 
 import os
 import subprocess
@@ -15,6 +16,9 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parents[2]
 ORDERING_INDEXES = 16  # eight orderings, both directions
 TRIGRAM_INDEX = "catalog_modelentry_search_trgm"
+SEARCH_INDEX = "catalog_me_search_vector"  # 0004
+CLAIM_DESC_INDEX = "catalog_dtc_dataset_value_desc"  # 0004, on catalog_datasettop1claim
+CLAIM_PROBE_INDEX = "catalog_dtc_model_dataset_value"  # 0004, on catalog_datasettop1claim
 
 
 def test_sqlite_migrates_without_the_postgresql_indexes(db):
@@ -22,8 +26,8 @@ def test_sqlite_migrates_without_the_postgresql_indexes(db):
         pytest.skip("checks the SQLite test database")
     with connection.cursor() as cursor:
         names = {index for index in connection.introspection.get_constraints(cursor, "catalog_modelentry")}
-    assert not {name for name in names if name.startswith("catalog_me_ord_") or name == TRIGRAM_INDEX}
-    assert "unique_model_id" in names  # the table itself is there, migrated through 0003
+    assert not {name for name in names if name.startswith("catalog_me_") or name == TRIGRAM_INDEX}
+    assert "unique_model_id" in names  # the table itself is there, migrated through 0004
 
 
 def _admin_url(url: str, *, user: str | None = None, database: str = "postgres") -> str:
@@ -44,9 +48,21 @@ def _migrate(url: str, tmp_path: Path, *target: str) -> subprocess.CompletedProc
 def _list_indexes(url: str) -> set[str]:
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'catalog_modelentry'"
+            "SELECT indexname FROM pg_indexes "
+            "WHERE tablename IN ('catalog_modelentry', 'catalog_datasettop1claim')"
         ).fetchall()
-    return {row[0] for row in rows if row[0].startswith("catalog_me_ord_") or row[0] == TRIGRAM_INDEX}
+    ours = (TRIGRAM_INDEX, SEARCH_INDEX, CLAIM_DESC_INDEX, CLAIM_PROBE_INDEX)
+    return {row[0] for row in rows if row[0].startswith("catalog_me_ord_") or row[0] in ours}
+
+
+def _has_search_vector(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        return bool(
+            conn.execute(
+                "SELECT 1 FROM information_schema.columns "
+                "WHERE table_name = 'catalog_modelentry' AND column_name = 'search_vector'"
+            ).fetchone()
+        )
 
 
 @pytest.fixture
@@ -66,7 +82,9 @@ def test_postgresql_gets_the_indexes_and_the_migration_reverses(scratch_database
     result = _migrate(url, tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     indexes = _list_indexes(url)
-    assert TRIGRAM_INDEX in indexes and len(indexes) == ORDERING_INDEXES + 1, sorted(indexes)
+    new_in_0004 = {SEARCH_INDEX, CLAIM_DESC_INDEX, CLAIM_PROBE_INDEX}
+    assert new_in_0004 <= indexes and TRIGRAM_INDEX not in indexes, sorted(indexes)
+    assert len(indexes) == ORDERING_INDEXES + 3 and _has_search_vector(url)
     with psycopg.connect(
         url
     ) as conn:  # the index gives the list's exact order (the empty table can't show cost)
@@ -80,6 +98,10 @@ def test_postgresql_gets_the_indexes_and_the_migration_reverses(scratch_database
             )
         )
     assert "catalog_me_ord_claimed_top1_desc" in plan, plan
+    result = _migrate(url, tmp_path, "catalog", "0003")  # 0004 reversed: the trigram index is back
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert _list_indexes(url) - {TRIGRAM_INDEX} == indexes - new_in_0004
+    assert TRIGRAM_INDEX in _list_indexes(url) and not _has_search_vector(url)
     result = _migrate(url, tmp_path, "catalog", "0002")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert _list_indexes(url) == set()
@@ -102,7 +124,8 @@ def test_without_the_right_to_create_pg_trgm_the_migration_still_succeeds(
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         assert "skipping the trigram index" in result.stderr + result.stdout
         indexes = _list_indexes(url)
-        assert TRIGRAM_INDEX not in indexes and len(indexes) == ORDERING_INDEXES, sorted(indexes)
+        assert TRIGRAM_INDEX not in indexes and len(indexes) == ORDERING_INDEXES + 3, sorted(indexes)
+        assert _has_search_vector(url)  # the word search needs no extension
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -27,6 +27,8 @@ SUITE = [
     "tests/evaluation/api/test_views.py",
     "tests/catalog/api/test_model_list.py",
     "tests/catalog/api/test_list_counts.py",
+    "tests/catalog/api/test_claim_filters.py",
+    "tests/catalog/test_list_search_and_facets.py",
     "tests/catalog/test_weights_upload.py",
     "tests/catalog/test_import_timm.py",
     "tests/evaluation/test_faults.py",
