@@ -36,7 +36,7 @@ dev: prepare
 
 # Test processes run in parallel (pytest-xdist). Many tests wait on real servers, workers and browsers, so
 # there are more processes than cores; TEST_PROCESSES=0 runs everything in one process.
-TEST_PROCESSES ?= 4
+TEST_PROCESSES ?= 3
 
 test: setup
 	scripts/ensure-chromium.sh

@@ -119,12 +119,12 @@ def _eager_celery():
 
 
 @pytest.fixture(autouse=True)
-def _isolated_storage_and_cache(settings, tmp_path):
+def _isolated_storage_and_cache(settings, tmp_path, tmp_path_factory):
     settings.MEDIA_ROOT = tmp_path / "media"
     # Each test's own upload spool: parallel test processes share var/, and "nothing left in the spool"
     # checks must not see another process's upload in flight.
-    settings.FILE_UPLOAD_TEMP_DIR = tmp_path / "upload-spool"
-    settings.FILE_UPLOAD_TEMP_DIR.mkdir()  # Django's own large-upload handler expects it to exist
+    # (beside tmp_path, not in it: tests list what they wrote there)
+    settings.FILE_UPLOAD_TEMP_DIR = tmp_path_factory.mktemp("upload-spool")
     cache.clear()  # throttle counters live in the cache
     yield
     cache.clear()
