@@ -4,8 +4,10 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.forms.utils import ErrorDict
 from django.http import Http404
 from rest_framework import exceptions, serializers
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -35,6 +37,15 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         detail = detail["detail"]
     response.data = {"error": _summarise(detail), "detail": detail}
     return response
+
+
+def form_error_detail(errors: ErrorDict) -> dict[str, list[ErrorDetail]]:
+    """A form's errors keyed by field, each message formatted once by Django (params applied only where the
+    message has them), so text a user typed is shown as typed and never read as a format string."""
+    return {
+        field: [ErrorDetail(error["message"], code=error["code"] or "invalid") for error in field_errors]
+        for field, field_errors in errors.get_json_data().items()
+    }
 
 
 def validation_error_detail(error: DjangoValidationError) -> dict[str, list[str]]:
