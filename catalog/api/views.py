@@ -8,7 +8,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, status
 from rest_framework.filters import BaseFilterBackend
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,6 +31,7 @@ from core import weights
 from core.starter.builder import BundleConfigError
 from hub.api import error_response, form_error_detail, raise_as_api_error
 from hub.pagination import StrictPageNumberPagination
+from hub.parsers import DepthLimitedJSONParser
 from hub.uploads import UploadTooLarge, declared_length_too_large
 
 
@@ -90,7 +91,9 @@ class CatalogPagination(StrictPageNumberPagination):
 
 @extend_schema_view(get=extend_schema(parameters=LIST_PARAMETER_BOUNDS))
 class ModelListView(generics.ListCreateAPIView):
-    parser_classes = [JSONParser]  # writes take JSON (as documented); no form-encoded lists or numbers
+    parser_classes = [
+        DepthLimitedJSONParser
+    ]  # writes take JSON (as documented); no form-encoded lists or numbers
     """The catalog: filter, search, order and paginate; staff register new entries."""
 
     filter_backends = [RejectUnknownParameters, CatalogFilterBackend]
@@ -117,7 +120,7 @@ class ModelListView(generics.ListCreateAPIView):
 
 
 class ModelDetailView(generics.GenericAPIView):
-    parser_classes = [JSONParser]
+    parser_classes = [DepthLimitedJSONParser]
     serializer_class = ModelDetailSerializer
     pagination_class = None
 
@@ -154,7 +157,7 @@ class ModelDetailView(generics.GenericAPIView):
 
 
 class ModelClaimsView(generics.GenericAPIView):
-    parser_classes = [JSONParser]
+    parser_classes = [DepthLimitedJSONParser]
     serializer_class = ClaimSerializer
     pagination_class = None
 

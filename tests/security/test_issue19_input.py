@@ -108,7 +108,7 @@ def test_it_refuses_a_deeply_nested_update(staff_client, make_model, nothing_sto
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting(staff_client, db):
-    summary = "[" * 500 + "{" * 500
+    summary = '["\\' + "[" * 200 + "{" * 200
     response = staff_client.post(
         API,
         data={"namespace": "demo", "name": "brackets", "summary": summary, **_entry()},
@@ -116,6 +116,33 @@ def test_brackets_inside_strings_do_not_count_as_nesting(staff_client, db):
     )
     assert response.status_code == 201, response.content[:300]
     assert ModelEntry.objects.get(name="brackets").summary == summary
+
+
+@pytest.mark.parametrize(
+    ("text", "too_deep"),
+    [
+        ("[" * 65 + "]" * 65, True),
+        ("[" * 64 + "]" * 64, False),
+        ('{"a": "' + "[" * 100 + '"}', False),
+        ('{"a": "\\"' + "[" * 100 + '"}', False),  # an escaped quote does not end the string
+        ('{"a": "\\\\"' + "[" * 100, True),  # an escaped backslash does
+        ('"' * 7 + "[" * 100, False),  # the last string is unclosed: its brackets are text
+    ],
+)
+def test_the_depth_check_reads_strings_as_json_does(text, too_deep):
+    from hub.parsers import json_depth_exceeds
+
+    assert json_depth_exceeds(text, limit=64) is too_deep
+
+
+def test_the_depth_check_is_linear_on_many_unclosed_strings():
+    import time
+
+    from hub.parsers import json_depth_exceeds
+
+    started = time.perf_counter()
+    assert not json_depth_exceeds('"\\"' * 500_000, limit=64)
+    assert time.perf_counter() - started < 2
 
 
 def test_it_still_takes_ordinary_nesting(staff_client, db):
