@@ -16,11 +16,26 @@ def _summarise(detail: Any) -> str:
     """One human sentence that names the offending field(s)."""
     if isinstance(detail, dict):
         fields = ", ".join(sorted(str(key) for key in detail))
-        first = next(iter(detail.values()))
-        message = first[0] if isinstance(first, list) and first else first
-        return f"Invalid {fields}: {message}"
+        return f"Invalid {fields}: {_first_message(next(iter(detail.values()), ''))}"
     if isinstance(detail, list):
-        return str(detail[0]) if detail else "Invalid request."
+        return _first_message(detail) or "Invalid request."
+    return str(detail)
+
+
+def _first_message(detail: Any) -> str:
+    """The first message of a field's errors as plain text, with the path to it inside nested fields.
+
+    A list or nested serializer's errors are dicts and lists of ErrorDetail: formatting them with str() would
+    print ErrorDetail(string=..., code=...) reprs into the sentence.
+    """
+    if isinstance(detail, dict):
+        if not detail:
+            return ""
+        key, inner = next(iter(detail.items()))
+        where = f"item {key}" if isinstance(key, int) or str(key).isdigit() else str(key)
+        return f"{where}: {_first_message(inner)}"
+    if isinstance(detail, list):
+        return _first_message(detail[0]) if detail else ""
     return str(detail)
 
 

@@ -206,6 +206,8 @@ def test_nested_field_errors_are_plain_strings(staff_client, db):
     response = staff_client.post(API, data=body, format="json")
     payload = assert_error_shape(response, 400, mentions="tags")
     assert "ErrorDetail" not in response.content.decode(), payload
+    assert payload["error"] == "Invalid tags: item 1: Not a valid string.", payload
+    assert payload["detail"] == {"tags": {"1": ["Not a valid string."], "2": ["Not a valid string."]}}
     assert not ModelEntry.objects.exists()
 
 
