@@ -177,12 +177,28 @@ def model_register(*, namespace: str, name: str, **fields: Any) -> ModelEntry:
     """Create a catalog entry. Raises ValidationError naming each bad field (including a taken id)."""
     if namespace.lower() in RESERVED_NAMESPACES:
         raise ValidationError({"namespace": f"{namespace!r} is reserved for the site's own paths."})
+    _check_id_free(namespace=namespace, name=name)
     model = ModelEntry(namespace=namespace, name=name)
     _apply_fields(model, fields)
     model.full_clean()
     _stamp(model)
     _save_own_fields(model)
     return model
+
+
+def _check_id_free(*, namespace: str, name: str) -> None:
+    """Refuse an id taken in any letter case, naming the entry that holds it. The Hugging Face Hub treats ids
+    case-insensitively, so "Demo/x" beside "demo/x" would pass for it; the database's unique_model_id_ci
+    constraint is the backstop, this the clear message."""
+    taken = ModelEntry.objects.filter(namespace__iexact=namespace, name__iexact=name)
+    existing = taken.only("namespace", "name").first()
+    if existing is not None:
+        raise ValidationError(
+            {
+                "name": f"{namespace}/{name} is taken: {existing.model_id} already exists "
+                "(ids are unique whatever their letter case, as on the Hugging Face Hub)."
+            }
+        )
 
 
 @transaction.atomic

@@ -219,3 +219,19 @@ def test_nested_claim_errors_are_plain_strings(staff_client, make_model):
     )
     assert_error_shape(response, 400)
     assert "ErrorDetail" not in response.content.decode()
+
+
+def test_the_migration_stops_on_ids_that_already_differ_only_in_case(make_model):
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    migration = importlib.import_module("catalog.migrations.0005_model_id_unique_whatever_case")
+    model = make_model(namespace="demo", name="digits-resnet10t")
+    with connection.cursor() as cursor:  # as before 0005 (DDL is rolled back with the test's transaction)
+        cursor.execute('DROP INDEX "unique_model_id_ci"')
+    twin = ModelEntry(namespace="Demo", name="Digits-ResNet10t", domain=model.domain, task=model.task)
+    ModelEntry.objects.bulk_create([twin])
+    with pytest.raises(migration.CaseCollisions, match="Demo/Digits-ResNet10t = demo/digits-resnet10t"):
+        migration.refuse_case_collisions(apps, None)
