@@ -235,3 +235,17 @@ def test_the_migration_stops_on_ids_that_already_differ_only_in_case(make_model)
     ModelEntry.objects.bulk_create([twin])
     with pytest.raises(migration.CaseCollisions, match="Demo/Digits-ResNet10t = demo/digits-resnet10t"):
         migration.refuse_case_collisions(apps, None)
+
+
+def test_the_timm_import_skips_a_name_held_in_another_case_and_says_so(make_model):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    squatter = make_model(namespace="Timm", name="resnet18.a1_in1k")
+    err = StringIO()
+    call_command("import_timm", "--filter", "resnet18.*", "--skip-results", stdout=StringIO(), stderr=err)
+    assert "resnet18.a1_in1k" in err.getvalue() and "letter case" in err.getvalue()
+    assert not ModelEntry.objects.filter(namespace="timm", name="resnet18.a1_in1k").exists()
+    assert ModelEntry.objects.filter(namespace="timm", name__startswith="resnet18.").exists()
+    assert ModelEntry.objects.filter(pk=squatter.pk).exists()
