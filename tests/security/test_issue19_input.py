@@ -249,3 +249,9 @@ def test_the_timm_import_skips_a_name_held_in_another_case_and_says_so(make_mode
     assert not ModelEntry.objects.filter(namespace="timm", name="resnet18.a1_in1k").exists()
     assert ModelEntry.objects.filter(namespace="timm", name__startswith="resnet18.").exists()
     assert ModelEntry.objects.filter(pk=squatter.pk).exists()
+
+
+@pytest.mark.parametrize("url", ["/api/v1/benchmarks/", "/api/v1/transfer-rankings/"])
+def test_the_evaluation_endpoints_refuse_deeply_nested_bodies_too(staff_client, db, url, nothing_stored):
+    assert_error_shape(_post_json(staff_client, url, NESTED_BODIES["lists"]), 400, mentions="nested")
+    nothing_stored()
