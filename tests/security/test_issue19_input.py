@@ -255,3 +255,14 @@ def test_the_timm_import_skips_a_name_held_in_another_case_and_says_so(make_mode
 def test_the_evaluation_endpoints_refuse_deeply_nested_bodies_too(staff_client, db, url, nothing_stored):
     assert_error_shape(_post_json(staff_client, url, NESTED_BODIES["lists"]), 400, mentions="nested")
     nothing_stored()
+
+
+def test_the_admins_validation_refuses_a_rename_into_a_case_twin(make_model):
+    """The admin's form validates the model's constraints; a rename to another case of a taken id is refused."""
+    from django.core.exceptions import ValidationError
+
+    make_model(namespace="demo", name="digits-resnet10t")
+    other = make_model(namespace="acme", name="other")
+    other.namespace, other.name = "DEMO", "digits-resnet10t"
+    with pytest.raises(ValidationError, match="another letter case"):
+        other.validate_constraints()
