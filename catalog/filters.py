@@ -33,11 +33,16 @@ def parse_count(value: str) -> int:
     text = str(value).strip()
     match = _COUNT_PATTERN.match(text) if re.match(COUNT_REGEX, text) else None
     if not match:
-        raise forms.ValidationError(f"Enter a number such as 5000000 or 5M, not {str(value)[:40]!r}.")
+        # The user's text goes in params, never into the message itself: the message is a %-format string
+        # (Django and django-filter both apply `message % params`), so a typed "%s" would be read as a
+        # placeholder and crash the formatting.
+        raise forms.ValidationError(
+            "Enter a number such as 5000000 or 5M, not %(value)s.", params={"value": repr(str(value)[:40])}
+        )
     # Decimal: exact for every accepted digit string (a float would round 18-digit counts).
     count = Decimal(match.group(1)) * int(_SUFFIXES[match.group(2).lower()])
     if count > MAX_COUNT:
-        raise forms.ValidationError(f"Enter a count of at most {MAX_COUNT}.")
+        raise forms.ValidationError("Enter a count of at most %(limit)s.", params={"limit": MAX_COUNT})
     return int(count)
 
 
@@ -106,24 +111,33 @@ def datasets_with_claims() -> list[str]:
     return sorted(DatasetTop1Claim.objects.order_by().values_list("dataset", flat=True).distinct())
 
 
+def _needs_dataset(parameter: str) -> forms.ValidationError:
+    return forms.ValidationError(
+        "%(parameter)s needs claim_dataset (the dataset whose top-1 claim to use), e.g. claim_dataset=imagenet-1k.",
+        params={"parameter": parameter},
+    )
+
+
+def _unknown_dataset(dataset: str) -> forms.ValidationError:
+    # Both the typed dataset and the stored names are data, so both go in params (see parse_count).
+    return forms.ValidationError(
+        "No model claims a top-1 on %(dataset)s. Datasets with claims: %(known)s.",
+        params={"dataset": repr(dataset), "known": ", ".join(datasets_with_claims()) or "none yet"},
+    )
+
+
 class CatalogFilterForm(forms.Form):
     """Checks that need more than one parameter: the claim filters and orderings need claim_dataset."""
 
     def clean(self) -> dict:
         cleaned = super().clean()
         dataset = cleaned.get("claim_dataset")
-        needs_dataset = (
-            "needs claim_dataset (the dataset whose top-1 claim to use), e.g. claim_dataset=imagenet-1k."
-        )
         if cleaned.get("min_claim") is not None and not dataset:
-            self.add_error("min_claim", f"min_claim {needs_dataset}")
+            self.add_error("min_claim", _needs_dataset("min_claim"))
         if (cleaned.get("ordering") or "").lstrip("-") == "claim" and not dataset:
-            self.add_error("ordering", f"ordering={cleaned['ordering']} {needs_dataset}")
+            self.add_error("ordering", _needs_dataset(f"ordering={cleaned['ordering']}"))
         if dataset and not DatasetTop1Claim.objects.filter(dataset=dataset).exists():
-            known = ", ".join(datasets_with_claims()) or "none yet"
-            self.add_error(
-                "claim_dataset", f"No model claims a top-1 on {dataset!r}. Datasets with claims: {known}."
-            )
+            self.add_error("claim_dataset", _unknown_dataset(dataset))
         return cleaned
 
 

@@ -7,6 +7,7 @@ write them, so list pages stay one indexed query at any catalog size.
 
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.urls import reverse
 
 from core import search
@@ -76,6 +77,11 @@ class WeightsFile(models.Model):
         return f"{self.sha256[:12]} ({self.size_bytes} bytes)"
 
 
+ID_TAKEN_WHATEVER_CASE = (
+    "A model with this id in another letter case already exists; ids are unique whatever their case."
+)
+
+
 class ModelEntry(models.Model):
     namespace = models.CharField(max_length=96, validators=[name_validator])
     name = models.CharField(max_length=96, validators=[name_validator])
@@ -137,7 +143,18 @@ class ModelEntry(models.Model):
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["namespace", "name"], name="unique_model_id")]
+        constraints = [
+            # The exact pair: the index behind exact-case lookups and the timm import's upsert (ON CONFLICT).
+            models.UniqueConstraint(fields=["namespace", "name"], name="unique_model_id"),
+            # Ids are unique whatever their case, as on the Hugging Face Hub: "Demo/x" beside "demo/x" would
+            # impersonate it. The services refuse it first, with a message naming the existing id.
+            models.UniqueConstraint(
+                Lower("namespace"),
+                Lower("name"),
+                name="unique_model_id_ci",
+                violation_error_message=ID_TAKEN_WHATEVER_CASE,
+            ),
+        ]
         ordering = ["namespace", "name"]
         verbose_name = "model"
 

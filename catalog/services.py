@@ -14,6 +14,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import Count, F, ProtectedError
+from django.db.models.functions import Lower
 
 from catalog import measurements
 from catalog.measurements import MeasuredRun
@@ -177,12 +178,28 @@ def model_register(*, namespace: str, name: str, **fields: Any) -> ModelEntry:
     """Create a catalog entry. Raises ValidationError naming each bad field (including a taken id)."""
     if namespace.lower() in RESERVED_NAMESPACES:
         raise ValidationError({"namespace": f"{namespace!r} is reserved for the site's own paths."})
+    _check_id_free(namespace=namespace, name=name)
     model = ModelEntry(namespace=namespace, name=name)
     _apply_fields(model, fields)
     model.full_clean()
     _stamp(model)
     _save_own_fields(model)
     return model
+
+
+def _check_id_free(*, namespace: str, name: str) -> None:
+    """Refuse an id taken in any letter case, naming the entry that holds it. The Hugging Face Hub treats ids
+    case-insensitively, so "Demo/x" beside "demo/x" would pass for it; the database's unique_model_id_ci
+    constraint is the backstop, this the clear message."""
+    taken = ModelEntry.objects.filter(namespace__iexact=namespace, name__iexact=name)
+    existing = taken.only("namespace", "name").first()
+    if existing is not None:
+        raise ValidationError(
+            {
+                "name": f"{namespace}/{name} is taken: {existing.model_id} already exists "
+                "(ids are unique whatever their letter case, as on the Hugging Face Hub)."
+            }
+        )
 
 
 @transaction.atomic
@@ -372,6 +389,8 @@ class TimmImportSummary:
     created: int = 0
     updated: int = 0
     without_stats: list[str] = field(default_factory=list)
+    # timm names skipped because another entry holds the id in another letter case (e.g. a user's Timm/x).
+    case_conflicts: list[str] = field(default_factory=list)
 
 
 TIMM_BATCH_SIZE = 500
@@ -486,8 +505,25 @@ def catalog_analyze() -> None:
             cursor.execute(f"ANALYZE {table}")
 
 
+def _timm_case_twins(batch: list[ModelEntry]) -> set[str]:
+    """Lower-cased names of the batch held by another entry in another letter case (`Timm/x` for `timm/x`).
+    The upsert's ON CONFLICT covers only the exact id, so such a row would fail the whole batch on the
+    case-insensitive unique index; it is skipped and reported instead."""
+    exact = {entry.name for entry in batch}
+    held = (
+        ModelEntry.objects.annotate(lower_namespace=Lower("namespace"), lower_name=Lower("name"))
+        .filter(lower_namespace="timm", lower_name__in={name.lower() for name in exact})
+        .values_list("namespace", "name")
+    )
+    return {name.lower() for namespace, name in held if not (namespace == "timm" and name in exact)}
+
+
 @transaction.atomic
 def _upsert_timm_batch(batch: list[ModelEntry], summary: TimmImportSummary) -> None:
+    twins = _timm_case_twins(batch)
+    if twins:
+        summary.case_conflicts += sorted(entry.name for entry in batch if entry.name.lower() in twins)
+        batch = [entry for entry in batch if entry.name.lower() not in twins]
     existing = ModelEntry.objects.filter(namespace="timm", name__in=[entry.name for entry in batch])
     before = _stored_facet_keys(existing.values_list("pk", flat=True))
     ModelEntry.objects.bulk_create(

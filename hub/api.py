@@ -4,8 +4,10 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.forms.utils import ErrorDict
 from django.http import Http404
 from rest_framework import exceptions, serializers
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -14,11 +16,26 @@ def _summarise(detail: Any) -> str:
     """One human sentence that names the offending field(s)."""
     if isinstance(detail, dict):
         fields = ", ".join(sorted(str(key) for key in detail))
-        first = next(iter(detail.values()))
-        message = first[0] if isinstance(first, list) and first else first
-        return f"Invalid {fields}: {message}"
+        return f"Invalid {fields}: {_first_message(next(iter(detail.values()), ''))}"
     if isinstance(detail, list):
-        return str(detail[0]) if detail else "Invalid request."
+        return _first_message(detail) or "Invalid request."
+    return str(detail)
+
+
+def _first_message(detail: Any) -> str:
+    """The first message of a field's errors as plain text, with the path to it inside nested fields.
+
+    A list or nested serializer's errors are dicts and lists of ErrorDetail: formatting them with str() would
+    print ErrorDetail(string=..., code=...) reprs into the sentence.
+    """
+    if isinstance(detail, dict):
+        if not detail:
+            return ""
+        key, inner = next(iter(detail.items()))
+        where = f"item {key}" if isinstance(key, int) or str(key).isdigit() else str(key)
+        return f"{where}: {_first_message(inner)}"
+    if isinstance(detail, list):
+        return _first_message(detail[0]) if detail else ""
     return str(detail)
 
 
@@ -35,6 +52,15 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         detail = detail["detail"]
     response.data = {"error": _summarise(detail), "detail": detail}
     return response
+
+
+def form_error_detail(errors: ErrorDict) -> dict[str, list[ErrorDetail]]:
+    """A form's errors keyed by field, each message formatted once by Django (params applied only where the
+    message has them), so text a user typed is shown as typed and never read as a format string."""
+    return {
+        field: [ErrorDetail(error["message"], code=error["code"] or "invalid") for error in field_errors]
+        for field, field_errors in errors.get_json_data().items()
+    }
 
 
 def validation_error_detail(error: DjangoValidationError) -> dict[str, list[str]]:

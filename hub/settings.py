@@ -217,6 +217,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "hub.schema.DepotAutoSchema",
     "EXCEPTION_HANDLER": "hub.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's defaults, with JSON bodies checked for absurd nesting first (hub/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "hub.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 

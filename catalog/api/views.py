@@ -8,7 +8,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, status
 from rest_framework.filters import BaseFilterBackend
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,8 +29,9 @@ from catalog.models import ModelEntry
 from catalog.uploads import attach_uploaded_weights
 from core import weights
 from core.starter.builder import BundleConfigError
-from hub.api import error_response, raise_as_api_error
+from hub.api import error_response, form_error_detail, raise_as_api_error
 from hub.pagination import StrictPageNumberPagination
+from hub.parsers import DepthLimitedJSONParser
 from hub.uploads import UploadTooLarge, declared_length_too_large
 
 
@@ -44,6 +45,22 @@ class RejectUnknownParameters(BaseFilterBackend):
         if unknown:
             raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
         return queryset
+
+
+class CatalogFilterBackend(DjangoFilterBackend):
+    """django-filter's backend, but its errors rendered by Django's own message formatting.
+
+    django-filter builds each message as `message % (params or ())`, so a message without params that holds a
+    user's `%` ("%s", "%(x)s", a lone "%") raised TypeError/KeyError: a 500 from an anonymous query string.
+    """
+
+    def filter_queryset(self, request: Request, queryset, view):
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        if not filterset.is_valid():
+            raise exceptions.ValidationError(form_error_detail(filterset.errors))
+        return filterset.qs
 
 
 # Bounds the filters enforce but django-filter does not describe (method filters, lengths, no NUL).
@@ -74,10 +91,12 @@ class CatalogPagination(StrictPageNumberPagination):
 
 @extend_schema_view(get=extend_schema(parameters=LIST_PARAMETER_BOUNDS))
 class ModelListView(generics.ListCreateAPIView):
-    parser_classes = [JSONParser]  # writes take JSON (as documented); no form-encoded lists or numbers
+    parser_classes = [
+        DepthLimitedJSONParser
+    ]  # writes take JSON (as documented); no form-encoded lists or numbers
     """The catalog: filter, search, order and paginate; staff register new entries."""
 
-    filter_backends = [RejectUnknownParameters, DjangoFilterBackend]
+    filter_backends = [RejectUnknownParameters, CatalogFilterBackend]
     filterset_class = CatalogFilterSet
     pagination_class = CatalogPagination
 
@@ -101,7 +120,7 @@ class ModelListView(generics.ListCreateAPIView):
 
 
 class ModelDetailView(generics.GenericAPIView):
-    parser_classes = [JSONParser]
+    parser_classes = [DepthLimitedJSONParser]
     serializer_class = ModelDetailSerializer
     pagination_class = None
 
@@ -138,7 +157,7 @@ class ModelDetailView(generics.GenericAPIView):
 
 
 class ModelClaimsView(generics.GenericAPIView):
-    parser_classes = [JSONParser]
+    parser_classes = [DepthLimitedJSONParser]
     serializer_class = ClaimSerializer
     pagination_class = None
 

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -19,6 +19,7 @@ from evaluation.api.serializers import (
 from evaluation.models import BenchmarkRun, EvalDataset
 from hub.api import ErrorSerializer, error_response, raise_as_api_error
 from hub.pagination import StrictPageNumberPagination
+from hub.parsers import DepthLimitedJSONParser
 from hub.uploads import UploadTooLarge, declared_length_too_large, spooled_upload
 
 
@@ -81,7 +82,7 @@ class DatasetDetailView(generics.GenericAPIView):
 
 
 class RunListView(generics.ListCreateAPIView):
-    parser_classes = [JSONParser]
+    parser_classes = [DepthLimitedJSONParser]
     serializer_class = RunSerializer
     pagination_class = StrictPageNumberPagination
 

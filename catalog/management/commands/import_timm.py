@@ -52,6 +52,11 @@ class Command(BaseCommand):
         }
         summary = self._register(records, stats, "registering")
         self.stdout.write(f"{summary.created} new, {summary.updated} updated timm entries (timm {version}).")
+        if summary.case_conflicts:
+            self.stderr.write(
+                f"Skipped {len(summary.case_conflicts)} timm names held by another entry in another letter case "
+                f"(ids are unique whatever their case): {', '.join(summary.case_conflicts[:20])}"
+            )
         if summary.without_stats and not skip_stats:
             self._compute_missing(records, stats, workers, version, len(summary.without_stats))
         if not skip_results:
