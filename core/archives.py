@@ -1,19 +1,32 @@
 """Safe extraction of an uploaded ImageFolder zip. Pure Python: no Django.
 
 Every member is checked before a single byte is written: no absolute paths, no `..`, no symlinks or special
-files, limits on member count, total size and compression ratio (zip bombs). Extraction goes into a fresh
-temporary directory beside the destination, renamed into place only when complete.
+files, no two members sharing bytes of the archive (overlapping entries: the "better zip bomb"), limits on
+member count, total size and compression ratio (zip bombs). The declared sizes are only a first filter: the
+limits are enforced again on the bytes actually inflated, which headers cannot forge. Extraction goes into a
+fresh temporary directory beside the destination, renamed into place only when complete.
 """
 
 import os
 import stat
+import struct
 import tempfile
 import zipfile
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 MAX_NAME_BYTES = 255  # per path component: the usual file-system limit (ENAMETOOLONG beyond it)
 MAX_PATH_BYTES = 1024
+CHUNK = 1 << 20  # bytes read and inflated at a time: bounds memory whatever a member claims
+
+# The fixed part of a local file header: signature, versions, flags, method, time, date, CRC, sizes, name and
+# extra lengths. The name and extra fields follow it, then the member's compressed bytes.
+_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+_LOCAL_SIGNATURE = b"PK\x03\x04"
 
 
 class ArchiveError(ValueError):
@@ -55,6 +68,54 @@ def _check_type(info: zipfile.ZipInfo) -> None:
         raise ArchiveError(f"Refused: member {info.filename!r} is a symlink or special file.")
 
 
+@dataclass(frozen=True)
+class _Span:
+    """Where a member's bytes lie in the archive: its local header, then its compressed data."""
+
+    name: str
+    start: int
+    data_start: int
+    end: int
+
+
+def _local_span(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> _Span:
+    # The central directory gives the header's offset; the header's own name/extra lengths give the data's.
+    fp = archive.fp
+    assert fp is not None
+    if info.header_offset < 0:
+        raise ArchiveError(f"Refused: member {info.filename!r} has a local header before the archive starts.")
+    fp.seek(info.header_offset)
+    header = fp.read(_LOCAL_HEADER.size)
+    if len(header) < _LOCAL_HEADER.size or not header.startswith(_LOCAL_SIGNATURE):
+        raise ArchiveError(f"Refused: member {info.filename!r} has no local header at its offset.")
+    name_length, extra_length = _LOCAL_HEADER.unpack(header)[-2:]
+    data_start = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    return _Span(info.filename, info.header_offset, data_start, data_start + info.compress_size)
+
+
+def _check_no_overlap(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> None:
+    """Refuse members that share bytes: many entries pointing into one deflate stream multiply its output
+    without any one entry declaring an unusual ratio (David Fifield's "A better zip bomb")."""
+    spans = sorted((_local_span(archive, info) for info in members), key=lambda span: span.start)
+    central_directory = archive.start_dir  # zipfile's absolute offset of the central directory
+    for span in spans:
+        if span.end > central_directory:
+            raise ArchiveError(f"Refused: member {span.name!r} runs past the end of the archive's file data.")
+    for before, after in pairwise(spans):
+        if after.start < before.end:
+            raise ArchiveError(
+                f"Refused: members {before.name!r} and {after.name!r} overlap in the archive (shared data: "
+                "a zip bomb)."
+            )
+
+
+def _check_declared_ratio(info: zipfile.ZipInfo, limits: ArchiveLimits) -> None:
+    # No compressed bytes cannot honestly inflate to any: treat it as an infinite ratio, not as "unknown".
+    if info.file_size > limits.max_ratio * info.compress_size:
+        shown = f"{info.file_size / info.compress_size:.0f}x" if info.compress_size else "from nothing"
+        raise ArchiveError(f"Refused: member {info.filename!r} expands {shown}.")
+
+
 def check_archive(archive: zipfile.ZipFile, limits: ArchiveLimits) -> list[zipfile.ZipInfo]:
     """The members to extract (files only), after checking all of them."""
     members = archive.infolist()
@@ -74,10 +135,7 @@ def check_archive(archive: zipfile.ZipFile, limits: ArchiveLimits) -> list[zipfi
             raise ArchiveError(f"Refused: member {info.filename!r} is encrypted.")
         if info.is_dir():
             continue
-        if info.compress_size and info.file_size / info.compress_size > limits.max_ratio:
-            raise ArchiveError(
-                f"Refused: member {info.filename!r} expands {info.file_size / info.compress_size:.0f}x."
-            )
+        _check_declared_ratio(info, limits)
         total += info.file_size
         compressed += info.compress_size
         files.append(info)
@@ -89,6 +147,7 @@ def check_archive(archive: zipfile.ZipFile, limits: ArchiveLimits) -> list[zipfi
         raise ArchiveError(f"Refused: the archive expands {total / compressed:.0f}x overall.")
     if not files:
         raise ArchiveError("Refused: the archive holds no files.")
+    _check_no_overlap(archive, members)
     return files
 
 
@@ -100,14 +159,92 @@ def _strip_common_root(paths: list[PurePosixPath]) -> int:
     return 0
 
 
-def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: list[int]) -> None:
-    # Count real bytes while copying: a forged header must not let more through than the limit.
-    with archive.open(info) as source, open(target, "xb") as sink:
-        while chunk := source.read(1 << 20):
-            budget[0] -= len(chunk)
-            if budget[0] < 0:
-                raise ArchiveError("Refused: the archive holds more data than its headers declare.")
+class _Meter:
+    """Counts the bytes actually inflated, against the limits: a forged header must not let more through."""
+
+    def __init__(self, limits: ArchiveLimits, compressed_total: int) -> None:
+        self.limits = limits
+        self.compressed_total = compressed_total  # bounded by the archive's size once overlaps are refused
+        self.total = 0
+
+    def add(self, info: zipfile.ZipInfo, member_bytes: int, chunk_bytes: int) -> None:
+        self.total += chunk_bytes
+        name, limits = info.filename, self.limits
+        if member_bytes > info.file_size:
+            raise ArchiveError(
+                f"Refused: member {name!r} inflates to more than its declared {info.file_size} bytes."
+            )
+        if self.total > limits.max_total_bytes:
+            raise ArchiveError(
+                f"Refused: member {name!r} takes the archive over the limit of {limits.max_total_bytes} bytes "
+                "uncompressed."
+            )
+        if member_bytes > limits.max_ratio * max(info.compress_size, 1):
+            raise ArchiveError(
+                f"Refused: member {name!r} expands more than the limit of {limits.max_ratio:g}x."
+            )
+        if self.total > limits.max_ratio * max(self.compressed_total, 1):
+            raise ArchiveError(
+                f"Refused: at member {name!r} the archive expands more than the limit of {limits.max_ratio:g}x "
+                "overall."
+            )
+
+
+def _read_range(fp: BinaryIO, start: int, length: int) -> Iterator[bytes]:
+    """The member's own compressed bytes, and no others: the overlap check proved nothing else is in them."""
+    position, left = start, length
+    while left > 0:
+        fp.seek(position)
+        raw = fp.read(min(CHUNK, left))
+        if not raw:
+            raise EOFError("the archive ends inside the member's data")
+        position += len(raw)
+        left -= len(raw)
+        yield raw
+
+
+def _inflate(raw: Iterator[bytes], name: str) -> Iterator[bytes]:
+    # Our own inflater, capped per call: zipfile silently truncates at the declared size, which would hide
+    # the lie, and a single unbounded decompress() call could allocate the whole bomb at once.
+    decompressor = zlib.decompressobj(-zlib.MAX_WBITS)
+    for data in raw:
+        while data and not decompressor.eof:
+            out = decompressor.decompress(data, CHUNK)
+            data = decompressor.unconsumed_tail
+            if out:
+                yield out
+        if decompressor.eof:
+            return
+    raise ArchiveError(f"Refused: member {name!r} has a truncated deflate stream.")
+
+
+def _member_chunks(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
+    if info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        assert archive.fp is not None
+        span = _local_span(archive, info)
+        raw = _read_range(archive.fp, span.data_start, info.compress_size)
+        yield from raw if info.compress_type == zipfile.ZIP_STORED else _inflate(raw, info.filename)
+        return
+    # bzip2/lzma: zipfile stops at the declared size and checks the CRC; the meter still counts what it gives.
+    with archive.open(info) as source:
+        while chunk := source.read(CHUNK):
+            yield chunk
+
+
+def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, meter: _Meter) -> None:
+    written, crc = 0, 0
+    with open(target, "xb") as sink:
+        for chunk in _member_chunks(archive, info):
+            written += len(chunk)
+            meter.add(info, written, len(chunk))  # before the write: nothing past a limit reaches the disk
+            crc = zlib.crc32(chunk, crc)
             sink.write(chunk)
+    if written != info.file_size:
+        raise ArchiveError(
+            f"Refused: member {info.filename!r} holds {written} bytes, not the declared {info.file_size}."
+        )
+    if crc != info.CRC:
+        raise ArchiveError(f"Refused: member {info.filename!r} fails its CRC check.")
 
 
 def extract_zip(zip_path: Path, destination: Path, limits: ArchiveLimits | None = None) -> Path:
@@ -124,7 +261,7 @@ def extract_zip(zip_path: Path, destination: Path, limits: ArchiveLimits | None 
         files = check_archive(archive, limits)
         paths = [_member_path(info) for info in files]
         strip = _strip_common_root(paths)
-        budget = [limits.max_total_bytes]
+        meter = _Meter(limits, sum(info.compress_size for info in files))
         staging = Path(work) / "content"
         for info, path in zip(files, paths, strict=True):
             relative = PurePosixPath(*path.parts[strip:])
@@ -133,8 +270,8 @@ def extract_zip(zip_path: Path, destination: Path, limits: ArchiveLimits | None 
                 raise ArchiveError(f"Refused: member {info.filename!r} escapes the destination.")
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                _copy_member(archive, info, target, budget)
-            except (OSError, zipfile.BadZipFile, EOFError, NotImplementedError) as exc:
+                _copy_member(archive, info, target, meter)
+            except (OSError, zipfile.BadZipFile, EOFError, NotImplementedError, zlib.error) as exc:
                 # e.g. a file where a directory is needed ("a" and "a/b"), or a corrupt member.
                 raise ArchiveError(
                     f"Refused: member {info.filename!r} cannot be extracted ({exc})."
