@@ -10,6 +10,7 @@ from PIL import Image
 
 from evaluation import services
 from evaluation.models import BenchmarkRun, EvalDataset
+from tests.core.forged_zips import kernel_payload, lying_size_zip, overlapping_zip, same_header_zip
 from tests.security.conftest import assert_error_shape, files_under
 
 
@@ -88,6 +89,34 @@ def test_too_many_uncompressed_bytes_are_refused(staff_client, settings, tmp_pat
     settings.DATASET_MAX_BYTES = 100
     assert_error_shape(post_dataset(staff_client, zip_of(GOOD, zipfile.ZIP_STORED)), 400, mentions="limit")
     assert_nothing_left(settings, tmp_path)
+
+
+def upload(data: bytes) -> io.BytesIO:
+    file = io.BytesIO(data)
+    file.name = "data.zip"
+    return file
+
+
+FORGED_ZIPS = {
+    # 60 members inflating one shared stream (issue 19): each declares an honest ratio under the limit.
+    "overlapping members (Fifield layout)": (lambda: overlapping_zip(60, kernel_payload()), "overlap"),
+    "members sharing one local header": (lambda: same_header_zip(60, kernel_payload()), "overlap"),
+    "a member inflating past its declared size": (
+        lambda: lying_size_zip("test/a/2.png", kernel_payload(), 1_000, others=dict(GOOD)),
+        "inflates to more than its declared 1000 bytes",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FORGED_ZIPS))
+def test_forged_zip_bombs_are_a_400_on_file_and_store_nothing(
+    staff_client, settings, tmp_path, db, nothing_stored, case
+):
+    build, mentions = FORGED_ZIPS[case]
+    body = assert_error_shape(post_dataset(staff_client, upload(build())), 400, mentions=mentions)
+    assert "file" in body["detail"], body
+    assert_nothing_left(settings, tmp_path)
+    nothing_stored()
 
 
 def test_what_is_not_a_zip_is_refused(staff_client, settings, tmp_path, db):
