@@ -76,6 +76,7 @@ class _Span:
     start: int
     data_start: int
     end: int
+    local_name: bytes
 
 
 def _local_span(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> _Span:
@@ -89,15 +90,29 @@ def _local_span(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> _Span:
     if len(header) < _LOCAL_HEADER.size or not header.startswith(_LOCAL_SIGNATURE):
         raise ArchiveError(f"Refused: member {info.filename!r} has no local header at its offset.")
     name_length, extra_length = _LOCAL_HEADER.unpack(header)[-2:]
+    local_name = fp.read(name_length)
     data_start = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
-    return _Span(info.filename, info.header_offset, data_start, data_start + info.compress_size)
+    return _Span(info.filename, info.header_offset, data_start, data_start + info.compress_size, local_name)
 
 
-def _check_no_overlap(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> None:
+def _check_local_name(info: zipfile.ZipInfo, local_name: bytes) -> None:
+    # zipfile.open() checks this; we inflate members ourselves, so keep the check (decoded as zipfile does).
+    encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
+    if local_name.decode(encoding, errors="replace") != info.orig_filename:
+        raise ArchiveError(f"Refused: member {info.filename!r} has another name in its local header.")
+
+
+def _check_layout(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo]) -> None:
     """Refuse members that share bytes: many entries pointing into one deflate stream multiply its output
     without any one entry declaring an unusual ratio (David Fifield's "A better zip bomb")."""
-    spans = sorted((_local_span(archive, info) for info in members), key=lambda span: span.start)
-    central_directory = archive.start_dir  # zipfile's absolute offset of the central directory
+    spans = [_local_span(archive, info) for info in members]
+    _check_spans(sorted(spans, key=lambda span: span.start), archive.start_dir)  # start_dir: absolute offset
+    # Only now: a shared header also names other members, but "overlap" is the reason worth reporting.
+    for info, span in zip(members, spans, strict=True):
+        _check_local_name(info, span.local_name)
+
+
+def _check_spans(spans: list[_Span], central_directory: int) -> None:
     for span in spans:
         if span.end > central_directory:
             raise ArchiveError(f"Refused: member {span.name!r} runs past the end of the archive's file data.")
@@ -147,7 +162,7 @@ def check_archive(archive: zipfile.ZipFile, limits: ArchiveLimits) -> list[zipfi
         raise ArchiveError(f"Refused: the archive expands {total / compressed:.0f}x overall.")
     if not files:
         raise ArchiveError("Refused: the archive holds no files.")
-    _check_no_overlap(archive, members)
+    _check_layout(archive, members)
     return files
 
 

@@ -125,6 +125,16 @@ def test_a_member_running_into_the_central_directory_is_refused(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["d.zip"]
 
 
+def test_a_local_header_naming_another_file_is_refused(tmp_path):
+    data = make_zip(tmp_path / "d.zip", {"test/a/1.png": b"x"}).read_bytes()
+    local = data.index(b"PK\x03\x04")
+    patched = data[: local + 30] + data[local + 30 :].replace(b"test/a/1.png", b"test/a/2.png", 1)
+    archive = write_bytes(tmp_path / "d.zip", patched)
+    with pytest.raises(ArchiveError, match=r"'test/a/1\.png' has another name in its local header"):
+        extract_zip(archive, tmp_path / "out")
+    assert [p.name for p in tmp_path.iterdir()] == ["d.zip"]
+
+
 def test_a_member_inflating_past_its_declared_size_is_stopped_and_nothing_is_left(tmp_path):
     honest = {"test/a/0.png": b"first"}
     archive = write_bytes(
