@@ -102,23 +102,32 @@ def test_the_service_refuses_them_for_every_writer(make_model):
     assert not ModelEntry.objects.exists()
 
 
-def test_the_admin_form_refuses_them(client, staff_user, make_model):
+def _admin_post(client, staff_user, model: ModelEntry, **changes: str):
     staff_user.is_superuser = True
     staff_user.save()
     client.force_login(staff_user)
-    model = make_model(name="admin-target", architecture="test_resnet")
-    url = f"/admin/catalog/modelentry/{model.pk}/change/"
     form = {
-        "namespace": "demo", "name": "admin-target", "domain": "vision", "task": "image-classification",
-        "library": "timm", "architecture": "test_resnet", "paper_ids": "[]", "input_size": "[]",
-        "label_names": "[]", "model_args": '{"checkpoint_path": "/etc/shadow"}', "mean": "[]", "std": "[]",
-        "source_kind": "none",
-        "claims-TOTAL_FORMS": "0", "claims-INITIAL_FORMS": "0",
+        "namespace": model.namespace, "name": model.name, "domain": "vision", "task": "image-classification",
+        "library": "timm", "architecture": model.architecture, "paper_ids": "[]", "input_size": "[]",
+        "num_classes": str(model.num_classes or ""), "label_names": "[]", "model_args": "{}", "mean": "[]",
+        "std": "[]", "source_kind": "none", "claims-TOTAL_FORMS": "0", "claims-INITIAL_FORMS": "0",
     }  # fmt: skip
-    response = client.post(url, form)
+    return client.post(f"/admin/catalog/modelentry/{model.pk}/change/", {**form, **changes})
+
+
+def test_the_admin_form_refuses_them(client, staff_user, make_model):
+    model = make_model(name="admin-target", architecture="test_resnet")
+    response = _admin_post(client, staff_user, model, model_args='{"checkpoint_path": "/etc/shadow"}')
     assert response.status_code == 200  # the form again, with the error; not a redirect
     assert "checkpoint_path" in response.content.decode()
     assert ModelEntry.objects.get().model_args == {}
+
+
+def test_the_admin_form_refuses_an_edit_the_stored_weights_do_not_fit(client, staff_user, digit_model):
+    response = _admin_post(client, staff_user, digit_model, num_classes="5")
+    assert response.status_code == 200, response.status_code
+    assert "do not fit" in response.content.decode()
+    assert ModelEntry.objects.get(pk=digit_model.pk).num_classes == 10
 
 
 # --- rows stored before the allow-list ---------------------------------------------------------------------
