@@ -108,6 +108,11 @@ def model_check_weights_fit(*, model: ModelEntry) -> None:
     except weights.WeightsError as error:
         message = f"The stored weights ({model.weights.sha256[:12]}) do not fit this change: {error}"
         raise ValidationError({name: message for name in changed}) from None
+    except OSError as error:  # the stored copy is gone or unreadable: nothing vouches for the change
+        message = (
+            f"The stored weights ({model.weights.sha256[:12]}) cannot be read to check this change: {error}"
+        )
+        raise ValidationError({name: message for name in changed}) from None
 
 
 # Columns only model_derived_refresh (and model_record_download) write: a save of a row loaded earlier must
