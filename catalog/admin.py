@@ -5,7 +5,9 @@ edited here, inline or on their own page, refresh the entry's derived columns (m
 Weights change only through the weights services (upload, fetch, register_weights), which check the file.
 """
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
 from catalog import services
 from catalog.models import AccuracyClaim, ModelEntry, SpeedClaim, WeightsFile
@@ -16,8 +18,22 @@ class AccuracyClaimInline(admin.TabularInline):
     extra = 0
 
 
+class ModelEntryForm(forms.ModelForm):
+    """ModelEntryAdmin's form (the admin supplies Meta: model and the editable fields)."""
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # the instance now holds the edit and has passed full_clean (the field bounds)
+        if self.errors:
+            return
+        try:  # an edit of architecture, num_classes or model_args must still fit the stored weights
+            services.model_check_weights_fit(model=self.instance)
+        except ValidationError as error:
+            self._update_errors(error)
+
+
 @admin.register(ModelEntry)
 class ModelEntryAdmin(admin.ModelAdmin):
+    form = ModelEntryForm
     list_display = [
         "__str__",
         "domain",

@@ -5,12 +5,14 @@ on (best claimed top-1, verified top-1, size) are denormalised onto the row and 
 write them, so list pages stay one indexed query at any catalog size.
 """
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
 
-from core import search
+from core import model_args as timm_model_args
+from core import model_metadata, search
 from core.verdict import ENTRY_VERDICT_CHOICES
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}"
@@ -163,6 +165,22 @@ class ModelEntry(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("catalog:model-detail", kwargs={"namespace": self.namespace, "name": self.name})
+
+    def clean(self) -> None:
+        """The bounds on what reaches timm and preprocessing (core.model_args, core.model_metadata). Here, so
+        every full_clean applies them: the services' register and update, and the admin's form."""
+        errors = model_metadata.problems(
+            input_size=self.input_size,
+            mean=self.mean,
+            std=self.std,
+            num_classes=self.num_classes,
+            label_names=self.label_names,
+        )
+        refused = timm_model_args.problems(self.model_args)
+        if refused:
+            errors["model_args"] = timm_model_args.describe(refused)
+        if errors:
+            raise ValidationError(errors)
 
     def build_search_text(self) -> str:
         return search.document_text(

@@ -78,15 +78,41 @@ def _apply_fields(model: ModelEntry, fields: Mapping[str, Any]) -> None:
     unknown = sorted(set(fields) - EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({name: "Not an editable field." for name in unknown})
-    model_args = fields.get("model_args") or {}
-    if not isinstance(model_args, dict) or "num_classes" in model_args or "pretrained" in model_args:
-        raise ValidationError(
-            {
-                "model_args": "Must be an object of timm.create_model arguments other than num_classes and pretrained."
-            }
-        )
     for name, value in fields.items():
         setattr(model, name, normalise_tags(value) if name == "tags" else value)
+
+
+# A change to any of these can make the stored weights unloadable: timm builds the state dict from them.
+ARCHITECTURE_FIELDS = ("architecture", "num_classes", "model_args")
+
+
+def model_check_weights_fit(*, model: ModelEntry) -> None:
+    """Refuse an edit of architecture, num_classes or model_args that the model's stored weights no longer fit,
+    with the upload's own check (core.weights.check_fits_architecture); a ValidationError names the fields."""
+    if (
+        model.pk is None
+        or model.weights_id is None
+        or model.library != Library.TIMM
+        or not model.architecture
+    ):
+        return
+    stored = ModelEntry.objects.filter(pk=model.pk).values(*ARCHITECTURE_FIELDS).first() or {}
+    changed = [name for name in ARCHITECTURE_FIELDS if stored.get(name) != getattr(model, name)]
+    if not changed:
+        return  # rows stored before this check keep working until someone edits these fields
+    try:
+        info = weights.inspect_safetensors(Path(model.weights.file.path))
+        weights.check_fits_architecture(
+            info, architecture=model.architecture, num_classes=model.num_classes, model_args=model.model_args
+        )
+    except weights.WeightsError as error:
+        message = f"The stored weights ({model.weights.sha256[:12]}) do not fit this change: {error}"
+        raise ValidationError({name: message for name in changed}) from None
+    except OSError as error:  # the stored copy is gone or unreadable: nothing vouches for the change
+        message = (
+            f"The stored weights ({model.weights.sha256[:12]}) cannot be read to check this change: {error}"
+        )
+        raise ValidationError({name: message for name in changed}) from None
 
 
 # Columns only model_derived_refresh (and model_record_download) write: a save of a row loaded earlier must
@@ -206,6 +232,7 @@ def _check_id_free(*, namespace: str, name: str) -> None:
 def model_update(*, model: ModelEntry, **fields: Any) -> ModelEntry:
     _apply_fields(model, fields)
     model.full_clean()
+    model_check_weights_fit(model=model)
     _stamp(model)
     _save_own_fields(model)
     return model

@@ -31,6 +31,7 @@ from timm.data.transforms import MaybeToTensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
+from core import model_args as timm_model_args
 from core.imagedecode import count_cases, decode_image, decoder_provenance, describe_counts
 from core.imagefolder import DatasetError, ImageFolderScan, scan_imagefolder, unreadable_images
 from core.options import OptionError
@@ -269,8 +270,13 @@ def _check_worker_processes(config: HarnessConfig) -> None:
 def _instantiate(source: ModelSource) -> torch.nn.Module:
     """Create the architecture and load the (already hash-checked) weights, strictly."""
     try:
+        # A row stored before the allow-list could carry checkpoint_path & co.: refuse it, never drop it.
+        model_args = timm_model_args.checked(source.model_args)
+    except timm_model_args.ModelArgsError as error:
+        raise HarnessError(f"Refusing to create {source.architecture}: {error}") from None
+    try:
         model = timm.create_model(
-            source.architecture, pretrained=False, num_classes=source.num_classes, **source.model_args
+            source.architecture, pretrained=False, num_classes=source.num_classes, **model_args
         )
     except TypeError as error:  # an unknown or duplicated keyword in model_args
         raise HarnessError(

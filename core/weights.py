@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import model_args as timm_model_args
+
 PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle"})
 SAFETENSORS_SUFFIX = ".safetensors"
 MAX_HEADER_BYTES = 100_000_000  # the safetensors reference implementation's own limit
@@ -234,7 +236,11 @@ def expected_tensors(
     import timm
     import torch
 
-    kwargs = dict(model_args)
+    try:
+        # Defensive: the catalog refuses these on write, but rows stored before that check may hold them.
+        kwargs = timm_model_args.checked(model_args)
+    except timm_model_args.ModelArgsError as exc:
+        raise WeightsError(f"Refusing to build {architecture!r}: {exc}") from None
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     try:

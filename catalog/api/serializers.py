@@ -1,5 +1,8 @@
 """Shapes of the catalog API. Output and input serializers are separate; neither holds business logic."""
 
+import math
+from typing import Any
+
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -165,6 +168,15 @@ class ModelDetailSerializer(ModelListSerializer):
         return SpeedClaimSerializer(speeds, many=True).data
 
 
+class StrictNumberField(serializers.FloatField):
+    """A JSON number only: DRF's FloatField turns true into 1.0 and "nan" into NaN, neither a channel's mean."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float) or not math.isfinite(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class ModelWriteSerializer(serializers.Serializer):
     """Input for registering (all required fields) or updating (partial) a catalog entry."""
 
@@ -189,8 +201,8 @@ class ModelWriteSerializer(serializers.Serializer):
     num_classes = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     label_names = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
     model_args = serializers.DictField(required=False, help_text="Extra timm.create_model keyword arguments.")
-    mean = serializers.ListField(child=serializers.FloatField(), required=False)
-    std = serializers.ListField(child=serializers.FloatField(), required=False)
+    mean = serializers.ListField(child=StrictNumberField(), required=False)
+    std = serializers.ListField(child=StrictNumberField(), required=False)
     interpolation = serializers.ChoiceField(
         choices=["bilinear", "bicubic", "nearest", "lanczos", "box", "hamming"], required=False
     )

@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from core import model_args as timm_model_args
 from core.options import OptionError
 from core.starter.options import AUGMENTATIONS as AUGMENTATIONS  # re-exported: callers name them from here
 from core.starter.options import BUNDLE_OPTIONS, CLASS_NAME_PATTERN
@@ -263,6 +264,7 @@ def _meta_model(architecture: str, model_args: dict, num_classes: int) -> Any:
 
     if not timm.is_model(architecture):
         raise BundleConfigError("model", f"timm has no architecture {architecture!r}")
+    model_args = _allowed_model_args(model_args)
     try:
         with torch.device("meta"):
             return timm.create_model(architecture, pretrained=False, num_classes=num_classes, **model_args)
@@ -439,8 +441,18 @@ def _pinned_requirements() -> tuple[str, ...]:
     return tuple(lines)
 
 
+def _allowed_model_args(model_args: dict) -> dict:
+    """The bundle's model is built from these on the user's machine too: refuse what the catalog refuses."""
+    try:
+        return timm_model_args.checked(model_args)
+    except timm_model_args.ModelArgsError as exc:
+        raise BundleConfigError("model", str(exc)) from None
+
+
 def _model_args(record: ModelRecord) -> dict:
-    return {key: value for key, value in record.model_args.items() if key != "num_classes"}
+    return _allowed_model_args(
+        {key: value for key, value in record.model_args.items() if key != "num_classes"}
+    )
 
 
 def _input_size(record: ModelRecord, target: TargetConfig) -> list[int]:
