@@ -67,7 +67,7 @@ def _load_or_create_secret_key() -> str:
 
 SECRET_KEY = env_str("DEPOT_SECRET_KEY", "") or _load_or_create_secret_key()
 DEBUG = env_bool("DEPOT_DEBUG", False)
-ALLOWED_HOSTS = env_list("DEPOT_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
+ALLOWED_HOSTS = env_list("DEPOT_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DEPOT_CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000")
 
 # --- security: proxies, HTTPS, headers ------------------------------------------------------------------

@@ -1,15 +1,16 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from catalog.api import hfcompat
+from hub.schema_view import SchemaView
 
 api_v1 = ([path("", include("catalog.api.urls")), path("", include("evaluation.api.urls"))], "api")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     # The Hugging Face Hub protocol subset: huggingface_hub and timm download from Depot with HF_ENDPOINT set.
     path("api/models/<str:namespace>/<str:name>", hfcompat.model_info, name="hf-model-info"),

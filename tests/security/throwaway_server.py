@@ -100,7 +100,7 @@ def server_command(port: int) -> list[str]:
     request with its status, which is how the caller counts requests and 5xx independently of the fuzzer."""
     if importlib.util.find_spec("gunicorn"):
         return [sys.executable, "-m", "gunicorn", "hub.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                "--workers", "1", "--threads", "4", "--access-logfile", "-",
+                "--workers", "1", "--threads", "4", "--timeout", "120", "--access-logfile", "-",
                 "--access-logformat", '"%(r)s" %(s)s %(b)s']  # fmt: skip
     return [sys.executable, str(ROOT / "manage.py"), "runserver", f"127.0.0.1:{port}", "--noreload"]
 
