@@ -1,6 +1,7 @@
 """Shared fixtures: scikit-learn digits as an ImageFolder and a real tiny timm model with real weights."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 import timm
@@ -8,7 +9,7 @@ import torch
 from safetensors.torch import save_file
 
 from catalog import services as catalog_services
-from catalog.models import SourceKind
+from catalog.models import ModelEntry, SourceKind
 from core.datasets import build_digits_imagefolder
 from evaluation import services
 from tests.trained_models import DemoTrainer, run_cache_root
@@ -47,21 +48,26 @@ def small_digits(db, small_digits_root, tmp_path):
     return services.dataset_register_directory(name="digits-small", root=root, title="Digits (small)")
 
 
-@pytest.fixture
-def digit_model(make_model, tmp_path):
-    """test_resnet with 10 outputs named like the digits, random but fixed weights, stored on the hub."""
+def stored_digit_net(make_model, weights_dir: Path, *, name: str = "digit-net", side: int = 32) -> ModelEntry:
+    """test_resnet with 10 outputs named like the digits at a `side`-pixel input, random but fixed weights,
+    stored on the hub."""
     model = make_model(
-        name="digit-net", architecture="test_resnet", num_classes=10, label_names=DIGITS, input_size=[3, 32, 32],
+        name=name, architecture="test_resnet", num_classes=10, label_names=DIGITS, input_size=[3, side, side],
         mean=[0.5, 0.5, 0.5], std=[0.25, 0.25, 0.25], interpolation="bilinear", crop_pct=1.0, crop_mode="center",
     )  # fmt: skip
     torch.manual_seed(0)
-    path = tmp_path / "model.safetensors"
+    path = weights_dir / "model.safetensors"  # weights_attach copies it into storage
     save_file(timm.create_model("test_resnet", num_classes=10).state_dict(), str(path))
     catalog_services.weights_attach(
         model=model, path=path, original_name=path.name, source_kind=SourceKind.LOCAL
     )
     model.refresh_from_db()
     return model
+
+
+@pytest.fixture
+def digit_model(make_model, tmp_path):
+    return stored_digit_net(make_model, tmp_path)
 
 
 FAST = {"batch_size": 32, "num_workers": 0, "threads": 1}

@@ -12,19 +12,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-import timm
 from django.db import connection, transaction
 from rest_framework.authtoken.models import Token
-from safetensors.torch import save_file
 
-from catalog import services as catalog_services
-from catalog.models import SourceKind
 from evaluation import services
 from evaluation.models import FINISHED_STATUSES, BenchmarkRun, RunStatus
 from evaluation.tasks import run_benchmark
 from hub.celery import app
 from tests import servers
-from tests.fixtures_data import DIGITS, FAST
+from tests.fixtures_data import FAST, stored_digit_net
 from tests.reliability.conftest import point_publishers_at, restore_publishers, results_recorded, wait_for
 from tests.reliability.tally import TALLY
 
@@ -150,17 +146,7 @@ def large_input_model(make_model, tmp_path):
     """The digit model's architecture at a 384-pixel input: about 40 ms an image on one core, so a run over the
     1,079-image train split lasts well past a 2-second limit on any machine (at 32 pixels it can finish in
     under 2 s on an idle one)."""
-    model = make_model(
-        name="digit-net-384", architecture="test_resnet", num_classes=10, label_names=DIGITS,
-        input_size=[3, 384, 384], mean=[0.5] * 3, std=[0.25] * 3, interpolation="bilinear", crop_pct=1.0,
-    )  # fmt: skip
-    path = tmp_path / "large-input.safetensors"
-    save_file(timm.create_model("test_resnet", num_classes=10).state_dict(), str(path))
-    catalog_services.weights_attach(
-        model=model, path=path, original_name=path.name, source_kind=SourceKind.LOCAL
-    )
-    model.refresh_from_db()
-    return model
+    return stored_digit_net(make_model, tmp_path, name="digit-net-384", side=384)
 
 
 def test_a_time_limit_fails_the_run_with_the_reason_and_the_worker_goes_on(
