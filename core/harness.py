@@ -14,6 +14,7 @@ import platform
 import resource
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -34,8 +35,9 @@ from torchvision import transforms
 from core import model_args as timm_model_args
 from core.imagedecode import count_cases, decode_image, decoder_provenance, describe_counts
 from core.imagefolder import DatasetError, ImageFolderScan, scan_imagefolder, unreadable_images
+from core.label_spaces import REAL_FILE_PREFIX, real_labels
 from core.options import OptionError
-from core.run_config import RUN_CONFIG
+from core.run_config import RUN_CONFIG, SCORE_ALL_OUTPUTS, SCORE_DATASET_CLASSES
 from core.verdict import wilson_interval
 from core.weights import sha256_file
 
@@ -75,6 +77,9 @@ class DatasetSource:
     split: str
     root: Path  # the split directory holding class folders
     content_hash: str
+    # Score each image against its ImageNet-ReaL label set (timm's file, matched by file name) instead of its
+    # folder's class: the protocol of timm's results-imagenet-real.csv.
+    real_labels: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,13 @@ class HarnessConfig:
     threads: int | None = None  # torch intra-op threads for the run; None keeps the process setting
     device: str = "auto"  # auto -> cuda if available else cpu
     latency_samples: int = 30
+    # The measuring protocol (a claim's, when the run re-checks one): None keeps the model's own preprocessing.
+    img_size: int | None = None
+    crop_pct: float | None = None
+    interpolation: str | None = None
+    # SCORE_DATASET_CLASSES: logits restricted to the dataset's classes (timm's validate.py --valid-labels, how
+    # its ImageNet-A/-R results are measured); SCORE_ALL_OUTPUTS: the argmax over every output.
+    scoring: str = SCORE_ALL_OUTPUTS
 
     def __post_init__(self) -> None:
         try:  # the run options a request may set are checked by the one schema the API and CLI use
@@ -122,6 +134,8 @@ class BenchmarkResult:
     # as sentences ("21 images were 16-bit and were rescaled from 0..65535 to 0..255").
     decode_counts: dict[str, int] = field(default_factory=dict)
     decoding: list[str] = field(default_factory=list)
+    # How the images were scored: over which outputs, against which labels (see _scoring_summary).
+    scoring: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return _jsonable(asdict(self))
@@ -180,19 +194,14 @@ def _format_list(items: Sequence[str]) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
-def _mapping_by_name(dataset_classes: list[str], label_names: list[str], num_classes: int) -> list[int]:
+def _label_index(label_names: list[str], num_classes: int) -> dict[str, int]:
     if len(label_names) != num_classes:
         raise HarnessError(f"The model has {num_classes} outputs but {len(label_names)} label names")
-    duplicates = sorted({name for name in label_names if label_names.count(name) > 1})
+    # Counted once: label_names.count per name is quadratic, minutes for a 21,843-class head.
+    duplicates = sorted(name for name, count in Counter(label_names).items() if count > 1)
     if duplicates:
         raise HarnessError(f"Duplicate label names: {_format_list(duplicates)}", duplicates)
-    index_of = {name: i for i, name in enumerate(label_names)}
-    unmatched = [name for name in dataset_classes if name not in index_of]
-    if unmatched:
-        raise HarnessError(
-            f"Dataset classes not among the model's label names: {_format_list(unmatched)}", unmatched
-        )
-    return [index_of[name] for name in dataset_classes]
+    return {name: i for i, name in enumerate(label_names)}
 
 
 def _is_output_index(name: str, num_classes: int) -> bool:
@@ -200,30 +209,45 @@ def _is_output_index(name: str, num_classes: int) -> bool:
     return name.isdigit() and str(int(name)) == name and int(name) < num_classes
 
 
-def _mapping_by_index(dataset_classes: list[str], num_classes: int) -> list[int]:
-    unmatched = [name for name in dataset_classes if not _is_output_index(name, num_classes)]
-    if unmatched:
+def _refuse_mapping(dataset_classes: list[str], label_names: list[str], num_classes: int) -> None:
+    indices = f"output indices 0..{num_classes - 1}"
+    if not label_names:
+        unmatched = [name for name in dataset_classes if not _is_output_index(name, num_classes)]
         raise HarnessError(
-            f"The model has no label names, so dataset classes must be output indices 0..{num_classes - 1}; "
+            f"The model has no label names, so dataset classes must be {indices}; "
             f"unmatched: {_format_list(unmatched)}",
             unmatched,
         )
-    return [int(name) for name in dataset_classes]
+    known = set(label_names)
+    unmatched = [name for name in dataset_classes if name not in known]
+    # One expected folder name of each kind: a user with a folder of "cat", "dog" sees what would match.
+    raise HarnessError(
+        f"Dataset classes not among the model's label names, nor {indices}: {_format_list(unmatched)}. "
+        f"Class folders must be named by label ({label_names[0]!r} for output 0) or by index ('0')",
+        unmatched,
+    )
 
 
 def class_mapping(dataset_classes: list[str], label_names: list[str], num_classes: int) -> list[int]:
     """Dataset class i -> model output index.
 
-    By name when the model has label names (every dataset class must be one of them); otherwise by index,
-    when every dataset class folder is named by an output index ("0".."k-1", k <= num_classes).
+    By name when every dataset class is one of the model's label names (ImageNet's synset folders,
+    "n01440764"); else by index when every class folder is named by an output index ("0".."k-1", k <=
+    num_classes: ImageNetV2's layout); anything else is refused, showing one folder name of each kind.
     """
     if num_classes < 1:
         raise HarnessError(f"num_classes must be >= 1, got {num_classes}")
     if not dataset_classes:
         raise HarnessError("The dataset has no classes")
+    dataset_classes, label_names = list(dataset_classes), list(label_names)
     if label_names:
-        return _mapping_by_name(list(dataset_classes), list(label_names), num_classes)
-    return _mapping_by_index(list(dataset_classes), num_classes)
+        index_of = _label_index(label_names, num_classes)
+        if all(name in index_of for name in dataset_classes):
+            return [index_of[name] for name in dataset_classes]
+    if all(_is_output_index(name, num_classes) for name in dataset_classes):
+        return [int(name) for name in dataset_classes]
+    _refuse_mapping(dataset_classes, label_names, num_classes)
+    raise AssertionError("unreachable")  # _refuse_mapping always raises
 
 
 def _scan_dataset(source: DatasetSource) -> ImageFolderScan:
@@ -302,10 +326,24 @@ def build_model(source: ModelSource) -> torch.nn.Module:
     return _instantiate(source)
 
 
-def resolve_preprocessing(source: ModelSource, model: torch.nn.Module) -> dict:
-    """The data config the harness uses (timm's resolution of the model's pretrained_cfg)."""
+def protocol_overrides(config: HarnessConfig) -> dict:
+    """The preprocessing a run sets over the model's own (img_size, crop_pct, interpolation), as timm's
+    validate.py passes its --img-size, --crop-pct and --interpolation to resolve_data_config."""
+    overrides = {
+        "img_size": config.img_size,
+        "crop_pct": config.crop_pct,
+        "interpolation": config.interpolation,
+    }
+    return {key: value for key, value in overrides.items() if value is not None}
+
+
+def resolve_preprocessing(source: ModelSource, model: torch.nn.Module, overrides: dict | None = None) -> dict:
+    """The data config the harness uses: timm's resolution of the model's pretrained_cfg and the run's overrides."""
     _check_preprocessing(source.pretrained_cfg)
-    return timm.data.resolve_data_config(pretrained_cfg=dict(source.pretrained_cfg), model=model)
+    args = dict(overrides or {})
+    if args:  # an img_size keeps the model's channel count (timm would assume 3)
+        args["in_chans"] = source.pretrained_cfg["input_size"][0]
+    return timm.data.resolve_data_config(args, pretrained_cfg=dict(source.pretrained_cfg), model=model)
 
 
 def create_eval_transform(data_config: dict) -> Callable:
@@ -405,8 +443,11 @@ class _Tally:
     class_count: int
     num_outputs: int
     inverse: np.ndarray  # model output index -> dataset class index, or class_count for "other"
+    # Per sample in dataset order, its ReaL label set (output indices), when the run scores against ReaL.
+    real_sets: list[tuple[int, ...]] | None = None
     top1: int = 0
     top5: int = 0
+    scored: int = 0  # images that count towards top-1/top-5 (all of them, but ReaL's unlabelled ones)
     loss_sum: float = 0.0
     seen: int = 0
     predictions: list[int] = field(default_factory=list)
@@ -416,20 +457,41 @@ class _Tally:
     def __post_init__(self) -> None:
         self.confusion = np.zeros((self.class_count, self.class_count + 1), dtype=np.int64)
 
-    def add(self, logits: torch.Tensor, targets: torch.Tensor, dataset_targets: torch.Tensor) -> None:
+    def add(
+        self,
+        logits: torch.Tensor,
+        targets: torch.Tensor,
+        dataset_targets: torch.Tensor,
+        outputs: torch.Tensor,
+    ) -> None:
+        """logits over the scored outputs (all, or the dataset's classes), targets as positions among them;
+        outputs maps a position to the model output index it is."""
         logits = logits.float()
-        predicted = logits.argmax(dim=1)
-        k = min(5, self.num_outputs)
-        hit1 = predicted == targets
-        hit5 = hit1 | (logits.topk(k, dim=1).indices == targets[:, None]).any(dim=1)
-        self.top1 += int(hit1.sum())
-        self.top5 += int(hit5.sum())
+        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        predicted = top[:, 0]
+        if self.real_sets is None:
+            hit1 = predicted == targets
+            hit5 = hit1 | (top == targets[:, None]).any(dim=1)
+            self.top1, self.top5 = self.top1 + int(hit1.sum()), self.top5 + int(hit5.sum())
+            self.scored += len(targets)
+        else:
+            self._add_real(outputs[top].tolist())
         # Summed in float64 on the python side, batch by batch, in a fixed order: reproducible.
         self.loss_sum += float(F.cross_entropy(logits, targets, reduction="sum").double())
         self.seen += len(targets)
-        predicted_list = predicted.cpu().tolist()
+        predicted_list = outputs[predicted].tolist()
         self.predictions.extend(predicted_list)
         np.add.at(self.confusion, (dataset_targets.numpy(), self.inverse[predicted_list]), 1)
+
+    def _add_real(self, top_outputs: list[list[int]]) -> None:
+        # As timm's RealLabelsImagenet: a hit when a top-k output is in the image's ReaL set; images whose
+        # set is empty (no ImageNet class in them, said ReaL's raters) are left out of the accuracy.
+        for offset, ranked in enumerate(top_outputs):
+            labels = self.real_sets[self.seen + offset]
+            if labels:
+                self.scored += 1
+                self.top1 += ranked[0] in labels
+                self.top5 += any(output in labels for output in ranked)
 
 
 def _inverse_mapping(mapping: list[int], num_outputs: int) -> np.ndarray:
@@ -447,10 +509,15 @@ def _evaluate(
     device: torch.device,
     total: int,
     on_progress: ProgressCallback | None,
+    scoring: str = SCORE_ALL_OUTPUTS,
 ) -> float:
     """One pass over the loader; returns the elapsed seconds (loading and forward, worker start included)."""
     batches = len(loader)
     start = time.perf_counter()
+    # Restricted scoring keeps the dataset's classes' logits, in dataset class order, as timm's validate.py
+    # does with output[:, valid_labels]: a target is then its dataset class index.
+    restricted = scoring == SCORE_DATASET_CLASSES
+    outputs = mapping if restricted else torch.arange(tally.num_outputs)
     for batch_index, (images, dataset_targets, decode_cases) in enumerate(loader, start=1):
         tally.decode_cases.extend(decode_cases)
         images = images.to(device, non_blocking=device.type == "cuda")
@@ -459,7 +526,11 @@ def _evaluate(
             raise RuntimeError(
                 f"Model output shape {tuple(logits.shape)} is not (batch, {tally.num_outputs})"
             )
-        tally.add(logits.cpu(), mapping[dataset_targets], dataset_targets)
+        logits = logits.cpu()
+        if restricted:
+            tally.add(logits[:, mapping], dataset_targets, dataset_targets, outputs)
+        else:
+            tally.add(logits, mapping[dataset_targets], dataset_targets, outputs)
         if on_progress is not None:
             on_progress(tally.seen / total, f"batch {batch_index}/{batches}: {tally.seen}/{total} images")
     if device.type == "cuda":
@@ -511,14 +582,29 @@ def _device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
 
 
+def _protocol(config: HarnessConfig, data_config: dict, scoring: dict) -> dict:
+    """The measuring protocol the run used, in the terms a claim states it (timm's results tables), and which
+    of its values the run set rather than took from the model."""
+    return {
+        "img_size": data_config["input_size"][-1],
+        "crop_pct": data_config["crop_pct"],
+        "interpolation": data_config["interpolation"],
+        "scoring": config.scoring,
+        "labels": scoring["labels"],
+        "set_by_run": sorted(protocol_overrides(config)),
+    }
+
+
 def _provenance(
     model_source: ModelSource,
     dataset_source: DatasetSource,
     config: HarnessConfig,
     data_config: dict,
     device: torch.device,
+    scoring: dict,
 ) -> dict:
     return {
+        "protocol": _protocol(config, data_config, scoring),
         # Checked against the file before the run, so the claimed digest is the measured one.
         "weights_sha256": model_source.weights_sha256.strip().lower(),
         "dataset_hash": dataset_source.content_hash,
@@ -551,6 +637,7 @@ class _Checked:
     device: torch.device
     model: torch.nn.Module
     data_config: dict  # the resolved preprocessing
+    real_sets: list[tuple[int, ...]] | None  # per sample, its ReaL label set, when scored against ReaL
 
 
 def _validate(model_source: ModelSource, dataset_source: DatasetSource, config: HarnessConfig) -> _Checked:
@@ -564,15 +651,69 @@ def _validate(model_source: ModelSource, dataset_source: DatasetSource, config: 
     _check_preprocessing(model_source.pretrained_cfg)
     scan = _scan_dataset(dataset_source)
     mapping = class_mapping(list(scan.class_names), list(model_source.label_names), model_source.num_classes)
+    real_sets = _real_label_sets(scan, model_source.num_classes) if dataset_source.real_labels else None
+    if real_sets is not None and config.scoring == SCORE_DATASET_CLASSES:
+        raise HarnessError(
+            f"ImageNet-ReaL is scored over all outputs (its label sets name any of the 1,000 classes), "
+            f"not with scoring={SCORE_DATASET_CLASSES}"
+        )
     _check_weights(model_source)
     model = _instantiate(model_source)
-    data_config = resolve_preprocessing(model_source, model)
+    data_config = resolve_preprocessing(model_source, model, protocol_overrides(config))
     _check_images(scan)  # last: it decodes every image
-    return _Checked(scan=scan, mapping=mapping, device=device, model=model, data_config=data_config)
+    return _Checked(
+        scan=scan, mapping=mapping, device=device, model=model, data_config=data_config, real_sets=real_sets
+    )
+
+
+def _real_label_sets(scan: ImageFolderScan, num_classes: int) -> list[tuple[int, ...]]:
+    """Each sample's ReaL label set, matched by file name; refuses files ReaL has no entry for."""
+    if num_classes != 1000:
+        raise HarnessError(
+            f"ImageNet-ReaL's labels are ImageNet-1k output indices; the model has {num_classes} outputs"
+        )
+    labels = real_labels()
+    names = [path.name for path, _ in scan.samples]
+    unknown = [scan.relative(path) for path, _ in scan.samples if path.name not in labels]
+    if unknown:
+        raise HarnessError(
+            f"ImageNet-ReaL labels images by their ImageNet validation file name ({REAL_FILE_PREFIX}00000001.JPEG "
+            f"to {REAL_FILE_PREFIX}00050000.JPEG); {len(unknown)} files are named otherwise: {_format_list(unknown)}",
+            unknown,
+        )
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
+    if repeated:
+        raise HarnessError(
+            f"ImageNet-ReaL matches labels by file name, and these names occur more than once: "
+            f"{_format_list(repeated)}",
+            repeated,
+        )
+    sets = [labels[name] for name in names]
+    if not any(sets):
+        raise HarnessError("Every image has an empty ReaL label set: there is nothing to score")
+    return sets
+
+
+def _scoring_summary(tally: _Tally, scored_outputs: int, config: HarnessConfig) -> dict:
+    real = tally.real_sets is not None
+    excluded = tally.seen - tally.scored
+    summary = f"scored over {scored_outputs:,} of {tally.num_outputs:,} outputs"
+    if real:
+        summary += f", against ImageNet-ReaL's labels ({excluded:,} of {tally.seen:,} images have none and are left out)"
+    return {
+        "scoring": config.scoring,
+        "scored_outputs": scored_outputs,
+        "num_outputs": tally.num_outputs,
+        "labels": "imagenet-real" if real else "class-folders",
+        "images": tally.seen,
+        "scored_images": tally.scored,
+        "excluded_images": excluded,
+        "summary": summary,
+    }
 
 
 def _result(tally: _Tally, scan: ImageFolderScan, elapsed: float) -> dict:
-    n = tally.seen
+    n = tally.scored  # top-1 and top-5 are over the scored images; loss and confusion over every image
     diagonal = np.diag(tally.confusion[:, : tally.class_count])
     row_totals = tally.confusion.sum(axis=1)
     per_class = {
@@ -585,7 +726,7 @@ def _result(tally: _Tally, scan: ImageFolderScan, elapsed: float) -> dict:
         "decoding": describe_counts(decode_counts),
         "top1": 100.0 * tally.top1 / n,
         "top5": 100.0 * tally.top5 / n,
-        "loss": tally.loss_sum / n,
+        "loss": tally.loss_sum / tally.seen,
         "top1_ci95": wilson_interval(tally.top1, n),
         "num_samples": n,
         "top1_correct": tally.top1,
@@ -593,7 +734,7 @@ def _result(tally: _Tally, scan: ImageFolderScan, elapsed: float) -> dict:
         "confusion_matrix": tally.confusion.tolist(),
         "confusion_columns": [*scan.class_names, OTHER_COLUMN],
         "class_names": list(scan.class_names),
-        "throughput_ips": n / elapsed,
+        "throughput_ips": tally.seen / elapsed,
         "predictions": tally.predictions,
     }
 
@@ -624,13 +765,17 @@ def _measure(
     scan, device = checked.scan, checked.device
     model = checked.model.to(device)
     transform = create_eval_transform(checked.data_config)
-    tally = _Tally(len(scan.class_names), num_outputs, _inverse_mapping(checked.mapping, num_outputs))
+    tally = _Tally(
+        len(scan.class_names), num_outputs, _inverse_mapping(checked.mapping, num_outputs), checked.real_sets
+    )
     loader = _make_loader(
         _BatchDataset(scan.samples, BatchTransform(transform), config.batch_size), config, device
     )
     mapping = torch.tensor(checked.mapping)
     with torch.inference_mode():
-        elapsed = _evaluate(model, loader, tally, mapping, device, len(scan.samples), on_progress)
+        elapsed = _evaluate(
+            model, loader, tally, mapping, device, len(scan.samples), on_progress, config.scoring
+        )
         latency = _measure_latency(model, scan, transform, config.latency_samples, device)
     return tally, elapsed, latency
 
@@ -650,10 +795,17 @@ def evaluate_model(
     checked = _validate(model_source, dataset_source, config)
     with _run_settings(config, checked.device):
         tally, elapsed, (p50, p95) = _measure(checked, config, model_source.num_classes, on_progress)
-        provenance = _provenance(model_source, dataset_source, config, checked.data_config, checked.device)
+        scored_outputs = (
+            len(checked.mapping) if config.scoring == SCORE_DATASET_CLASSES else tally.num_outputs
+        )
+        scoring = _scoring_summary(tally, scored_outputs, config)
+        provenance = _provenance(
+            model_source, dataset_source, config, checked.data_config, checked.device, scoring
+        )
         peak = _peak_memory_mb(checked.device)
     return BenchmarkResult(
         **_result(tally, checked.scan, elapsed),
+        scoring=scoring,
         latency_p50_ms=p50,
         latency_p95_ms=p95,
         peak_memory_mb=peak,

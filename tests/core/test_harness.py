@@ -262,12 +262,29 @@ def test_it_names_unmatched_classes():
         class_mapping(["0"], ["zero", "one"], 3)
 
 
-def test_it_refuses_a_class_mismatch_before_compute(digits_root, weights_file, monkeypatch):
+def test_it_refuses_a_class_mismatch_before_compute(tmp_path, digits_root, weights_file, monkeypatch):
+    # Folders named neither by label ("digit-3") nor by output index ("3"): the message shows one of each.
+    for digit in ("3", "7"):
+        shutil.copytree(digits_root / "test" / digit, tmp_path / "split" / f"seven-segment-{digit}")
     forbid_compute(monkeypatch)
     source = model_source(weights_file, label_names=[f"digit-{d}" for d in range(10)])
 
-    with pytest.raises(HarnessError, match="not among the model's label names"):
-        evaluate_model(source, dataset_source(digits_root), HarnessConfig(num_workers=0))
+    with pytest.raises(HarnessError, match="not among the model's label names") as error:
+        evaluate_model(
+            source, DatasetSource("odd", "split", tmp_path / "split", "x"), HarnessConfig(num_workers=0)
+        )
+    assert "'digit-0' for output 0" in str(error.value) and "by index ('0')" in str(error.value)
+    assert error.value.details == ["seven-segment-3", "seven-segment-7"]
+
+
+def test_it_maps_index_folders_by_index_when_the_model_has_label_names():
+    # ImageNetV2's layout (folders 0..999) for a model whose outputs are named by synset.
+    labels = [f"n{i:08d}" for i in range(12)]
+
+    assert class_mapping(["0", "11", "2"], labels, 12) == [0, 11, 2]
+    assert class_mapping(["n00000011", "n00000002"], labels, 12) == [11, 2]
+    with pytest.raises(HarnessError, match="'n00000000' for output 0"):
+        class_mapping(["0", "n00000002"], labels, 12)  # one layout or the other, not a mix
 
 
 def test_it_refuses_an_empty_dataset(tmp_path, weights_file, monkeypatch):
