@@ -23,6 +23,7 @@ GOOD = [
     {"seed": 2**32 - 1},
     {"threads": 2},
     {"num_workers": "0"},
+    {"img_size": "48", "crop_pct": 0.875, "interpolation": "bilinear", "scoring": "dataset-classes"},
 ]
 
 BAD = [
@@ -35,6 +36,10 @@ BAD = [
     ({"threads": 1025}, "threads"),
     ({"num_workers": -1}, "num_workers"),
     ({"num_workers": 65}, "num_workers"),
+    ({"img_size": 4}, "img_size"),
+    ({"crop_pct": 0}, "crop_pct"),
+    ({"interpolation": "random"}, "interpolation"),  # timm's training-only filter
+    ({"scoring": "top-200"}, "scoring"),
 ]
 
 
