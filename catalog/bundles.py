@@ -45,7 +45,7 @@ def model_record(*, model: ModelEntry, hub_url: str) -> builder.ModelRecord:
         architecture=model.architecture,
         model_args=dict(model.model_args),
         num_classes=model.num_classes or 0,
-        label_names=list(model.label_names),
+        label_names=model.output_label_names,
         input_size=tuple(model.input_size) if model.input_size else (3, 224, 224),
         mean=tuple(model.mean) or (0.485, 0.456, 0.406),
         std=tuple(model.std) or (0.229, 0.224, 0.225),

@@ -11,8 +11,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
 
+from core import label_spaces, model_metadata, search
 from core import model_args as timm_model_args
-from core import model_metadata, search
 from core.verdict import ENTRY_VERDICT_CHOICES
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}"
@@ -113,6 +113,10 @@ class ModelEntry(models.Model):
     input_size = models.JSONField(default=list, blank=True, help_text="[channels, height, width]")
     num_classes = models.PositiveIntegerField(null=True, blank=True)
     label_names = models.JSONField(default=list, blank=True)
+    # An ImageNet label space timm ships (core.label_spaces: "imagenet-1k", "imagenet-12k", ...), named instead
+    # of copied: 1,000 to 21,843 synsets per entry would weigh more than the rest of the catalog row. Its
+    # synsets are the label names whenever label_names is empty (ModelEntry.output_label_names).
+    label_space = models.CharField(max_length=32, blank=True)
     model_args = models.JSONField(
         default=dict, blank=True, help_text="Extra timm.create_model keyword arguments."
     )
@@ -176,11 +180,25 @@ class ModelEntry(models.Model):
             num_classes=self.num_classes,
             label_names=self.label_names,
         )
+        space_problem = self._label_space_problem()
+        if space_problem:
+            errors["label_space"] = space_problem
         refused = timm_model_args.problems(self.model_args)
         if refused:
             errors["model_args"] = timm_model_args.describe(refused)
         if errors:
             raise ValidationError(errors)
+
+    def _label_space_problem(self) -> str:
+        if not self.label_space:
+            return ""
+        try:
+            space = label_spaces.label_space(self.label_space)
+        except label_spaces.LabelSpaceError as error:
+            return str(error)
+        if self.num_classes != space.num_classes:
+            return f"{self.label_space} has {space.num_classes} classes; the model has {self.num_classes} outputs."
+        return ""
 
     def build_search_text(self) -> str:
         return search.document_text(
@@ -190,6 +208,20 @@ class ModelEntry(models.Model):
     @property
     def model_id(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def output_label_names(self) -> list[str]:
+        """Output index -> label name: the entry's own, else its label space's synsets, else none."""
+        if self.label_names or not self.label_space:
+            return list(self.label_names)
+        return list(label_spaces.label_space(self.label_space).synsets)
+
+    @property
+    def output_label_descriptions(self) -> list[str]:
+        """Output index -> what a person reads (ImageNet's lemmas, "tench, Tinca tinca"); the names otherwise."""
+        if self.label_names or not self.label_space:
+            return list(self.label_names)
+        return list(label_spaces.label_space(self.label_space).descriptions)
 
     @property
     def tag_list(self) -> list[str]:

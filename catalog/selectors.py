@@ -20,6 +20,7 @@ from catalog.models import (
     ModelEntry,
     SpeedClaim,
 )
+from core.run_config import claim_protocol, protocol_matches, run_protocol
 from core.timm_results import TEST_SETS
 from core.verdict import TOP1_METRICS, judge_claim
 from hub.pagination import EXACT_COUNT_LIMIT, planner_estimate
@@ -152,7 +153,24 @@ def claim_verdict(
     """The verdict on one claim, given the model's succeeded runs on its current weights (newest first): the
     newest run on the claim's dataset and split decides it. The page and the entry's verification column
     both come from here, so they cannot disagree."""
-    run = next((r for r in runs if r.dataset.name == claim.dataset and r.split == claim.split), None)
+    protocol = claim_protocol(
+        dataset=claim.dataset,
+        img_size=claim.img_size,
+        crop_pct=claim.crop_pct,
+        interpolation=claim.interpolation,
+    )
+    # Only a run measured the claim's way can vouch for it: timm's ImageNet-A figure is over 200 outputs at the
+    # row's image size and crop, and a run over all 1,000 outputs at another size measures something else.
+    run = next(
+        (
+            r
+            for r in runs
+            if r.dataset.name == claim.dataset
+            and r.split == claim.split
+            and protocol_matches(protocol, run_protocol(r.provenance or {}))
+        ),
+        None,
+    )
     measured = run.top1 if run is not None else None
     verdict = judge_claim(claim.value, measured, dataset_on_hub=claim.dataset in dataset_names)
     return ClaimVerdict(claim, verdict.status.value, measured, verdict.delta, verdict.tolerance, run)

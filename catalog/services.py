@@ -35,7 +35,7 @@ from catalog.models import (
     estimate_size_bytes,
 )
 from catalog.selectors import claim_verdict
-from core import hfconfig, weights
+from core import hfconfig, label_spaces, weights
 from core.claims_csv import ClaimRow
 from core.verdict import TOP1_METRICS, VerdictStatus, headline_claim
 
@@ -49,7 +49,7 @@ EDITABLE_FIELDS = frozenset(
         "title", "summary", "card", "domain", "task", "library", "architecture", "pretrained_on", "license",
         "paper_ids", "tags", "num_params", "weights_size_bytes", "gmacs", "input_size", "num_classes",
         "label_names", "model_args", "mean", "std", "interpolation", "crop_pct", "crop_mode", "source_kind",
-        "hf_repo_id", "hf_revision",
+        "hf_repo_id", "hf_revision", "label_space",
     }
 )  # fmt: skip
 
@@ -278,7 +278,7 @@ def model_derived_refresh(*, model_ids: Iterable[int]) -> None:
         return
     claims_by_model: dict[int, list[AccuracyClaim]] = {pk: [] for pk in model_ids}
     for claim in AccuracyClaim.objects.filter(model_id__in=model_ids, metric__in=TOP1_METRICS).only(
-        "model_id", "dataset", "split", "metric", "value"
+        "model_id", "dataset", "split", "metric", "value", "img_size", "crop_pct", "interpolation"
     ):
         claims_by_model[claim.model_id].append(claim)
     rows = ModelEntry.objects.filter(pk__in=model_ids).values_list(
@@ -477,6 +477,7 @@ def _timm_entry(record: Any, stats: Any | None) -> ModelEntry:
         gmacs=stats.gmacs if stats else None,
         input_size=list(record.input_size),
         num_classes=record.num_classes,
+        label_space=label_spaces.label_space_for(num_classes=record.num_classes, pretrained_on=pretrained_on),
         mean=[round(v, 6) for v in record.mean],
         std=[round(v, 6) for v in record.std],
         interpolation=record.interpolation,
@@ -491,9 +492,9 @@ def _timm_entry(record: Any, stats: Any | None) -> ModelEntry:
 
 TIMM_UPDATE_FIELDS = [
     "title", "summary", "card", "domain", "task", "library", "architecture", "pretrained_on", "license",
-    "paper_ids", "tags", "num_params", "gmacs", "input_size", "num_classes", "mean", "std", "interpolation",
-    "crop_pct", "crop_mode", "source_kind", "hf_repo_id", "search_text", "size_estimate_bytes", "revision",
-    "updated",
+    "paper_ids", "tags", "num_params", "gmacs", "input_size", "num_classes", "label_space", "mean", "std",
+    "interpolation", "crop_pct", "crop_mode", "source_kind", "hf_repo_id", "search_text", "size_estimate_bytes",
+    "revision", "updated",
 ]  # fmt: skip
 
 

@@ -699,7 +699,10 @@ def _scoring_summary(tally: _Tally, scored_outputs: int, config: HarnessConfig) 
     excluded = tally.seen - tally.scored
     summary = f"scored over {scored_outputs:,} of {tally.num_outputs:,} outputs"
     if real:
-        summary += f", against ImageNet-ReaL's labels ({excluded:,} of {tally.seen:,} images have none and are left out)"
+        summary += (
+            f", against ImageNet-ReaL's labels "
+            f"({excluded:,} of {tally.seen:,} images have none and are left out)"
+        )
     return {
         "scoring": config.scoring,
         "scored_outputs": scored_outputs,

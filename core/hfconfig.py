@@ -50,8 +50,13 @@ def timm_config(model: Any) -> dict[str, Any]:
         "num_classes": model.num_classes,
         "pretrained_cfg": {key: value for key, value in pretrained_cfg.items() if value is not None},
     }
-    if model.label_names:
-        config["label_names"] = list(model.label_names)
+    # A timm entry names its ImageNet label space instead of storing 1,000+ synsets; timm's own config.json
+    # carries them (and their lemmas) for such models, so this one does too.
+    label_names = list(getattr(model, "output_label_names", model.label_names))
+    if label_names:
+        config["label_names"] = label_names
+    if getattr(model, "label_space", "") and not model.label_names:
+        config["label_descriptions"] = dict(zip(label_names, model.output_label_descriptions, strict=True))
     if model.model_args:
         config["model_args"] = dict(model.model_args)
     return config

@@ -5,6 +5,10 @@ stored config and the run identity); the API's documented config, the model page
 `manage.py benchmark` are generated from it. No torch import here, so pages and the API can read it cheaply.
 """
 
+import math
+from collections.abc import Mapping
+from typing import Any
+
 from core.options import Option, Schema
 
 SCORE_ALL_OUTPUTS = "all-outputs"
@@ -14,6 +18,9 @@ INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "box", "hamming", "lanczos")
 # The options that say how accuracy is measured, as a claim states it (timm's results tables carry img_size,
 # crop_pct and interpolation per row): a run re-checking a claim sets them from the claim.
 PROTOCOL_OPTIONS = ("img_size", "crop_pct", "interpolation", "scoring")
+# Test sets whose classes are a part of ImageNet-1k's: timm's results on them restrict the logits to those classes
+# (validate.py --valid-labels with timm's imagenet_a_indices.txt / imagenet_r_indices.txt).
+RESTRICTED_SCORING_DATASETS = ("imagenet-a", "imagenet-r")
 
 RUN_CONFIG = Schema(
     name="config",
@@ -53,3 +60,47 @@ RUN_CONFIG = Schema(
         ),
     ),
 )  # fmt: skip
+
+
+def claim_protocol(
+    *, dataset: str, img_size: int | None, crop_pct: float | None, interpolation: str
+) -> dict[str, Any]:
+    """The run options that measure a claim the way it was measured: the image size, crop and filter its row
+    states (those it leaves out are the model's own), and the scoring its test set is scored with."""
+    scoring = SCORE_DATASET_CLASSES if dataset in RESTRICTED_SCORING_DATASETS else SCORE_ALL_OUTPUTS
+    protocol: dict[str, Any] = {"scoring": scoring}
+    if img_size:
+        protocol["img_size"] = int(img_size)
+    if crop_pct:
+        protocol["crop_pct"] = float(crop_pct)
+    if interpolation:
+        protocol["interpolation"] = interpolation
+    return protocol
+
+
+def run_protocol(provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """What a finished run measured with: the protocol its provenance records, or for a run recorded before
+    provenance kept one, its resolved preprocessing, scored over every output (all the harness did then)."""
+    if provenance.get("protocol"):
+        return dict(provenance["protocol"])
+    preprocessing = provenance.get("preprocessing") or {}
+    size = preprocessing.get("input_size") or [None]
+    return {
+        "img_size": size[-1],
+        "crop_pct": preprocessing.get("crop_pct"),
+        "interpolation": preprocessing.get("interpolation"),
+        "scoring": SCORE_ALL_OUTPUTS,
+    }
+
+
+def protocol_matches(claimed: Mapping[str, Any], measured: Mapping[str, Any]) -> bool:
+    """True when the run measured every value the claim's protocol states. crop_pct is compared to timm's
+    three decimals ("0.875"); the others exactly."""
+    for name, value in claimed.items():
+        got = measured.get(name)
+        if name == "crop_pct":
+            if got is None or not math.isclose(float(got), float(value), abs_tol=5e-4):
+                return False
+        elif got != value:
+            return False
+    return True

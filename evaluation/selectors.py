@@ -8,11 +8,28 @@ from collections.abc import Mapping
 from django.db.models import QuerySet
 
 from catalog.measurements import Measurements
+from catalog.models import AccuracyClaim
+from core.verdict import TOP1_METRICS
 from evaluation.models import BenchmarkRun, EvalDataset, RunStatus
 
 
 def dataset_list() -> QuerySet[EvalDataset]:
     return EvalDataset.objects.order_by("name")
+
+
+def claims_to_recheck(
+    *, datasets: list[str] | None = None, model_pattern: str = ""
+) -> QuerySet[AccuracyClaim]:
+    """Top-1 claims on a dataset this hub holds (or on those of `datasets`), of models whose name contains
+    model_pattern, in model and dataset order: what a batch re-check of the catalog goes through. Models without
+    stored weights are included; the caller reports them (their weights must be fetched first)."""
+    names = list(dataset_list().values_list("name", flat=True))
+    if datasets:
+        names = [name for name in names if name in datasets]
+    claims = AccuracyClaim.objects.filter(metric__in=TOP1_METRICS, dataset__in=names)
+    if model_pattern:
+        claims = claims.filter(model__name__icontains=model_pattern)
+    return claims.select_related("model__weights").order_by("model__namespace", "model__name", "dataset")
 
 
 def run_queryset() -> QuerySet[BenchmarkRun]:

@@ -29,11 +29,12 @@ from django.db.models import ProtectedError, Q, QuerySet
 from django.utils import timezone
 
 from catalog import services as catalog_services
-from catalog.models import ModelEntry
+from catalog.models import AccuracyClaim, ModelEntry
 from core import archives, imagefolder
 from core.datasets import dataset_content_hash
+from core.label_spaces import REAL_DATASET
 from core.options import OptionError
-from core.run_config import RUN_CONFIG
+from core.run_config import PROTOCOL_OPTIONS, RUN_CONFIG, claim_protocol
 from evaluation.models import BenchmarkRun, DatasetKind, EvalDataset, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -230,7 +231,7 @@ def _check_runnable(model: ModelEntry, dataset: EvalDataset, split: str) -> None
     if dataset.split_sizes[split] == 0:
         raise ValidationError({"split": f"Split {split!r} of {dataset.name} is empty."})
     try:
-        class_mapping(list(dataset.class_names), list(model.label_names), model.num_classes or 0)
+        class_mapping(list(dataset.class_names), model.output_label_names, model.num_classes or 0)
     except HarnessError as error:
         raise ValidationError({"dataset": str(error)}) from error
 
@@ -278,6 +279,42 @@ def run_request(
 
             run_benchmark.delay_on_commit(run.pk)
     return run, True
+
+
+def claim_recheck_request(
+    *,
+    claim: AccuracyClaim,
+    config: dict[str, Any] | None = None,
+    force: bool = False,
+    requested_by: Any = None,
+    enqueue: bool = True,
+) -> tuple[BenchmarkRun, bool]:
+    """Queue the run that re-checks a claim: on its dataset and split, measured the claim's way (its image size,
+    crop, filter and scoring: core.run_config.claim_protocol). `config` may set the other options (batch size,
+    threads, ...); a protocol value that contradicts the claim's is refused, naming the option."""
+    dataset = EvalDataset.objects.filter(name=claim.dataset).first()
+    if dataset is None:
+        raise ValidationError(
+            {"dataset": f"The claim is on {claim.dataset!r}, which this hub does not hold."}
+        )
+    protocol = claim_protocol(
+        dataset=claim.dataset,
+        img_size=claim.img_size,
+        crop_pct=claim.crop_pct,
+        interpolation=claim.interpolation,
+    )
+    given = canonical_run_config(config)
+    for name, value in protocol.items():
+        if (config or {}).get(name) is not None and given[name] != value:
+            raise ValidationError(
+                {
+                    name: f"The claim was measured with {name}={value}; a re-check of it cannot use {given[name]}."
+                }
+            )
+    return run_request(
+        model=claim.model, dataset=dataset, split=claim.split, config={**(config or {}), **protocol},
+        force=force, requested_by=requested_by, enqueue=enqueue,
+    )  # fmt: skip
 
 
 # --- runs: state transitions ----------------------------------------------------------------------------
@@ -481,7 +518,7 @@ def _model_source(model: ModelEntry) -> Any:
         weights_path=Path(model.weights.file.path),
         weights_sha256=model.weights.sha256,
         pretrained_cfg=config["pretrained_cfg"],
-        label_names=list(model.label_names),
+        label_names=model.output_label_names,
     )
 
 
@@ -536,12 +573,15 @@ def _execute(
             split=run.split,
             root=Path(run.dataset.root) / run.split,
             content_hash=run.dataset_hash,
+            real_labels=run.dataset.name == REAL_DATASET,  # the name timm's ReaL claims are on
         )
         progress.log(f"checking the files of {run.dataset.name}/{run.split} against its registration")
         _check_split_unchanged(run, dataset.root)
         config = HarnessConfig(
             batch_size=run.config["batch_size"], num_workers=_loader_workers(run.config["num_workers"]),
             seed=run.config["seed"], threads=run.config["threads"],
+            # runs queued before the protocol options existed measured with the model's own preprocessing
+            **{name: run.config[name] for name in PROTOCOL_OPTIONS if run.config.get(name) is not None},
         )  # fmt: skip
         result = evaluate_model(_model_source(run.model), dataset, config, on_progress=report)
         return _succeed(run, result, progress)
