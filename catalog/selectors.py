@@ -353,3 +353,15 @@ def scatter_points(*, queryset: QuerySet[ModelEntry], limit: int = 400) -> list[
         }
         for row in rows
     ]
+
+
+LABEL_PREVIEW = 5  # labels of a label space shown on the model page
+
+
+def label_preview(*, model: ModelEntry) -> list[tuple[str, str]]:
+    """The first few (label name, description) pairs of the entry's label space ("n01440764", "tench, Tinca
+    tinca"), for the model page; [] for an entry without one."""
+    if not model.label_space or model.label_names:
+        return []
+    names, descriptions = model.output_label_names, model.output_label_descriptions
+    return list(zip(names[:LABEL_PREVIEW], descriptions[:LABEL_PREVIEW], strict=True))

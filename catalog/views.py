@@ -182,6 +182,7 @@ def _render_model(
         "upload_form": upload_form or WeightsUploadForm(),
         "bundle_form": bundle_form or StarterBundleForm(initial={"num_classes": model.num_classes or 2}),
         "run_form": RunConfigForm(),
+        "label_preview": selectors.label_preview(model=model),
     }
     return render(request, "catalog/model_detail.html", context, status=status)
 

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from catalog import services as catalog_services
 from catalog.models import AccuracyClaim, ModelEntry
-from core import archives, imagefolder
+from core import archives, dataset_presets, imagefolder
 from core.datasets import dataset_content_hash
 from core.label_spaces import REAL_DATASET
 from core.options import OptionError
@@ -143,6 +143,38 @@ def dataset_register_directory(
     # Claims on this dataset turn from unverifiable to pending (not measured yet) in the catalog.
     catalog_services.model_derived_refresh_for_dataset(dataset=name)
     return dataset
+
+
+def dataset_register_preset(
+    *, preset: str, root: Path, title: str = "", description: str = ""
+) -> tuple[EvalDataset, dataset_presets.PresetCheck]:
+    """Register one of timm's test sets under the name its claims use, after checking its layout (class folders,
+    and ReaL's file names) against the preset: the set's claims then turn pending, and re-checkable. A subset of
+    the classes is accepted; the returned check says so, with its image count."""
+    try:
+        spec = dataset_presets.preset(preset)
+    except KeyError as error:
+        raise ValidationError({"preset": str(error.args[0])}) from None
+    root = Path(root).resolve()
+    split_root = root / spec.split
+    if not split_root.is_dir():
+        found = sorted(path.name for path in root.iterdir())[:3] if root.is_dir() else []
+        raise ValidationError(
+            {
+                "root": f"{spec.label}'s claims are on split {spec.split!r}: expected {split_root}/<class folder>/"
+                f"<image> (e.g. {spec.split}/{spec.classes[0]}/...); {root.name} holds {found or 'nothing'}."
+            }
+        )
+    try:
+        checked = dataset_presets.check_preset(spec, imagefolder.scan_imagefolder(split_root))
+    except imagefolder.DatasetError as error:
+        raise ValidationError({"root": f"split {spec.split}: {error}"}) from error
+    if checked.problems:
+        raise ValidationError({"root": [f"split {spec.split}: {problem}" for problem in checked.problems]})
+    dataset = dataset_register_directory(
+        name=spec.name, root=root, title=title or spec.label, description=description or checked.summary()
+    )
+    return dataset, checked
 
 
 def dataset_archive_limits() -> archives.ArchiveLimits:

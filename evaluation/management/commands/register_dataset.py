@@ -1,11 +1,15 @@
-"""Register an ImageFolder directory on this server as an evaluation dataset (root/<split>/<class>/<image>)."""
+"""Register an ImageFolder directory on this server as an evaluation dataset (root/<split>/<class>/<image>).
+
+--preset checks the directory against one of timm's test sets (ImageNet-1k, -ReaL, V2, -Sketch, -A, -R: class
+folders, and ReaL's file names) and registers it under the name that set's claims use.
+"""
 
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from core import imagedecode
+from core import dataset_presets, imagedecode
 from evaluation import services
 
 
@@ -17,12 +21,29 @@ class Command(BaseCommand):
         parser.add_argument("root", type=Path)
         parser.add_argument("--title", default="")
         parser.add_argument("--description", default="")
+        parser.add_argument(
+            "--preset",
+            choices=dataset_presets.PRESET_NAMES,
+            help="Check the layout of one of timm's test sets.",
+        )
 
-    def handle(self, *args, name: str, root: Path, title: str, description: str, **options) -> None:
-        try:
-            dataset = services.dataset_register_directory(
-                name=name, root=root, title=title, description=description
+    def handle(
+        self, *args, name: str, root: Path, title: str, description: str, preset: str | None, **options
+    ) -> None:
+        if preset and name != preset:
+            raise CommandError(
+                f"The claims on {preset} name the dataset {preset!r}: register it as {preset}."
             )
+        try:
+            if preset:
+                dataset, checked = services.dataset_register_preset(
+                    preset=preset, root=root, title=title, description=description
+                )
+                self.stdout.write(checked.summary() + ".")
+            else:
+                dataset = services.dataset_register_directory(
+                    name=name, root=root, title=title, description=description
+                )
         except ValidationError as error:
             raise CommandError(
                 "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())
