@@ -1,5 +1,8 @@
 """Benchmark runs through the service layer: validation up front, dedupe, the state machine, verdicts."""
 
+import shutil
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -65,7 +68,7 @@ def test_a_claim_on_data_the_hub_lacks_is_unverifiable(digit_model, small_digits
     assert ModelEntry.objects.get(pk=digit_model.pk).verification == "unverifiable"
 
 
-def test_bad_requests_are_refused_before_any_run_exists(digit_model, small_digits, make_model):
+def test_bad_requests_are_refused_before_any_run_exists(digit_model, small_digits, make_model, tmp_path):
     no_weights = make_model(
         name="empty", architecture="test_resnet", num_classes=10, label_names=[str(i) for i in range(10)]
     )
@@ -78,10 +81,15 @@ def test_bad_requests_are_refused_before_any_run_exists(digit_model, small_digit
     with pytest.raises(ValidationError) as error:
         request(digit_model, small_digits, config={"batch_size": 0})
     assert "batch_size" in error.value.message_dict
-    catalog_services.model_update(model=digit_model, label_names=[f"class-{i}" for i in range(10)])
+    # Class folders named neither by the model's labels nor by output index ("0".."9" would map by index).
+    for digit, name in (("3", "three"), ("7", "seven")):
+        shutil.copytree(Path(small_digits.root) / "test" / digit, tmp_path / "words" / "test" / name)
+    words = services.dataset_register_directory(name="digit-words", root=tmp_path / "words")
     with pytest.raises(ValidationError) as error:
-        request(digit_model, small_digits)
-    assert "not among the model's label names" in error.value.message_dict["dataset"][0]
+        request(digit_model, words)
+    assert (
+        "not among the model's label names, nor output indices 0..9" in error.value.message_dict["dataset"][0]
+    )
     assert not BenchmarkRun.objects.exists()
 
 
