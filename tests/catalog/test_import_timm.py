@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from catalog.models import ModelEntry
-from core import timm_registry
+from core import hfconfig, timm_registry
 
 
 def test_it_registers_pretrained_configs_with_metadata_and_stats(db):
@@ -25,6 +25,25 @@ def test_it_registers_pretrained_configs_with_metadata_and_stats(db):
     assert ModelEntry.objects.filter(name__startswith="resnet18.").count() == len(
         list(timm_registry.iter_pretrained_records("resnet18.*"))
     )
+
+
+def test_imagenet_heads_name_their_label_space_from_head_size_and_tag(db):
+    call_command(
+        "import_timm", "--filter", "vit_base_patch16_clip_224.*", "--skip-stats", "--skip-results",
+        stdout=StringIO(), stderr=StringIO(),
+    )  # fmt: skip
+    spaces = dict(ModelEntry.objects.filter(namespace="timm").values_list("name", "label_space"))
+
+    assert spaces["vit_base_patch16_clip_224.openai_ft_in1k"] == "imagenet-1k"
+    assert spaces["vit_base_patch16_clip_224.openai_ft_in12k"] == "imagenet-12k"
+    assert spaces["vit_base_patch16_clip_224.laion2b"] == ""  # a 512-wide image tower, not an ImageNet head
+    entry = ModelEntry.objects.get(name="vit_base_patch16_clip_224.openai_ft_in12k")
+    assert entry.label_names == [] and len(entry.output_label_names) == entry.num_classes == 11821
+    assert entry.output_label_names[0] == "n00005787" and entry.output_label_descriptions[0] == "benthos"
+    # The config.json served to timm and huggingface_hub carries them, as timm's own config.json does.
+    config = hfconfig.timm_config(entry)
+    assert config["label_names"] == entry.output_label_names
+    assert config["label_descriptions"]["n00005787"] == "benthos"
 
 
 def test_it_is_idempotent(db):
