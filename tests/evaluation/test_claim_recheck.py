@@ -179,3 +179,24 @@ def test_the_model_page_shows_the_label_spaces_lemmas(timm_entry):
     page = Client().get(timm_entry.get_absolute_url()).content.decode()
 
     assert "imagenet-1k labels" in page and '<span title="n01440764">tench, Tinca tinca</span>' in page
+
+
+def test_a_limited_batch_goes_on_where_the_last_one_stopped(timm_entry, imagenet_a_root):
+    register("imagenet-a", imagenet_a_root, preset="imagenet-a")
+    # The author's own figure at the model's size: another protocol, so another run.
+    catalog_services.claim_record(
+        model=timm_entry,
+        dataset="imagenet-a",
+        split="test",
+        metric="top1",
+        value=0.4,
+        source="author",
+        img_size=32,
+    )
+
+    for _ in range(2):
+        call_command("recheck_claims", "--limit", "1", stdout=io.StringIO())
+
+    assert sorted(BenchmarkRun.objects.values_list("config__img_size", flat=True)) == [32, 40]
+    with pytest.raises(CommandError, match="Each claim decides img_size"):
+        call_command("recheck_claims", "--img-size", "64", stdout=io.StringIO())

@@ -18,7 +18,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dataset", action="append", help="Only claims on this dataset (repeatable).")
         parser.add_argument("--model", default="", help="Only models whose name contains this text.")
-        parser.add_argument("--limit", type=int, default=0, help="At most this many claims in this batch.")
+        parser.add_argument(
+            "--limit",
+            type=int,
+            default=0,
+            help="Queue at most this many new runs (a batch; run again to go on).",
+        )
         parser.add_argument(
             "--now", action="store_true", help="Run here, in this process, one after another."
         )
@@ -31,12 +36,17 @@ class Command(BaseCommand):
     def handle(
         self, *args, dataset: list[str] | None, model: str, limit: int, now: bool, force: bool, **options
     ):
-        config = {k: v for k, v in RUN_CONFIG.arguments(options).items() if k not in PROTOCOL_OPTIONS}
+        config = RUN_CONFIG.arguments(options)
+        decided = sorted(set(config) & set(PROTOCOL_OPTIONS))
+        if decided:
+            raise CommandError(
+                f"Each claim decides {', '.join(decided)} for its own re-check; leave them out."
+            )
         claims = selectors.claims_to_recheck(datasets=dataset, model_pattern=model)
-        if limit:
-            claims = claims[:limit]
         counts = {"queued": 0, "existing": 0, "no weights": 0, "refused": 0}
-        for claim in claims:
+        for claim in list(claims):  # read first: a --now run writes while the loop goes on
+            if limit and counts["queued"] >= limit:  # claims already measured do not count: a rerun goes on
+                break
             label = f"{claim.model.model_id} on {claim.dataset}/{claim.split}"
             if claim.model.weights_id is None:
                 counts["no weights"] += 1
