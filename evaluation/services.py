@@ -266,6 +266,27 @@ def _check_runnable(model: ModelEntry, dataset: EvalDataset, split: str) -> None
         class_mapping(list(dataset.class_names), model.output_label_names, model.num_classes or 0)
     except HarnessError as error:
         raise ValidationError({"dataset": str(error)}) from error
+    if dataset.name == REAL_DATASET:
+        _check_real_labels(model, dataset, split)
+
+
+def _check_real_labels(model: ModelEntry, dataset: EvalDataset, split: str) -> None:
+    """A run on imagenet-real scores against ReaL's labels, keyed by file name: refuse a folder registered
+    without the preset whose files ReaL has no labels for now, with that reason, instead of failing the run."""
+    if model.num_classes != 1000:
+        raise ValidationError(
+            {
+                "model": f"ImageNet-ReaL's labels are ImageNet-1k outputs; {model.model_id} has {model.num_classes}."
+            }
+        )
+    try:
+        scan = imagefolder.scan_imagefolder(Path(dataset.root) / split)
+    except imagefolder.DatasetError as error:
+        raise ValidationError({"dataset": str(error)}) from error
+    problems = dataset_presets.check_preset(dataset_presets.preset(REAL_DATASET), scan).problems
+    real_names = [problem for problem in problems if "ReaL" in problem]
+    if real_names:
+        raise ValidationError({"dataset": real_names})
 
 
 def run_request(

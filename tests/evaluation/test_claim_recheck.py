@@ -200,3 +200,33 @@ def test_a_limited_batch_goes_on_where_the_last_one_stopped(timm_entry, imagenet
     assert sorted(BenchmarkRun.objects.values_list("config__img_size", flat=True)) == [32, 40]
     with pytest.raises(CommandError, match="Each claim decides img_size"):
         call_command("recheck_claims", "--img-size", "64", stdout=io.StringIO())
+
+
+def test_a_run_on_imagenet_real_is_refused_when_real_has_no_labels_for_its_files(timm_entry, tmp_path):
+    write_image(tmp_path / "real" / "validation" / SYNSETS[0] / "tench.jpg", seed=1)
+    dataset = services.dataset_register_directory(name="imagenet-real", root=tmp_path / "real")  # no preset
+
+    with pytest.raises(ValidationError) as error:
+        services.run_request(
+            model=timm_entry, dataset=dataset, split="validation", config=CHEAP, enqueue=False
+        )
+    assert "files are named otherwise: n01440764/tench.jpg" in error.value.message_dict["dataset"][0]
+    assert not BenchmarkRun.objects.exists()
+
+
+def test_a_run_on_imagenet_real_scores_against_reals_labels(timm_entry, tmp_path):
+    for index in range(1, 9):  # image 1 has an empty ReaL set
+        write_image(
+            tmp_path / "real" / "validation" / SYNSETS[index] / label_spaces.real_file_name(index), index
+        )
+    register("imagenet-real", tmp_path / "real", preset="imagenet-real")
+    dataset = EvalDataset.objects.get(name="imagenet-real")
+
+    run, _ = services.run_request(
+        model=timm_entry, dataset=dataset, split="validation", config=CHEAP, enqueue=False
+    )
+    run = services.run_execute(run_id=run.pk, worker="test@host")
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.metrics["num_samples"] == 7 and run.metrics["scoring"]["excluded_images"] == 1
+    assert run.provenance["protocol"]["labels"] == "imagenet-real"
