@@ -156,9 +156,12 @@ class ModelDetailSerializer(ModelListSerializer):
     class Meta(ModelListSerializer.Meta):
         fields = [
             *ModelListSerializer.Meta.fields,
-            "card", "paper_ids", "num_classes", "label_names", "model_args", "preprocessing", "source", "weights",
-            "revision", "claims", "speed_claims",
+            "card", "paper_ids", "num_classes", "label_names", "label_space", "model_args", "preprocessing", "source",
+            "weights", "revision", "claims", "speed_claims",
         ]  # fmt: skip
+        # label_space: the ImageNet label space (timm's synsets) an entry's outputs are named by, when
+        # label_names is empty; the synsets themselves are in the entry's config.json.
+        extra_kwargs = {"label_space": {"read_only": True}}
 
     @extend_schema_field(SpeedClaimSerializer(many=True))
     def get_speed_claims(self, model: ModelEntry) -> list[dict]:

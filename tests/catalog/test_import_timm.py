@@ -27,7 +27,7 @@ def test_it_registers_pretrained_configs_with_metadata_and_stats(db):
     )
 
 
-def test_imagenet_heads_name_their_label_space_from_head_size_and_tag(db):
+def test_imagenet_heads_name_their_label_space_from_head_size_and_tag(db, api_client):
     call_command(
         "import_timm", "--filter", "vit_base_patch16_clip_224.*", "--skip-stats", "--skip-results",
         stdout=StringIO(), stderr=StringIO(),
@@ -44,6 +44,8 @@ def test_imagenet_heads_name_their_label_space_from_head_size_and_tag(db):
     config = hfconfig.timm_config(entry)
     assert config["label_names"] == entry.output_label_names
     assert config["label_descriptions"]["n00005787"] == "benthos"
+    detail = api_client.get(f"/api/v1/models/timm/{entry.name}/").json()
+    assert detail["label_space"] == "imagenet-12k" and detail["label_names"] == []
 
 
 def test_it_is_idempotent(db):
