@@ -55,6 +55,15 @@ def test_rechecking_every_demo_model_verifies_the_honest_and_catches_the_dishone
 
         model = api_client.get(f"/api/v1/models/{spec.repo_id}/").json()
         page = client.get(f"/models/{spec.repo_id}/").content.decode()
+        (verdict,) = model["verdicts"]
+        low, high = verdict["interval95"]
+        assert verdict["num_samples"] == trained.split_sizes["test"] and low <= run["top1"] <= high
+        assert f"95% interval {low:.2f}\u2013{high:.2f}% on {verdict['num_samples']} images" in page
+        print(
+            f"{spec.repo_id}: claimed {verdict['claimed']:.2f} measured {verdict['measured']:.2f} "
+            f"on {verdict['num_samples']} (95% {low:.2f}-{high:.2f}) delta {verdict['delta']:+.2f} "
+            f"-> {verdict['status']}"
+        )
         if spec.claim_split == "test":
             assert model["verification"] == "verified", (spec.slug, model)
             assert 'badge verified">verified' in page
