@@ -18,11 +18,24 @@ import torch
 import yaml
 
 from catalog.models import ModelEntry
+from core.datasets import build_digits_imagefolder
+from core.starter import ModelRecord, TargetConfig, build_bundle
 from demo import efficientnet_lite0 as lite0
 from demo.seed import demo_catalog_seed
 from evaluation import transfer_selectors, transfer_services
 from evaluation.models import CandidateStatus, RunStatus
 from tests.catalog.api.test_hfcompat import hub_subprocess_env
+from tests.core.starter.test_bundle_training import (
+    BUDGET,
+    MIN_MARGIN,
+    NO_FLIP,
+    TRAIN_PER_CLASS,
+    VAL_PER_CLASS,
+    read_json,
+    run,
+    unpack,
+    with_target_data,
+)  # fmt: skip
 
 MODEL_ID = f"demo/{lite0.SLUG}"
 
@@ -198,3 +211,53 @@ def test_the_converted_file_holds_exactly_the_package_weights(tmp_path, source_s
     for name, tensor in reference.items():
         assert torch.equal(stored[name], tensor), name
     assert result.weights_sha256 == hashlib.sha256(result.weights_path.read_bytes()).hexdigest()
+
+
+# --- transfer learning: fine-tuned from ImageNet vs from scratch on the ten digits --------------------------------
+
+# Digits are 32x32 scans upscaled: 64 px keeps a CPU epoch to seconds while ImageNet features still apply.
+FINETUNE_IMAGE_SIZE = 64
+
+
+def lite0_record(result: lite0.ConversionResult) -> ModelRecord:
+    cfg = result.pretrained_cfg
+    return ModelRecord(
+        model_id=MODEL_ID, architecture=lite0.ARCHITECTURE, model_args={}, num_classes=cfg["num_classes"],
+        label_names=result.label_names, input_size=tuple(cfg["input_size"]), mean=tuple(cfg["mean"]),
+        std=tuple(cfg["std"]), interpolation=cfg["interpolation"], crop_pct=cfg["crop_pct"],
+        crop_mode=cfg["crop_mode"], license=lite0.SOURCE_LICENSE, title=lite0.TITLE, summary=lite0.SUMMARY,
+        pretrained_on="imagenet-1k", weights_sha256=result.weights_sha256, revision="0" * 40,
+        hub_url="http://127.0.0.1:9", hf_repo_id="", hf_revision="", claims=[], verified=[],
+    )  # fmt: skip
+
+
+@pytest.mark.long(seconds=120)
+@pytest.mark.slow
+def test_fine_tuning_it_on_ten_digits_beats_training_from_scratch(tmp_path, monkeypatch):
+    # One thread in the bundle's scripts: on the shared 2 cores, two threads per process ran many times slower.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    digits_root = build_digits_imagefolder(tmp_path / "digits").root
+    converted = lite0.convert_efficientnet_lite0(out_dir=tmp_path / "lite0")
+    target = TargetConfig(
+        num_classes=10, strategy="freeze_then_unfreeze", seed=0, image_size=FINETUNE_IMAGE_SIZE, **BUDGET
+    )
+    project = unpack(build_bundle(lite0_record(converted), target), tmp_path / "project")
+    with_target_data(project, digits_root, train=TRAIN_PER_CLASS, val=VAL_PER_CLASS, test=True)
+
+    run(project, "prepare.py")
+    run(project, "train.py", "--weights", str(converted.weights_path), *NO_FLIP)
+    run(project, "evaluate.py")
+    run(project, "train.py", "--from-scratch", "--output-dir", "outputs-scratch", *NO_FLIP)
+    run(project, "evaluate.py", "--model-dir", "outputs-scratch")
+
+    fine_tuned = read_json(project / "outputs" / "eval_metrics.json")
+    scratch = read_json(project / "outputs-scratch" / "eval_metrics.json")
+    print(
+        f"{MODEL_ID} at {FINETUNE_IMAGE_SIZE}px, {TRAIN_PER_CLASS} images per class: test top-1 fine-tuned "
+        f"{fine_tuned['top1']:.2f}%, from scratch {scratch['top1']:.2f}% ({fine_tuned['num_images']} images)"
+    )
+    assert fine_tuned["num_images"] == scratch["num_images"] == 359
+    assert (
+        read_json(project / "outputs" / "metrics.json")["source_weights_sha256"] == converted.weights_sha256
+    )
+    assert fine_tuned["top1"] >= scratch["top1"] + MIN_MARGIN
