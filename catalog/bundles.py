@@ -25,7 +25,9 @@ def model_record(*, model: ModelEntry, hub_url: str) -> builder.ModelRecord:
     verified = [
         {
             "dataset": verdict.claim.dataset, "split": verdict.claim.split, "top1": verdict.measured,
-            "status": verdict.status, "delta": verdict.delta, "weights_sha256": verdict.run.weights_sha256,
+            "status": verdict.status, "delta": verdict.delta,
+            "interval95": list(verdict.interval) if verdict.interval else None, "num_samples": verdict.num_samples,
+            "weights_sha256": verdict.run.weights_sha256,
             "dataset_hash": verdict.run.dataset_hash, "run_url": f"{hub_url}{verdict.run.get_absolute_url()}",
             "torch": verdict.run.provenance.get("torch", ""), "timm": verdict.run.provenance.get("timm", ""),
             "device": verdict.run.provenance.get("device", ""),

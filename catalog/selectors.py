@@ -22,7 +22,7 @@ from catalog.models import (
 )
 from core.run_config import claim_protocol, protocol_matches, run_protocol
 from core.timm_results import TEST_SETS
-from core.verdict import TOP1_METRICS, judge_claim
+from core.verdict import TOP1_METRICS, Measurement, headline_claim, judge_claim
 from hub.pagination import EXACT_COUNT_LIMIT, planner_estimate
 
 PAGE_PARAMETERS = ("page", "page_size")
@@ -145,6 +145,22 @@ class ClaimVerdict:
     delta: float | None
     tolerance: float
     run: MeasuredRun | None
+    interval: tuple[float, float] | None = None  # the measurement's 95% Wilson interval, shown beside delta
+    num_samples: int | None = None
+
+    def to_dict(self) -> dict:
+        """The verdict's fields as the API shows them (the claim and run are named, not embedded)."""
+        return {
+            "dataset": self.claim.dataset, "split": self.claim.split, "metric": self.claim.metric,
+            "claimed": self.claim.value, "status": self.status, "measured": self.measured, "delta": self.delta,
+            "interval95": list(self.interval) if self.interval else None, "num_samples": self.num_samples,
+            "tolerance": self.tolerance, "run": self.run.pk if self.run else None,
+        }  # fmt: skip
+
+
+def run_measurement(*, run: MeasuredRun) -> Measurement:
+    """A succeeded run's top-1 with its sample size, which the verdict's interval needs."""
+    return Measurement.from_top1(top1=run.top1, total=int(run.metrics["num_samples"]))
 
 
 def claim_verdict(
@@ -171,9 +187,14 @@ def claim_verdict(
         ),
         None,
     )
-    measured = run.top1 if run is not None else None
-    verdict = judge_claim(claim.value, measured, dataset_on_hub=claim.dataset in dataset_names)
-    return ClaimVerdict(claim, verdict.status.value, measured, verdict.delta, verdict.tolerance, run)
+    measurement = run_measurement(run=run) if run is not None else None
+    verdict = judge_claim(
+        claimed=claim.value, measurement=measurement, dataset_on_hub=claim.dataset in dataset_names
+    )
+    return ClaimVerdict(
+        claim, verdict.status.value, run.top1 if run is not None else None, verdict.delta, verdict.tolerance,
+        run, verdict.interval, verdict.num_samples,
+    )  # fmt: skip
 
 
 def claim_verdicts(*, model: ModelEntry) -> list[ClaimVerdict]:
@@ -187,6 +208,13 @@ def claim_verdicts(*, model: ModelEntry) -> list[ClaimVerdict]:
         for claim in model.claims.all()
         if claim.metric in TOP1_METRICS
     ]
+
+
+def headline_verdict(*, model: ModelEntry) -> ClaimVerdict | None:
+    """The verdict on the claim the entry leads with (the one its verification column summarises)."""
+    verdicts = claim_verdicts(model=model)
+    headline = headline_claim([v.claim for v in verdicts])
+    return next((v for v in verdicts if v.claim is headline), None)
 
 
 def measured_throughput(*, runs: list[MeasuredRun]) -> dict | None:
@@ -217,6 +245,7 @@ def models_by_ids(*, model_ids: list[str]) -> tuple[list[ModelEntry], list[str]]
         )
         if model is not None:
             model.test_set_results = results_on_test_sets(model=model)
+            model.headline_verdict = headline_verdict(model=model)
             found[model_id] = model
     missing = [model_id for model_id in model_ids if model_id not in found]
     return [found[model_id] for model_id in model_ids if model_id in found], missing

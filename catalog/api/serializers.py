@@ -144,6 +144,24 @@ class SpeedClaimSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+class VerdictSerializer(serializers.Serializer):
+    """Documents the shape of ClaimVerdict.to_dict for the schema; the rows themselves come from the selector."""
+
+    dataset = serializers.CharField()
+    split = serializers.CharField()
+    metric = serializers.CharField()
+    claimed = serializers.FloatField()
+    status = serializers.ChoiceField(choices=["verified", "disagrees", "unverifiable", "pending"])
+    measured = serializers.FloatField(allow_null=True)
+    delta = serializers.FloatField(allow_null=True, help_text="measured - claimed, percentage points")
+    interval95 = serializers.ListField(
+        child=serializers.FloatField(), allow_null=True, help_text="95% Wilson interval of measured, percent"
+    )
+    num_samples = serializers.IntegerField(allow_null=True)
+    tolerance = serializers.FloatField()
+    run = serializers.IntegerField(allow_null=True, help_text="The benchmark run that measured it")
+
+
 class ModelDetailSerializer(ModelListSerializer):
     weights = WeightsFileSerializer(read_only=True, allow_null=True)
     preprocessing = PreprocessingSerializer(source="*", read_only=True)
@@ -152,12 +170,17 @@ class ModelDetailSerializer(ModelListSerializer):
     speed_claims = serializers.SerializerMethodField(
         help_text="Published inference speed of the architecture (claims, not measured by this hub)."
     )
+    verdicts = serializers.SerializerMethodField(
+        help_text="The hub's verdict on every top-1 claim: verified when the claim lies inside the measurement's "
+        "95% Wilson interval (interval95, on num_samples images) widened by the tolerance, else disagrees; "
+        "pending or unverifiable without a measurement."
+    )
 
     class Meta(ModelListSerializer.Meta):
         fields = [
             *ModelListSerializer.Meta.fields,
             "card", "paper_ids", "num_classes", "label_names", "label_space", "model_args", "preprocessing", "source",
-            "weights", "revision", "claims", "speed_claims",
+            "weights", "revision", "claims", "speed_claims", "verdicts",
         ]  # fmt: skip
         # label_space: the ImageNet label space (timm's synsets) an entry's outputs are named by, when
         # label_names is empty; the synsets themselves are in the entry's config.json.
@@ -169,6 +192,10 @@ class ModelDetailSerializer(ModelListSerializer):
         if speeds is None:  # a model fresh from a write rather than from selectors.model_get
             speeds = selectors.speed_claims_for(model=model)
         return SpeedClaimSerializer(speeds, many=True).data
+
+    @extend_schema_field(VerdictSerializer(many=True))
+    def get_verdicts(self, model: ModelEntry) -> list[dict]:
+        return [verdict.to_dict() for verdict in selectors.claim_verdicts(model=model)]
 
 
 class StrictNumberField(serializers.FloatField):

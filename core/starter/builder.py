@@ -615,18 +615,27 @@ def _short(value: Any) -> str:
     return f"`{text[:12]}`" if re.fullmatch(r"[0-9a-f]{12,64}", text) else _cell(text)
 
 
+def _interval_cell(run: dict) -> str:
+    interval = run.get("interval95")
+    if not interval:
+        return ""
+    return f"{interval[0]:.2f}-{interval[1]:.2f} ({_cell(run.get('num_samples'))})"
+
+
 def _verified_table(record: ModelRecord) -> str:
     if not record.verified:
         return "The hub has not re-checked this model yet."
     rows = [
-        "| dataset | split | top-1 % | status | delta | weights sha256 | dataset hash | torch / timm / device | run |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| dataset | split | top-1 % | status | delta | 95% interval (images) | weights sha256 | dataset hash "
+        "| torch / timm / device | run |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in record.verified:
         env = f"{_cell(run.get('torch'))} / {_cell(run.get('timm'))} / {_cell(run.get('device'))}"
         rows.append(
             f"| {_cell(run.get('dataset'))} | {_cell(run.get('split'))} | {_cell(run.get('top1'))} "
-            f"| {_cell(run.get('status'))} | {_cell(run.get('delta'))} | {_short(run.get('weights_sha256'))} "
+            f"| {_cell(run.get('status'))} | {_cell(run.get('delta'))} | {_interval_cell(run)} "
+            f"| {_short(run.get('weights_sha256'))} "
             f"| {_short(run.get('dataset_hash'))} | {env} | {_link(run.get('run_url'), 'run')} |"
         )
     return "\n".join(rows)

@@ -97,7 +97,9 @@ def test_a_run_finishing_verifies_a_pending_claim(client, digit_model, small_dig
 
     run = run_on_small_digits(digit_model, small_digits)
     assert run.status == "succeeded", run.error
-    expected = "verified" if abs(run.top1 - 50.0) <= 0.5 else "disagrees"
+    # The rule (core/verdict.py): verified when 50 lies in the run's 95% interval widened by 0.5 points.
+    low, high = run.metrics["top1_ci95"]
+    expected = "verified" if round(low, 2) - 0.5 <= 50.0 <= round(high, 2) + 0.5 else "disagrees"
     model = entry(digit_model)
     assert (model.verification, model.verified_top1) == (expected, run.top1)
     assert page_verdict(client) == expected
@@ -212,10 +214,12 @@ def test_claims_edited_in_the_admin_refresh_the_verdict(admin_client, client, di
 
     # AccuracyClaimAdmin, change: the claim no longer holds.
     url = f"/admin/catalog/accuracyclaim/{claim.pk}/change/"
-    data = {**_change_form_data(admin_client.get(url)), "value": str(round(run.top1 - 10, 2))}
+    # 5 points above the run's 95% interval (120 images, several points wide): beyond the tolerance.
+    wrong = round(run.metrics["top1_ci95"][1] + 5, 2)
+    data = {**_change_form_data(admin_client.get(url)), "value": str(wrong)}
     assert admin_client.post(url, data).status_code == 302
     model = entry(digit_model)
-    assert (model.verification, model.claimed_top1) == ("disagrees", round(run.top1 - 10, 2))
+    assert (model.verification, model.claimed_top1) == ("disagrees", wrong)
     assert listed_as_verified(client) == (False, False) and page_verdict(client) == "disagrees"
 
     # The inline on the model's page, change back: verified again; the model's own save is stamped.

@@ -1,4 +1,5 @@
-"""Measured versus claimed: statuses, signed deltas and the Wilson interval."""
+"""Measured versus claimed: statuses decided by the claim against the measurement's interval, signed deltas
+and the Wilson interval."""
 
 from dataclasses import dataclass
 
@@ -7,6 +8,7 @@ import pytest
 from core.verdict import (
     DEFAULT_TOLERANCE,
     HEADLINE_DATASET,
+    Measurement,
     VerdictStatus,
     headline_claim,
     judge,
@@ -46,33 +48,65 @@ def test_it_refuses_a_meaningless_interval(successes, total):
         wilson_interval(successes, total)
 
 
-def test_it_verifies_a_claim_within_tolerance():
-    verdict = judge(claimed=75.0, measured=74.6)
+def on(total: int, top1: float) -> Measurement:
+    """A measurement of about top1 percent on total images (the nearest whole count of correct images)."""
+    return Measurement(correct=round(top1 * total / 100), total=total)
+
+
+def test_a_claim_one_point_off_on_50000_images_disagrees():
+    # ImageNet-1k's validation set: the 95% interval at 75% is about +-0.38 points, so 1 point is signal.
+    verdict = judge(claimed=76.1, measurement=on(50_000, 75.1))
+
+    assert verdict.status == VerdictStatus.DISAGREES
+    assert verdict.delta == -1.0 and verdict.num_samples == 50_000
+    low, high = verdict.interval
+    assert high - low < 0.8 and low < 75.1 < high
+
+
+def test_the_same_claim_one_point_off_on_359_images_is_consistent():
+    # 359 images (the digits test split): one image is 0.28 points and the interval is several points wide.
+    measurement = on(359, 75.1)
+    verdict = judge(claimed=measurement.top1 + 1, measurement=measurement)
 
     assert verdict.status == VerdictStatus.VERIFIED
-    assert verdict.delta == -0.4
-    assert verdict.tolerance == DEFAULT_TOLERANCE
+    assert verdict.delta == -1.0
+    low, high = verdict.interval
+    assert high - low > 8 and low < measurement.top1 < high
 
 
-def test_it_verifies_a_delta_exactly_at_the_tolerance():
-    # 64.01 - 63.51 is 0.5000000000000071 in floats: the shown, rounded delta decides.
-    assert 64.01 - 63.51 > 0.5
-    assert judge(63.51, 64.01).status == VerdictStatus.VERIFIED
-    assert judge(63.51, 64.01).delta == 0.5
+def test_a_claim_is_verified_up_to_the_tolerance_beyond_the_interval_and_no_further():
+    measurement = on(1_000, 90.0)
+    low, high = measurement.interval
+    for claimed, status in [
+        (high, "verified"), (high + 0.5, "verified"), (high + 0.51, "disagrees"),
+        (low - 0.5, "verified"), (low - 0.51, "disagrees"),
+    ]:  # fmt: skip
+        assert judge(claimed=round(claimed, 2), measurement=measurement).status == status, claimed
+    assert judge(claimed=round(high + 1, 2), measurement=measurement, tolerance=1.0).status == "verified"
 
 
-def test_it_flags_a_claim_that_disagrees_with_a_signed_delta():
-    lower = judge(claimed=80.0, measured=78.123)
-    higher = judge(claimed=80.0, measured=81.0, tolerance=0.25)
+def test_the_rounded_interval_decides_as_shown():
+    # The bounds are shown with two decimals and the status is decided on those, so a claim shown exactly
+    # the tolerance outside the interval is never "disagrees" by a float tail.
+    measurement = Measurement(correct=9_000, total=10_000)
+    low, high = measurement.interval
+    assert (low, high) == (round(low, 2), round(high, 2))
+    assert judge(claimed=round(high + 0.5, 2), measurement=measurement).status == VerdictStatus.VERIFIED
 
-    assert lower.status == VerdictStatus.DISAGREES
-    assert lower.delta == -1.88
-    assert higher.status == "disagrees"
-    assert higher.delta == 1.0
+
+def test_a_measurement_knows_its_top1_and_is_recovered_from_a_stored_percentage():
+    measurement = Measurement(correct=322, total=359)
+    assert measurement.top1 == 100.0 * 322 / 359
+    assert Measurement.from_top1(top1=measurement.top1, total=359) == measurement
+    assert measurement.interval == tuple(round(bound, 2) for bound in wilson_interval(322, 359))
+    with pytest.raises(ValueError, match="correct"):
+        Measurement(correct=360, total=359)
+    with pytest.raises(ValueError, match="total"):
+        Measurement(correct=0, total=0)
 
 
 def test_it_calls_a_claim_without_measurement_unverifiable():
-    verdict = judge(claimed=70.0, measured=None)
+    verdict = judge(claimed=70.0, measurement=None)
 
     assert verdict.status == VerdictStatus.UNVERIFIABLE
     assert verdict.delta is None
@@ -82,14 +116,18 @@ def test_it_calls_a_claim_without_measurement_unverifiable():
         "measured": None,
         "delta": None,
         "tolerance": DEFAULT_TOLERANCE,
+        "interval": None,
+        "num_samples": None,
     }
 
 
 def test_it_refuses_a_negative_tolerance_or_nan():
     with pytest.raises(ValueError, match="tolerance"):
-        judge(70.0, 70.0, tolerance=-1)
-    with pytest.raises(ValueError, match="measured"):
-        judge(70.0, float("nan"))
+        judge(claimed=70.0, measurement=on(100, 70.0), tolerance=-1)
+    with pytest.raises(ValueError, match="top1"):
+        Measurement.from_top1(top1=float("nan"), total=100)
+    with pytest.raises(ValueError, match="claimed"):
+        judge(claimed=float("nan"), measurement=on(100, 70.0))
 
 
 @dataclass
@@ -109,7 +147,10 @@ def test_the_headline_claim_is_the_best_imagenet_1k_top1_else_the_best_top1_anyw
 
 
 def test_a_claim_without_a_measurement_is_pending_only_where_the_hub_holds_its_dataset():
-    assert judge_claim(80.0, None, dataset_on_hub=True).status == VerdictStatus.PENDING
-    assert judge_claim(80.0, None, dataset_on_hub=False).status == VerdictStatus.UNVERIFIABLE
-    assert judge_claim(80.0, 80.4, dataset_on_hub=True).status == VerdictStatus.VERIFIED
-    assert judge_claim(80.0, 70.0, dataset_on_hub=False).status == VerdictStatus.DISAGREES
+    def claim(measurement, dataset_on_hub):
+        return judge_claim(claimed=80.0, measurement=measurement, dataset_on_hub=dataset_on_hub).status
+
+    assert claim(None, dataset_on_hub=True) == VerdictStatus.PENDING
+    assert claim(None, dataset_on_hub=False) == VerdictStatus.UNVERIFIABLE
+    assert claim(on(10_000, 80.4), dataset_on_hub=True) == VerdictStatus.VERIFIED
+    assert claim(on(10_000, 70.0), dataset_on_hub=False) == VerdictStatus.DISAGREES

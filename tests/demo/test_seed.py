@@ -47,7 +47,8 @@ def seeded_with_shared_training(settings, tmp_path, monkeypatch, demo_trainer):
 @pytest.mark.django_db(transaction=True)
 def test_seeding_registers_real_models_and_is_idempotent(seeded):
     summary, lines = seeded
-    assert summary.trained == [SPEC.repo_id]
+    # `make run` seeds the trained models and converts the ImageNet-pretrained EfficientNet-Lite0 beside them.
+    assert summary.trained == [SPEC.repo_id] and summary.converted == ["demo/efficientnet-lite0"]
     model = ModelEntry.objects.get(namespace="demo", name=SPEC.slug)
     assert model.weights is not None and model.weights_size_bytes == model.weights.size_bytes
     assert model.num_params > 0 and model.gmacs > 0 and model.input_size == [3, 32, 32]
@@ -59,7 +60,8 @@ def test_seeding_registers_real_models_and_is_idempotent(seeded):
     assert set(EvalDataset.objects.values_list("name", flat=True)) == {"digits", "digits-0-4"}
     assert any("epoch" in line for line in lines)
     again = demo_catalog_seed(report=StringIO().write, specs=(SPEC,))
-    assert again.trained == [] and again.kept == [SPEC.repo_id]
+    assert again.trained == again.converted == [] and again.kept == [SPEC.repo_id, "demo/efficientnet-lite0"]
+    assert ModelEntry.objects.filter(namespace="demo").count() == 2
 
 
 CLIENT = textwrap.dedent(

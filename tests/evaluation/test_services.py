@@ -44,13 +44,22 @@ def test_the_same_request_returns_the_same_run_unless_forced(digit_model, small_
     assert created
 
 
+# The claim is placed against the run's own 95% interval (120 images: several points wide), not a fixed delta:
+# a claim is verified when it lies inside that interval widened by the 0.5-point tolerance.
 @pytest.mark.parametrize(
-    ("claimed_delta", "status"), [(0.0, "verified"), (0.4, "verified"), (-7.5, "disagrees")]
+    ("anchor", "offset", "status"),
+    [
+        ("measured", 0.0, "verified"),
+        ("high", 0.4, "verified"),
+        ("high", 0.6, "disagrees"),
+        ("high", 7.5, "disagrees"),
+    ],
 )
-def test_a_claim_on_the_same_data_gets_a_verdict(digit_model, small_digits, claimed_delta, status):
+def test_a_claim_on_the_same_data_gets_a_verdict(digit_model, small_digits, anchor, offset, status):
     run, _ = request(digit_model, small_digits)
     run = services.run_execute(run_id=run.pk, worker="w")
-    claimed = round(run.top1 - claimed_delta, 2)
+    low, high = (round(bound, 2) for bound in run.metrics["top1_ci95"])
+    claimed = round((run.top1 if anchor == "measured" else high) + offset, 2)
     catalog_services.claim_record(
         model=digit_model, dataset="digits-small", split="test", metric="top1", value=claimed
     )
@@ -60,7 +69,8 @@ def test_a_claim_on_the_same_data_gets_a_verdict(digit_model, small_digits, clai
     from catalog.selectors import claim_verdicts
 
     (verdict,) = claim_verdicts(model=model)
-    assert verdict.status == status and verdict.delta == pytest.approx(claimed_delta, abs=0.01)
+    assert verdict.status == status and verdict.delta == pytest.approx(run.top1 - claimed, abs=0.01)
+    assert verdict.interval == (low, high) and verdict.num_samples == run.metrics["num_samples"]
 
 
 def test_a_claim_on_data_the_hub_lacks_is_unverifiable(digit_model, small_digits):

@@ -15,15 +15,19 @@ def finished_run(digit_model, small_digits):
 
 
 def test_the_run_page_shows_results_and_provenance(client, finished_run, digit_model):
+    # 5 points above the top of the run's 95% interval: beyond the 0.5-point tolerance, so it disagrees.
+    low, high = finished_run.metrics["top1_ci95"]
+    claimed = round(high + 5, 2)
     catalog_services.claim_record(
-        model=digit_model, dataset="digits-small", split="test", metric="top1", value=finished_run.top1 + 5
+        model=digit_model, dataset="digits-small", split="test", metric="top1", value=claimed
     )
     html = client.get(f"/benchmarks/{finished_run.pk}/").content.decode()
     assert "succeeded" in html and f"{finished_run.top1:.2f}%" in html
     assert 'class="confusion"' in html and html.count("<tr><th>") >= 10
     assert digit_model.weights.sha256 in html and finished_run.dataset_hash in html
     assert "page-worker" in html and "Wilson" in html
-    assert "disagrees" in html and "-5.00" in html
+    assert "disagrees" in html and f"{finished_run.top1 - claimed:.2f}" in html
+    assert f"95% interval {low:.2f}\u2013{high:.2f}% on 120 images" in html  # an en dash, as shown
 
 
 def test_a_queued_run_page_refreshes_itself_without_javascript(client, digit_model, small_digits):
@@ -82,3 +86,19 @@ def test_recheck_needs_staff(client, digit_model, small_digits):
     response = client.post("/models/demo/digit-net/recheck/", {"dataset": "digits-small"})
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert not BenchmarkRun.objects.exists()
+
+
+def test_the_api_model_page_and_compare_page_show_the_interval_beside_the_delta(
+    client, api_client, finished_run, digit_model
+):
+    catalog_services.claim_record(
+        model=digit_model, dataset="digits-small", split="test", metric="top1", value=finished_run.top1
+    )
+    low, high = (round(bound, 2) for bound in finished_run.metrics["top1_ci95"])
+    (verdict,) = api_client.get("/api/v1/models/demo/digit-net/").json()["verdicts"]
+    assert verdict["status"] == "verified" and verdict["delta"] == 0.0 and verdict["run"] == finished_run.pk
+    assert verdict["interval95"] == [low, high] and verdict["num_samples"] == 120 and low < high
+
+    shown = f"95% interval {low:.2f}\u2013{high:.2f}% on 120 images"
+    assert shown in client.get("/models/demo/digit-net/").content.decode()
+    assert shown in client.get("/compare/?models=demo/digit-net").content.decode()

@@ -20,5 +20,5 @@ class Command(BaseCommand):
         summary = demo_catalog_seed(report=lambda line: self.stdout.write(line), seed=seed)
         self.stdout.write(
             f"Demo catalog ready in {time.perf_counter() - started:.1f}s: "
-            f"{len(summary.trained)} trained, {len(summary.kept)} already there."
+            f"{len(summary.trained)} trained, {len(summary.converted)} converted, {len(summary.kept)} already there."
         )

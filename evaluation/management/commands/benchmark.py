@@ -73,5 +73,6 @@ class Command(BaseCommand):
                 claim = verdict.claim
                 self.stdout.write(
                     f"  claim {claim.value:.2f}% -> {verdict.status} "
-                    f"(delta {verdict.delta:+.2f}, tolerance {verdict.tolerance})"
+                    f"(delta {verdict.delta:+.2f}, 95% interval {verdict.interval[0]:.2f}-"
+                    f"{verdict.interval[1]:.2f}% on {verdict.num_samples} images, tolerance {verdict.tolerance})"
                 )

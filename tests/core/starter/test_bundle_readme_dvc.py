@@ -81,7 +81,8 @@ def test_the_readme_dvc_steps_work_verbatim(live_server, settings, tmp_path, mon
     settings.VAR_DIR = tmp_path / "var"
     settings.VAR_DIR.mkdir()
     monkeypatch.setattr(demo_seed, "train_demo_model", demo_trainer)  # trained once per test run
-    summary = demo_catalog_seed(report=lambda line: None, specs=(SPEC,))
+    # Only the model the bundle is for: the ImageNet model's conversion would add seconds and nothing here.
+    summary = demo_catalog_seed(report=lambda line: None, specs=(SPEC,), imagenet_model=False)
     request = urllib.request.Request(
         f"{live_server.url}/api/v1/models/{SPEC.repo_id}/starter-bundle/?{OPTIONS}", method="POST"
     )
