@@ -5,6 +5,8 @@ on (best claimed top-1, verified top-1, size) are denormalised onto the row and 
 write them, so list pages stay one indexed query at any catalog size.
 """
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -79,6 +81,9 @@ class WeightsFile(models.Model):
         return f"{self.sha256[:12]} ({self.size_bytes} bytes)"
 
 
+# A Hugging Face id, "namespace/name", each part as name_validator allows (plus the Hub's longer names).
+BASE_MODEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
+
 ID_TAKEN_WHATEVER_CASE = (
     "A model with this id in another letter case already exists; ids are unique whatever their case."
 )
@@ -95,7 +100,13 @@ class ModelEntry(models.Model):
     task = models.CharField(max_length=40, choices=Task.choices, db_index=True)
     library = models.CharField(max_length=32, choices=Library.choices, db_index=True)
     architecture = models.CharField(max_length=96, blank=True, db_index=True)
+    # The data the weights were pretrained on, and the dataset they were last fine-tuned on when another one (the
+    # dataset num_classes and the published accuracies refer to); "" when not fine-tuned or unknown.
     pretrained_on = models.CharField(max_length=96, blank=True, db_index=True)
+    fine_tuned_on = models.CharField(max_length=96, blank=True, db_index=True)
+    # What these weights were fine-tuned from, as a Hugging Face card's `base_model:` names it ("namespace/name").
+    # Not a foreign key: the base may live only on the Hugging Face Hub, and deleting it must not rewrite history.
+    base_model = models.CharField(max_length=200, blank=True, db_index=True)
     license = models.CharField(max_length=64, blank=True, db_index=True)
     paper_ids = models.JSONField(default=list, blank=True)
     tags = models.CharField(max_length=500, blank=True, help_text="Comma-separated, lower case.")
@@ -179,8 +190,22 @@ class ModelEntry(models.Model):
         refused = timm_model_args.problems(self.model_args)
         if refused:
             errors["model_args"] = timm_model_args.describe(refused)
+        if problem := self._base_model_problem():
+            errors["base_model"] = problem
         if errors:
             raise ValidationError(errors)
+
+    def _base_model_problem(self) -> str:
+        if not self.base_model:
+            return ""
+        if not BASE_MODEL_PATTERN.match(self.base_model):
+            return (
+                f"Enter the model these weights were fine-tuned from as namespace/name (as on the Hugging Face Hub, "
+                f"e.g. timm/resnet50.a1_in1k), not {self.base_model[:100]!r}."
+            )
+        if self.base_model.lower() == self.model_id.lower():
+            return "A model cannot be fine-tuned from itself."
+        return ""
 
     def build_search_text(self) -> str:
         return search.document_text(
@@ -202,7 +227,10 @@ class ModelEntry(models.Model):
 
 
 # The facets the catalog page counts; CatalogFacetCount holds the unfiltered catalog's counts of them.
-FACET_FIELDS = ("domain", "task", "library", "license")
+FACET_FIELDS = ("domain", "task", "library", "license", "pretrained_on", "base_model")
+# Facets whose filter matches whatever the letter case (iexact), as the facet-count table must too. base_model
+# matches exactly: services store a catalog entry's id as that entry spells it.
+CASE_INSENSITIVE_FACETS = frozenset({"license", "pretrained_on"})
 
 
 class CatalogFacetCount(models.Model):
@@ -218,13 +246,15 @@ class CatalogFacetCount(models.Model):
     task = models.CharField(max_length=40)
     library = models.CharField(max_length=32)
     license = models.CharField(max_length=64)
+    pretrained_on = models.CharField(max_length=96, default="")
+    base_model = models.CharField(max_length=200, default="")
     count = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=list(FACET_FIELDS), name="unique_facet_combination")]
 
     def __str__(self) -> str:
-        return f"{self.domain}/{self.task}/{self.library}/{self.license}: {self.count}"
+        return "/".join(getattr(self, name) for name in FACET_FIELDS) + f": {self.count}"
 
 
 class Metric(models.TextChoices):

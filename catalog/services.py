@@ -46,10 +46,10 @@ RESERVED_NAMESPACES = frozenset(
 
 EDITABLE_FIELDS = frozenset(
     {
-        "title", "summary", "card", "domain", "task", "library", "architecture", "pretrained_on", "license",
-        "paper_ids", "tags", "num_params", "weights_size_bytes", "gmacs", "input_size", "num_classes",
-        "label_names", "model_args", "mean", "std", "interpolation", "crop_pct", "crop_mode", "source_kind",
-        "hf_repo_id", "hf_revision",
+        "title", "summary", "card", "domain", "task", "library", "architecture", "pretrained_on", "fine_tuned_on",
+        "base_model", "license", "paper_ids", "tags", "num_params", "weights_size_bytes", "gmacs", "input_size",
+        "num_classes", "label_names", "model_args", "mean", "std", "interpolation", "crop_pct", "crop_mode",
+        "source_kind", "hf_repo_id", "hf_revision",
     }
 )  # fmt: skip
 
@@ -80,6 +80,30 @@ def _apply_fields(model: ModelEntry, fields: Mapping[str, Any]) -> None:
         raise ValidationError({name: "Not an editable field." for name in unknown})
     for name, value in fields.items():
         setattr(model, name, normalise_tags(value) if name == "tags" else value)
+    if "card" in fields and "base_model" not in fields:
+        _base_model_from_card(model)
+
+
+def _base_model_from_card(model: ModelEntry) -> None:
+    """A card that declares `base_model:` (as Hugging Face cards do) sets the field, unless the caller set it."""
+    try:
+        declared = hfconfig.card_base_model(model.card)
+    except hfconfig.CardMetadataError as error:
+        raise ValidationError({"card": str(error)}) from None
+    if declared:
+        model.base_model = declared
+
+
+def _canonical_base_model(model: ModelEntry) -> None:
+    """A base the catalog holds is stored as that entry spells its id, so exact lookups (the filter, the model
+    tree, the facet) find it whatever case the caller typed."""
+    if not model.base_model or "/" not in model.base_model:
+        return
+    namespace, _, name = model.base_model.partition("/")
+    held = ModelEntry.objects.filter(namespace__iexact=namespace, name__iexact=name).only("namespace", "name")
+    entry = held.first()
+    if entry is not None:
+        model.base_model = entry.model_id
 
 
 # A change to any of these can make the stored weights unloadable: timm builds the state dict from them.
@@ -139,7 +163,7 @@ def _save_own_fields(model: ModelEntry) -> None:
 
 # --- the unfiltered catalog's facet counts (CatalogFacetCount) ------------------------------------------
 
-FacetKey = tuple[str, str, str, str]
+FacetKey = tuple[str, ...]  # the values of FACET_FIELDS, in that order
 
 
 def _facet_key(model: ModelEntry) -> FacetKey:
@@ -167,9 +191,10 @@ def _facet_counts_add(added: Counter, *, removed: Iterable[FacetKey] = ()) -> No
         return
     table = connection.ops.quote_name(CatalogFacetCount._meta.db_table)
     columns = ", ".join(FACET_FIELDS)
+    placeholders = ", ".join(["%s"] * (len(FACET_FIELDS) + 1))
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {table} ({columns}, count) VALUES (%s, %s, %s, %s, %s) "
+            f"INSERT INTO {table} ({columns}, count) VALUES ({placeholders}) "
             f"ON CONFLICT ({columns}) DO UPDATE SET count = {table}.count + %s",
             changes,
         )
@@ -207,6 +232,7 @@ def model_register(*, namespace: str, name: str, **fields: Any) -> ModelEntry:
     _check_id_free(namespace=namespace, name=name)
     model = ModelEntry(namespace=namespace, name=name)
     _apply_fields(model, fields)
+    _canonical_base_model(model)
     model.full_clean()
     _stamp(model)
     _save_own_fields(model)
@@ -231,6 +257,7 @@ def _check_id_free(*, namespace: str, name: str) -> None:
 @transaction.atomic
 def model_update(*, model: ModelEntry, **fields: Any) -> ModelEntry:
     _apply_fields(model, fields)
+    _canonical_base_model(model)
     model.full_clean()
     model_check_weights_fit(model=model)
     _stamp(model)
@@ -429,7 +456,8 @@ IMAGE_TEXT_DATASETS = ("laion", "datacomp", "openai", "metaclip", "dfn", "merged
 
 
 def _timm_task(record: Any) -> str:
-    if record.num_classes > 0 and not record.pretrained_on.startswith(IMAGE_TEXT_DATASETS):
+    # The head's dataset decides: a CLIP tower fine-tuned on imagenet-1k is a classifier.
+    if record.num_classes > 0 and not record.head_dataset.startswith(IMAGE_TEXT_DATASETS):
         return Task.IMAGE_CLASSIFICATION
     return Task.IMAGE_FEATURE_EXTRACTION
 
@@ -455,10 +483,21 @@ def _timm_card(record: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _timm_lineage_text(datasets: tuple[str, ...]) -> str:
+    """("laion-2b", "imagenet-12k", "imagenet-1k") -> " pretrained on laion-2b, fine-tuned on imagenet-12k, then
+    on imagenet-1k"."""
+    if not datasets:
+        return ""
+    text = f" pretrained on {datasets[0]}"
+    if len(datasets) > 1:
+        text += ", fine-tuned on " + ", then on ".join(datasets[1:])
+    return text
+
+
 def _timm_entry(record: Any, stats: Any | None) -> ModelEntry:
     pretrained_on = record.pretrained_on
     summary = f"{record.architecture} ({record.tag or 'default'}) image model"
-    summary += f" pretrained on {pretrained_on}." if pretrained_on else "."
+    summary += _timm_lineage_text(record.datasets) + "."
     entry = ModelEntry(
         namespace="timm",
         name=record.name,
@@ -470,9 +509,11 @@ def _timm_entry(record: Any, stats: Any | None) -> ModelEntry:
         library=Library.TIMM,
         architecture=record.architecture,
         pretrained_on=pretrained_on,
+        fine_tuned_on=record.fine_tuned_on,
+        base_model=f"timm/{record.fine_tuned_from}" if record.fine_tuned_from else "",
         license=record.license,
         paper_ids=list(record.paper_ids),
-        tags=normalise_tags(["timm", record.architecture.split("_")[0], pretrained_on, record.tag]),
+        tags=normalise_tags(["timm", record.architecture.split("_")[0], *record.datasets, record.tag]),
         num_params=stats.num_params if stats else None,
         gmacs=stats.gmacs if stats else None,
         input_size=list(record.input_size),
@@ -490,10 +531,10 @@ def _timm_entry(record: Any, stats: Any | None) -> ModelEntry:
 
 
 TIMM_UPDATE_FIELDS = [
-    "title", "summary", "card", "domain", "task", "library", "architecture", "pretrained_on", "license",
-    "paper_ids", "tags", "num_params", "gmacs", "input_size", "num_classes", "mean", "std", "interpolation",
-    "crop_pct", "crop_mode", "source_kind", "hf_repo_id", "search_text", "size_estimate_bytes", "revision",
-    "updated",
+    "title", "summary", "card", "domain", "task", "library", "architecture", "pretrained_on", "fine_tuned_on",
+    "base_model", "license", "paper_ids", "tags", "num_params", "gmacs", "input_size", "num_classes", "mean", "std",
+    "interpolation", "crop_pct", "crop_mode", "source_kind", "hf_repo_id", "search_text", "size_estimate_bytes",
+    "revision", "updated",
 ]  # fmt: skip
 
 

@@ -33,7 +33,11 @@ from hub.uploads import UploadTooLarge
 
 PAGE_SIZE = 25
 # Facet choices travel as links; the search form carries them along so "Apply" keeps them.
-HIDDEN_FILTERS = ("domain", "task", "library", "license", "pretrained_on", "architecture", "namespace")
+HIDDEN_FILTERS = (
+    "domain", "task", "library", "license", "pretrained_on", "fine_tuned_on", "base_model", "architecture",
+    "namespace",
+)  # fmt: skip
+FACET_LABELS = {"pretrained_on": "Pretrained on", "base_model": "Fine-tuned from"}
 MAX_COMPARE = 6
 SORT_LABELS = {
     "name": "Name",
@@ -128,6 +132,7 @@ def catalog_index(request: HttpRequest) -> HttpResponse:
         "rows": [catalog_row(model) for model in page.object_list] if page else [],
         "errors": errors,
         "facets": summary.facets if summary else {},
+        "facet_labels": FACET_LABELS,
         "facet_counts_are_lower_bounds": bool(summary and summary.counts_are_lower_bounds),
         "exact_count_limit": EXACT_COUNT_LIMIT,
         "plot_query": query_without_page.urlencode(),
@@ -168,6 +173,7 @@ def _render_model(
     size, size_is_estimate = format_size(model)
     context = {
         "model": model,
+        "lineage": selectors.model_lineage(model=model),
         "card_html": render_markdown(model.card),
         "claims": list(model.claims.all()),
         "verdicts": selectors.claim_verdicts(model=model),

@@ -55,7 +55,8 @@ class ModelRowsSerializer(serializers.ListSerializer):
         return {
             "id": model.model_id, "namespace": model.namespace, "name": model.name, "title": model.title,
             "summary": model.summary, "domain": model.domain, "task": model.task, "library": model.library,
-            "architecture": model.architecture, "pretrained_on": model.pretrained_on, "license": model.license,
+            "architecture": model.architecture, "pretrained_on": model.pretrained_on,
+            "fine_tuned_on": model.fine_tuned_on, "base_model": model.base_model, "license": model.license,
             "tags": model.tag_list, "num_params": model.num_params, "size_bytes": model.weights_size_bytes,
             "estimated_size_bytes": model.estimated_size_bytes,
             "gmacs": model.gmacs, "claimed_top1": model.claimed_top1, "verified_top1": model.verified_top1,
@@ -92,7 +93,8 @@ class ModelListSerializer(serializers.ModelSerializer):
         model = ModelEntry
         fields = [
             "id", "namespace", "name", "title", "summary", "domain", "task", "library", "architecture",
-            "pretrained_on", "license", "tags", "num_params", "size_bytes", "estimated_size_bytes", "gmacs",
+            "pretrained_on", "fine_tuned_on", "base_model", "license", "tags", "num_params", "size_bytes",
+            "estimated_size_bytes", "gmacs",
             "claimed_top1", "verified_top1", "claim_top1", "verification", "downloads", "url", "html_url",
             "created", "updated",
         ]  # fmt: skip
@@ -189,7 +191,22 @@ class ModelWriteSerializer(serializers.Serializer):
     task = serializers.ChoiceField(choices=Task.choices)
     library = serializers.ChoiceField(choices=Library.choices)
     architecture = serializers.CharField(max_length=96, required=False, allow_blank=True)
-    pretrained_on = serializers.CharField(max_length=96, required=False, allow_blank=True)
+    pretrained_on = serializers.CharField(
+        max_length=96, required=False, allow_blank=True, help_text="The data the weights were pretrained on."
+    )
+    fine_tuned_on = serializers.CharField(
+        max_length=96,
+        required=False,
+        allow_blank=True,
+        help_text="The dataset they were last fine-tuned on, when another (the one num_classes refers to).",
+    )
+    base_model = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="The model these weights were fine-tuned from, namespace/name (a card's base_model: sets it "
+        "too).",
+    )
     license = serializers.CharField(max_length=64, required=False, allow_blank=True)
     paper_ids = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
