@@ -7,6 +7,7 @@ write them, so list pages stay one indexed query at any catalog size.
 
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -255,6 +256,56 @@ class CatalogFacetCount(models.Model):
 
     def __str__(self) -> str:
         return "/".join(getattr(self, name) for name in FACET_FIELDS) + f": {self.count}"
+
+
+class MirrorStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+ACTIVE_MIRROR_STATUSES = (MirrorStatus.QUEUED, MirrorStatus.RUNNING)
+
+
+class WeightsMirror(models.Model):
+    """A job copying an entry's weights from the Hugging Face Hub, at a pinned commit, into this hub's storage.
+
+    Only catalog.services changes its state: queued -> running -> succeeded | failed (with the reason)."""
+
+    model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="weights_mirrors")
+    repo_id = models.CharField(max_length=200)
+    revision = models.CharField(max_length=40, help_text="The commit sha the weights are mirrored at.")
+    filename = models.CharField(max_length=200, default="model.safetensors")
+    status = models.CharField(
+        max_length=12, choices=MirrorStatus.choices, default=MirrorStatus.QUEUED, db_index=True
+    )
+    bytes_done = models.PositiveBigIntegerField(default=0)
+    bytes_total = models.PositiveBigIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    weights_sha256 = models.CharField(max_length=64, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+
+    def __str__(self) -> str:
+        return f"mirror #{self.pk} of {self.repo_id}@{self.revision[:12]}: {self.status}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_MIRROR_STATUSES
+
+    @property
+    def percent(self) -> float | None:
+        if not self.bytes_total:
+            return None
+        return min(100.0, 100.0 * self.bytes_done / self.bytes_total)
 
 
 class Metric(models.TextChoices):

@@ -20,6 +20,7 @@ from catalog.models import (
     Metric,
     ModelEntry,
     SpeedClaim,
+    WeightsMirror,
 )
 from core.timm_results import TEST_SETS
 from core.verdict import TOP1_METRICS, judge_claim
@@ -107,6 +108,15 @@ def model_lineage(*, model: ModelEntry) -> Lineage:
         children=children[:MAX_LINEAGE_CHILDREN],
         more_children=len(children) > MAX_LINEAGE_CHILDREN,
     )
+
+
+def mirror_queryset() -> QuerySet[WeightsMirror]:
+    return WeightsMirror.objects.select_related("model")
+
+
+def latest_mirror(*, model: ModelEntry) -> WeightsMirror | None:
+    """The model's newest weights mirror job, for its page."""
+    return model.weights_mirrors.order_by("-created", "-pk").first()
 
 
 def speed_claims_for(*, model: ModelEntry) -> list[SpeedClaim]:

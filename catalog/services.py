@@ -1,7 +1,9 @@
 """Writes to the catalog. Views, serializers and commands call these; nothing else changes catalog rows."""
 
 import hashlib
+import logging
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -15,10 +17,12 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import Count, F, ProtectedError
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from catalog import measurements
 from catalog.measurements import MeasuredRun
 from catalog.models import (
+    ACTIVE_MIRROR_STATUSES,
     FACET_FIELDS,
     AccuracyClaim,
     CatalogFacetCount,
@@ -27,11 +31,13 @@ from catalog.models import (
     Domain,
     Library,
     Metric,
+    MirrorStatus,
     ModelEntry,
     SourceKind,
     SpeedClaim,
     Task,
     WeightsFile,
+    WeightsMirror,
     estimate_size_bytes,
 )
 from catalog.selectors import claim_verdict
@@ -985,6 +991,114 @@ def weights_fetch_from_hugging_face(*, model: ModelEntry) -> WeightsFile:
     path = weights.fetch_from_hugging_face(repo_id=model.hf_repo_id, revision=model.hf_revision)
     return weights_attach(
         model=model, path=path, original_name=path.name, source_kind=SourceKind.HUGGING_FACE
+    )
+
+
+# --- mirroring weights from the Hugging Face Hub: a job (WeightsMirror), run by catalog.tasks.mirror_weights ---
+
+logger = logging.getLogger(__name__)
+MIRROR_PROGRESS_SECONDS = 0.5  # progress is written at most this often: a row update per chunk would be many
+
+
+def weights_mirror_request(
+    *, model: ModelEntry, revision: str = "", requested_by: Any = None, enqueue: bool = True
+) -> tuple[WeightsMirror, bool]:
+    """Queue a copy of the model's weights from its Hugging Face repository at a pinned commit (`revision`, else
+    the entry's hf_revision). Returns (job, created); a job already queued or running for the model is returned
+    instead of a second one. Raises ValidationError naming what is missing."""
+    with transaction.atomic():
+        locked = ModelEntry.objects.select_for_update().get(pk=model.pk)
+        active = locked.weights_mirrors.filter(status__in=ACTIVE_MIRROR_STATUSES).first()
+        if active is not None:
+            return active, False
+        revision = revision or locked.hf_revision
+        if not locked.hf_repo_id:
+            raise ValidationError(
+                {
+                    "hf_repo_id": f"{locked.model_id} has no Hugging Face repository to mirror its weights from."
+                }
+            )
+        if not weights.COMMIT_SHA.match(revision or ""):
+            raise ValidationError(
+                {
+                    "revision": f"Give the full 40-character commit sha of {locked.hf_repo_id} to mirror at"
+                    + (f", not {revision[:50]!r}." if revision else "; the entry pins none.")
+                }
+            )
+        mirror = WeightsMirror.objects.create(
+            model=locked, repo_id=locked.hf_repo_id, revision=revision, requested_by=requested_by
+        )
+        if enqueue:
+            from catalog.tasks import mirror_weights
+
+            mirror_weights.delay_on_commit(mirror.pk)
+    return mirror, True
+
+
+class _MirrorProgress:
+    """on_progress for the download: writes bytes done / total to the job's row, at most every half second."""
+
+    def __init__(self, mirror_id: int):
+        self.mirror_id, self.written_at = mirror_id, 0.0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - self.written_at < MIRROR_PROGRESS_SECONDS and done != total:
+            return
+        self.written_at = now
+        WeightsMirror.objects.filter(pk=self.mirror_id, status=MirrorStatus.RUNNING).update(
+            bytes_done=done, bytes_total=total
+        )
+
+
+def _mirror_finish(mirror_id: int, *, status: str, **fields: Any) -> WeightsMirror:
+    WeightsMirror.objects.filter(pk=mirror_id).update(status=status, finished=timezone.now(), **fields)
+    return WeightsMirror.objects.select_related("model").get(pk=mirror_id)
+
+
+def weights_mirror_execute(*, mirror_id: int) -> WeightsMirror:
+    """Run a queued mirror job: download the file (progress on the row), check and attach it like an upload,
+    and pin the entry's Hugging Face source at the job's commit. A refusal or an unreachable Hub fails the job
+    with the reason; a job not queued (taken or finished already) is left as it is."""
+    taken = WeightsMirror.objects.filter(pk=mirror_id, status=MirrorStatus.QUEUED).update(
+        status=MirrorStatus.RUNNING, started=timezone.now()
+    )
+    mirror = WeightsMirror.objects.select_related("model").get(pk=mirror_id)
+    if not taken:
+        return mirror
+    try:
+        path = weights.fetch_from_hugging_face(
+            repo_id=mirror.repo_id,
+            revision=mirror.revision,
+            filename=mirror.filename,
+            endpoint=settings.HF_MIRROR_ENDPOINT or None,
+            on_progress=_MirrorProgress(mirror_id),
+        )
+        model = ModelEntry.objects.get(pk=mirror.model_id)
+        model.hf_repo_id, model.hf_revision = mirror.repo_id, mirror.revision
+        weights_file = weights_attach(
+            model=model, path=path, original_name=mirror.filename, source_kind=SourceKind.HUGGING_FACE
+        )
+    except weights.WeightsError as error:
+        return _mirror_finish(mirror_id, status=MirrorStatus.FAILED, error=str(error))
+    except Exception as error:  # recorded on the job, so its page says why; logged with the traceback
+        logger.exception("weights mirror %s failed", mirror_id)
+        return _mirror_finish(
+            mirror_id, status=MirrorStatus.FAILED, error=f"The job failed: {type(error).__name__}: {error}"
+        )
+    size = weights_file.size_bytes
+    return _mirror_finish(
+        mirror_id, status=MirrorStatus.SUCCEEDED, weights_sha256=weights_file.sha256, bytes_done=size,
+        bytes_total=size,
+    )  # fmt: skip
+
+
+def weights_mirror_fail_running(*, mirror_id: int, reason: str) -> bool:
+    """Fail a job that is still running (its task hit the time limit); True when it was."""
+    return bool(
+        WeightsMirror.objects.filter(pk=mirror_id, status=MirrorStatus.RUNNING).update(
+            status=MirrorStatus.FAILED, finished=timezone.now(), error=reason
+        )
     )
 
 

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
-from catalog import bundles, selectors
+from catalog import bundles, selectors, services
 from catalog.filters import ORDERING_FIELDS
 from catalog.forms import RunConfigForm, StarterBundleForm
 from catalog.models import Domain, Library, ModelEntry, Task
@@ -174,6 +174,7 @@ def _render_model(
     context = {
         "model": model,
         "lineage": selectors.model_lineage(model=model),
+        "mirror": selectors.latest_mirror(model=model),
         "card_html": render_markdown(model.card),
         "claims": list(model.claims.all()),
         "verdicts": selectors.claim_verdicts(model=model),
@@ -253,6 +254,25 @@ def model_weights_upload(request: HttpRequest, namespace: str, name: str) -> Htt
             )
             return redirect(model.get_absolute_url())
     return _render_model(request, _get_model_or_404(namespace, name), upload_form=form, status=400)
+
+
+@require_POST
+@staff_member_required
+def model_mirror_weights(request: HttpRequest, namespace: str, name: str) -> HttpResponse:
+    """The page's "Mirror weights" button: queue the job and show its progress on the model page."""
+    model = _get_model_or_404(namespace, name)
+    try:
+        mirror, created = services.weights_mirror_request(
+            model=model, revision=request.POST.get("revision", "").strip(), requested_by=request.user
+        )
+    except ValidationError as error:
+        messages.error(
+            request, " ".join(f"{field}: {' '.join(text)}" for field, text in error.message_dict.items())
+        )
+        return redirect(model.get_absolute_url() + "#weights")
+    verb = "Queued" if created else "Already running:"
+    messages.success(request, f"{verb} mirror #{mirror.pk} of {mirror.repo_id}@{mirror.revision[:12]}.")
+    return redirect(model.get_absolute_url() + "#weights")
 
 
 def compare(request: HttpRequest) -> HttpResponse:

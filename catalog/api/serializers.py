@@ -22,6 +22,7 @@ from catalog.models import (
     SpeedClaim,
     Task,
     WeightsFile,
+    WeightsMirror,
 )
 from core.starter.options import BUNDLE_OPTIONS
 from hub.options import options_serializer
@@ -265,3 +266,33 @@ StarterBundleRequestSerializer = options_serializer(
     doc="The bundle options, generated from core/starter/options.py; the builder validates them (and names "
     "the bad field).",
 )
+
+
+class WeightsMirrorSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.model_id", read_only=True)
+    percent = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="null while the size is unknown"
+    )
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = WeightsMirror
+        fields = [
+            "id", "url", "model", "repo_id", "revision", "filename", "status", "bytes_done", "bytes_total",
+            "percent", "error", "weights_sha256", "created", "started", "finished",
+        ]  # fmt: skip
+
+    def get_url(self, mirror: WeightsMirror) -> str:
+        path = reverse("api:weights-mirror-detail", kwargs={"mirror_id": mirror.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class WeightsMirrorRequestSerializer(serializers.Serializer):
+    revision = serializers.RegexField(
+        r"^[0-9a-f]{40}$",
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The commit sha to mirror at; the entry's hf_revision when left out.",
+    )
