@@ -38,6 +38,37 @@ HIDDEN_FILTERS = (
     "namespace",
 )  # fmt: skip
 FACET_LABELS = {"pretrained_on": "Pretrained on", "base_model": "Fine-tuned from"}
+# What the search form calls each parameter, so an error names the field people see, not its query name.
+PARAMETER_LABELS = {
+    "search": "Search",
+    "params_max": "Parameters at most",
+    "params_min": "Parameters at least",
+    "min_top1": "Top-1 at least (%)",
+    "claim_dataset": "Claim on test set",
+    "min_claim": "Top-1 on that set at least (%)",
+    "ordering": "Sort by",
+    "verified": "Verified by the hub only",
+    "size_mb_max": "File size at most (MB)",
+    "gmacs_max": "GMACs at most",
+    "page": "Page",
+    "domain": "Domain",
+    "task": "Task",
+    "library": "Library",
+    "license": "License",
+    "architecture": "Architecture",
+    "namespace": "Namespace",
+    **FACET_LABELS,
+    "fine_tuned_on": "Fine-tuned on",
+}
+
+
+def labelled_errors(errors: dict[str, list[str]]) -> list[dict]:
+    return [
+        {"field": field, "label": PARAMETER_LABELS.get(field, field), "messages": messages}
+        for field, messages in errors.items()
+    ]
+
+
 MAX_COMPARE = 6
 SORT_LABELS = {
     "name": "Name",
@@ -131,6 +162,7 @@ def catalog_index(request: HttpRequest) -> HttpResponse:
         "page": page,
         "rows": [catalog_row(model) for model in page.object_list] if page else [],
         "errors": errors,
+        "error_list": labelled_errors(errors),
         "facets": summary.facets if summary else {},
         "facet_labels": FACET_LABELS,
         "facet_counts_are_lower_bounds": bool(summary and summary.counts_are_lower_bounds),
