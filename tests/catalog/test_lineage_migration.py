@@ -21,7 +21,9 @@ def test_timm_entries_get_their_lineage_and_the_facet_counts_their_new_key():
     old = _migrate(BEFORE)
     Entry = old.get_model("catalog", "ModelEntry")
     for name in ("vit_base_patch16_224.augreg_in21k", "vit_base_patch16_224.augreg_in21k_ft_in1k"):
-        Entry.objects.create(namespace="timm", name=name, pretrained_on="imagenet-1k", **ROW)  # 0005's mistake
+        Entry.objects.create(
+            namespace="timm", name=name, pretrained_on="imagenet-1k", **ROW
+        )  # 0005's mistake
     Entry.objects.create(namespace="acme", name="mine", pretrained_on="photos", **ROW)
     try:
         new = _migrate(AFTER)
@@ -43,7 +45,9 @@ def test_timm_entries_get_their_lineage_and_the_facet_counts_their_new_key():
         ]
 
         back = _migrate(BEFORE)
-        assert list(back.get_model("catalog", "CatalogFacetCount").objects.values_list("count", flat=True)) == [3]
+        assert list(
+            back.get_model("catalog", "CatalogFacetCount").objects.values_list("count", flat=True)
+        ) == [3]
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
