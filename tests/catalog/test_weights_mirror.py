@@ -178,3 +178,12 @@ def test_a_second_request_returns_the_job_in_progress(staff_client, catalogued):
     response = staff_client.post("/api/v1/models/acme/copy/mirror-weights/", {}, format="json")
 
     assert created and response.status_code == 200 and response.json()["id"] == first.pk
+
+
+def test_the_admin_lists_jobs_and_starts_none(admin_client, catalogued):
+    services.weights_mirror_request(model=catalogued, enqueue=False)
+
+    page = admin_client.get("/admin/catalog/weightsmirror/")
+
+    assert page.status_code == 200 and "demo/source@" in page.content.decode()
+    assert admin_client.get("/admin/catalog/weightsmirror/add/").status_code == 403
