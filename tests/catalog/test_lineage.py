@@ -6,6 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from catalog import selectors
 from catalog.models import ModelEntry
 
 BASE = "timm/vit_base_patch16_224.augreg_in21k"
@@ -133,3 +134,25 @@ def test_a_bad_base_model_is_a_400_naming_the_field(staff_client, db, fields, me
     assert response.status_code == 400
     field = "card" if "card" in fields else "base_model"
     assert message in str(response.json()["detail"][field])
+
+
+def test_the_model_tree_follows_a_chain_of_bases_and_stops_at_a_cycle(make_model):
+    make_model(name="a", base_model="demo/c")
+    make_model(name="b", base_model="demo/a")
+    make_model(name="c", base_model="demo/b")  # a -> c -> b -> a: a cycle someone typed
+
+    lineage = selectors.model_lineage(model=ModelEntry.objects.get(name="a"))
+
+    assert [link.model_id for link in lineage.ancestors] == ["demo/c", "demo/b"]
+    assert [child.model_id for child in lineage.children] == ["demo/b"]
+
+
+def test_the_model_tree_lists_a_bounded_number_of_children(make_model, monkeypatch):
+    monkeypatch.setattr(selectors, "MAX_LINEAGE_CHILDREN", 2)
+    base = make_model(name="base")
+    for index in range(3):
+        make_model(name=f"tuned-{index}", base_model="demo/base")
+
+    lineage = selectors.model_lineage(model=base)
+
+    assert [child.name for child in lineage.children] == ["tuned-0", "tuned-1"] and lineage.more_children
