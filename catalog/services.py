@@ -1056,6 +1056,27 @@ def _mirror_finish(mirror_id: int, *, status: str, **fields: Any) -> WeightsMirr
     return WeightsMirror.objects.select_related("model").get(pk=mirror_id)
 
 
+def _mirror_download_and_attach(mirror: WeightsMirror) -> WeightsFile:
+    # Downloaded beside the hub's temporary files and deleted once stored: a second copy of a multi-gigabyte
+    # file in the Hugging Face cache would double the disk the mirror takes. A file the cache already holds is
+    # taken from there.
+    settings.VAR_DIR.joinpath("tmp").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.VAR_DIR / "tmp", prefix="mirror-") as download_dir:
+        path = weights.fetch_from_hugging_face(
+            repo_id=mirror.repo_id,
+            revision=mirror.revision,
+            filename=mirror.filename,
+            endpoint=settings.HF_MIRROR_ENDPOINT or None,
+            on_progress=_MirrorProgress(mirror.pk),
+            download_dir=Path(download_dir),
+        )
+        model = ModelEntry.objects.get(pk=mirror.model_id)
+        model.hf_repo_id, model.hf_revision = mirror.repo_id, mirror.revision
+        return weights_attach(
+            model=model, path=path, original_name=mirror.filename, source_kind=SourceKind.HUGGING_FACE
+        )
+
+
 def weights_mirror_execute(*, mirror_id: int) -> WeightsMirror:
     """Run a queued mirror job: download the file (progress on the row), check and attach it like an upload,
     and pin the entry's Hugging Face source at the job's commit. A refusal or an unreachable Hub fails the job
@@ -1067,18 +1088,7 @@ def weights_mirror_execute(*, mirror_id: int) -> WeightsMirror:
     if not taken:
         return mirror
     try:
-        path = weights.fetch_from_hugging_face(
-            repo_id=mirror.repo_id,
-            revision=mirror.revision,
-            filename=mirror.filename,
-            endpoint=settings.HF_MIRROR_ENDPOINT or None,
-            on_progress=_MirrorProgress(mirror_id),
-        )
-        model = ModelEntry.objects.get(pk=mirror.model_id)
-        model.hf_repo_id, model.hf_revision = mirror.repo_id, mirror.revision
-        weights_file = weights_attach(
-            model=model, path=path, original_name=mirror.filename, source_kind=SourceKind.HUGGING_FACE
-        )
+        weights_file = _mirror_download_and_attach(mirror)
     except weights.WeightsError as error:
         return _mirror_finish(mirror_id, status=MirrorStatus.FAILED, error=str(error))
     except Exception as error:  # recorded on the job, so its page says why; logged with the traceback

@@ -349,11 +349,14 @@ def fetch_from_hugging_face(
     filename: str = "model.safetensors",
     endpoint: str | None = None,
     on_progress: Callable[[int, int | None], None] | None = None,
+    download_dir: Path | None = None,
 ) -> Path:
     """Download (or reuse from the local cache) one file at a pinned commit. Respects HF_HUB_OFFLINE.
 
     `endpoint` is the Hub's address (huggingface_hub's HF_ENDPOINT when None); `on_progress(bytes_done,
-    bytes_total)` hears about the download as it goes (total None while unknown).
+    bytes_total)` hears about the download as it goes (total None while unknown); `download_dir`, when given,
+    receives a file the local cache does not hold, instead of the cache (so a caller that stores the file
+    elsewhere can delete this copy).
     """
     from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
     from huggingface_hub.errors import (
@@ -370,7 +373,11 @@ def fetch_from_hugging_face(
     extra: dict[str, Any] = {"tqdm_class": _reporter_class(on_progress)} if on_progress else {}
     hub = endpoint or constants.ENDPOINT
     cached = try_to_load_from_cache(repo_id, filename, revision=revision)
-    if not isinstance(cached, str) and not constants.HF_HUB_OFFLINE and (why := _hub_unreachable(hub)):
+    if isinstance(cached, str):
+        return Path(cached)
+    if download_dir is not None:
+        extra["cache_dir"] = str(download_dir)
+    if not constants.HF_HUB_OFFLINE and (why := _hub_unreachable(hub)):
         raise WeightsError(
             f"{repo_id}@{revision[:12]}/{filename} is not in the local Hugging Face cache and the Hub ({hub}) "
             f"cannot be reached ({why}). Fetch it on a connected machine into HF_HOME, or upload the file instead."

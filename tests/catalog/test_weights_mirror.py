@@ -62,9 +62,11 @@ def catalogued(make_model, upstream):
 
 @pytest.mark.django_db(transaction=True)
 def test_staff_mirror_weights_through_the_api_and_then_bundles_work(
-    live_server, settings, hub_cache, staff_client, upstream, catalogued
+    live_server, settings, tmp_path, hub_cache, staff_client, upstream, catalogued
 ):
     settings.HF_MIRROR_ENDPOINT = live_server.url
+    settings.VAR_DIR = tmp_path / "var"  # this test's own, so the check below sees no other test's download
+    settings.VAR_DIR.mkdir()
     _, sha256 = upstream
 
     response = staff_client.post("/api/v1/models/acme/copy/mirror-weights/", {}, format="json")
@@ -78,6 +80,9 @@ def test_staff_mirror_weights_through_the_api_and_then_bundles_work(
     assert job["weights_sha256"] == sha256
     model = ModelEntry.objects.select_related("weights").get(namespace="acme", name="copy")
     assert model.weights.sha256 == sha256 and model.source_kind == "hf"
+    # one stored copy: nothing left in the Hugging Face cache or the download directory
+    assert not [path for path in hub_cache.rglob("*") if path.is_file()]
+    assert not list((settings.VAR_DIR / "tmp").glob("mirror-*"))
     bundle = staff_client.get("/api/v1/models/acme/copy/starter-bundle/", {"num_classes": 3})
     assert bundle.status_code == 200
     assert zipfile.ZipFile(BytesIO(bundle.content)).namelist()
