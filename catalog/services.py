@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -1008,6 +1009,7 @@ def weights_mirror_request(
     instead of a second one. Raises ValidationError naming what is missing."""
     with transaction.atomic():
         locked = ModelEntry.objects.select_for_update().get(pk=model.pk)
+        _mirrors_fail_stale(model=locked)
         active = locked.weights_mirrors.filter(status__in=ACTIVE_MIRROR_STATUSES).first()
         if active is not None:
             return active, False
@@ -1033,6 +1035,17 @@ def weights_mirror_request(
 
             mirror_weights.delay_on_commit(mirror.pk)
     return mirror, True
+
+
+def _mirrors_fail_stale(*, model: ModelEntry) -> None:
+    """A job still "running" past its hard time limit lost its worker (killed, or the machine went down): it will
+    never finish, and must not block a new request for the model."""
+    deadline = timezone.now() - timedelta(seconds=settings.MIRROR_TIME_LIMIT + 60)
+    model.weights_mirrors.filter(status=MirrorStatus.RUNNING, started__lt=deadline).update(
+        status=MirrorStatus.FAILED,
+        finished=timezone.now(),
+        error="The job's worker stopped before it finished (past the time limit); request the mirror again.",
+    )
 
 
 class _MirrorProgress:

@@ -6,12 +6,14 @@ safetensors file at a real commit), or an address where nothing listens.
 
 import hashlib
 import zipfile
+from datetime import timedelta
 from io import BytesIO, StringIO
 
 import pytest
 import timm
 import torch
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 from safetensors.torch import save_file
 
 from catalog import services
@@ -192,3 +194,24 @@ def test_the_admin_lists_jobs_and_starts_none(admin_client, catalogued):
 
     assert page.status_code == 200 and "demo/source@" in page.content.decode()
     assert admin_client.get("/admin/catalog/weightsmirror/add/").status_code == 403
+
+
+def test_a_job_running_past_its_time_limit_no_longer_blocks_a_new_request(settings, catalogued):
+    stuck, _ = services.weights_mirror_request(model=catalogued, enqueue=False)
+    long_ago = timezone.now() - timedelta(seconds=settings.MIRROR_TIME_LIMIT + 120)
+    WeightsMirror.objects.filter(pk=stuck.pk).update(status=MirrorStatus.RUNNING, started=long_ago)
+
+    fresh, created = services.weights_mirror_request(model=catalogued, enqueue=False)
+
+    assert created and fresh.pk != stuck.pk
+    stuck.refresh_from_db()
+    assert stuck.status == MirrorStatus.FAILED and "stopped before it finished" in stuck.error
+
+
+def test_a_job_running_within_its_time_limit_is_the_one_returned(catalogued):
+    running, _ = services.weights_mirror_request(model=catalogued, enqueue=False)
+    WeightsMirror.objects.filter(pk=running.pk).update(status=MirrorStatus.RUNNING, started=timezone.now())
+
+    again, created = services.weights_mirror_request(model=catalogued, enqueue=False)
+
+    assert not created and again.pk == running.pk
