@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 
 from catalog import services
-from catalog.models import AccuracyClaim, ModelEntry, SpeedClaim, WeightsFile
+from catalog.models import AccuracyClaim, ModelEntry, SpeedClaim, WeightsFile, WeightsMirror
 
 
 class AccuracyClaimInline(admin.TabularInline):
@@ -95,3 +95,18 @@ class SpeedClaimAdmin(admin.ModelAdmin):
     list_display = ["architecture", "hardware", "precision", "img_size", "batch_size", "samples_per_sec"]
     list_filter = ["device", "precision", "hardware"]
     search_fields = ["architecture"]
+
+
+@admin.register(WeightsMirror)
+class WeightsMirrorAdmin(admin.ModelAdmin):
+    """Mirror jobs are read here; only catalog.services starts them (the model page, the API, the command)."""
+
+    list_display = ["__str__", "model", "status", "bytes_done", "bytes_total", "created", "finished"]
+    list_filter = ["status"]
+    search_fields = ["model__name", "repo_id"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

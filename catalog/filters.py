@@ -149,7 +149,21 @@ class CatalogFilterSet(django_filters.FilterSet):
     task = django_filters.ChoiceFilter(choices=Task.choices)
     library = django_filters.ChoiceFilter(choices=Library.choices)
     license = django_filters.CharFilter(field_name="license", lookup_expr="iexact", max_length=64)
-    pretrained_on = django_filters.CharFilter(field_name="pretrained_on", lookup_expr="iexact", max_length=96)
+    pretrained_on = django_filters.CharFilter(
+        field_name="pretrained_on", lookup_expr="iexact", max_length=96, help_text="The pretraining data."
+    )
+    fine_tuned_on = django_filters.CharFilter(
+        field_name="fine_tuned_on",
+        lookup_expr="iexact",
+        max_length=96,
+        help_text="The dataset the weights were last fine-tuned on (the one their head and claims refer to).",
+    )
+    base_model = django_filters.CharFilter(
+        field_name="base_model",
+        lookup_expr="exact",
+        max_length=200,
+        help_text="Models fine-tuned from this one (namespace/name, as a Hugging Face card's base_model).",
+    )
     architecture = django_filters.CharFilter(field_name="architecture", lookup_expr="iexact", max_length=96)
     namespace = django_filters.CharFilter(field_name="namespace", lookup_expr="exact", max_length=96)
     params_min = CountFilter(

@@ -5,6 +5,9 @@ on (best claimed top-1, verified top-1, size) are denormalised onto the row and 
 write them, so list pages stay one indexed query at any catalog size.
 """
 
+import re
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -79,6 +82,9 @@ class WeightsFile(models.Model):
         return f"{self.sha256[:12]} ({self.size_bytes} bytes)"
 
 
+# A Hugging Face id, "namespace/name", each part as name_validator allows (plus the Hub's longer names).
+BASE_MODEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
+
 ID_TAKEN_WHATEVER_CASE = (
     "A model with this id in another letter case already exists; ids are unique whatever their case."
 )
@@ -95,7 +101,13 @@ class ModelEntry(models.Model):
     task = models.CharField(max_length=40, choices=Task.choices, db_index=True)
     library = models.CharField(max_length=32, choices=Library.choices, db_index=True)
     architecture = models.CharField(max_length=96, blank=True, db_index=True)
+    # The data the weights were pretrained on, and the dataset they were last fine-tuned on when another one (the
+    # dataset num_classes and the published accuracies refer to); "" when not fine-tuned or unknown.
     pretrained_on = models.CharField(max_length=96, blank=True, db_index=True)
+    fine_tuned_on = models.CharField(max_length=96, blank=True, db_index=True)
+    # What these weights were fine-tuned from, as a Hugging Face card's `base_model:` names it ("namespace/name").
+    # Not a foreign key: the base may live only on the Hugging Face Hub, and deleting it must not rewrite history.
+    base_model = models.CharField(max_length=200, blank=True, db_index=True)
     license = models.CharField(max_length=64, blank=True, db_index=True)
     paper_ids = models.JSONField(default=list, blank=True)
     tags = models.CharField(max_length=500, blank=True, help_text="Comma-separated, lower case.")
@@ -186,6 +198,8 @@ class ModelEntry(models.Model):
         refused = timm_model_args.problems(self.model_args)
         if refused:
             errors["model_args"] = timm_model_args.describe(refused)
+        if problem := self._base_model_problem():
+            errors["base_model"] = problem
         if errors:
             raise ValidationError(errors)
 
@@ -198,6 +212,18 @@ class ModelEntry(models.Model):
             return str(error)
         if self.num_classes != space.num_classes:
             return f"{self.label_space} has {space.num_classes} classes; the model has {self.num_classes} outputs."
+        return ""
+
+    def _base_model_problem(self) -> str:
+        if not self.base_model:
+            return ""
+        if not BASE_MODEL_PATTERN.match(self.base_model):
+            return (
+                f"Enter the model these weights were fine-tuned from as namespace/name (as on the Hugging Face Hub, "
+                f"e.g. timm/resnet50.a1_in1k), not {self.base_model[:100]!r}."
+            )
+        if self.base_model.lower() == self.model_id.lower():
+            return "A model cannot be fine-tuned from itself."
         return ""
 
     def build_search_text(self) -> str:
@@ -234,7 +260,10 @@ class ModelEntry(models.Model):
 
 
 # The facets the catalog page counts; CatalogFacetCount holds the unfiltered catalog's counts of them.
-FACET_FIELDS = ("domain", "task", "library", "license")
+FACET_FIELDS = ("domain", "task", "library", "license", "pretrained_on", "base_model")
+# Facets whose filter matches whatever the letter case (iexact), as the facet-count table must too. base_model
+# matches exactly: services store a catalog entry's id as that entry spells it.
+CASE_INSENSITIVE_FACETS = frozenset({"license", "pretrained_on"})
 
 
 class CatalogFacetCount(models.Model):
@@ -250,13 +279,65 @@ class CatalogFacetCount(models.Model):
     task = models.CharField(max_length=40)
     library = models.CharField(max_length=32)
     license = models.CharField(max_length=64)
+    pretrained_on = models.CharField(max_length=96, default="")
+    base_model = models.CharField(max_length=200, default="")
     count = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=list(FACET_FIELDS), name="unique_facet_combination")]
 
     def __str__(self) -> str:
-        return f"{self.domain}/{self.task}/{self.library}/{self.license}: {self.count}"
+        return "/".join(getattr(self, name) for name in FACET_FIELDS) + f": {self.count}"
+
+
+class MirrorStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+ACTIVE_MIRROR_STATUSES = (MirrorStatus.QUEUED, MirrorStatus.RUNNING)
+
+
+class WeightsMirror(models.Model):
+    """A job copying an entry's weights from the Hugging Face Hub, at a pinned commit, into this hub's storage.
+
+    Only catalog.services changes its state: queued -> running -> succeeded | failed (with the reason)."""
+
+    model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="weights_mirrors")
+    repo_id = models.CharField(max_length=200)
+    revision = models.CharField(max_length=40, help_text="The commit sha the weights are mirrored at.")
+    filename = models.CharField(max_length=200, default="model.safetensors")
+    status = models.CharField(
+        max_length=12, choices=MirrorStatus.choices, default=MirrorStatus.QUEUED, db_index=True
+    )
+    bytes_done = models.PositiveBigIntegerField(default=0)
+    bytes_total = models.PositiveBigIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    weights_sha256 = models.CharField(max_length=64, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+
+    def __str__(self) -> str:
+        return f"mirror #{self.pk} of {self.repo_id}@{self.revision[:12]}: {self.status}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_MIRROR_STATUSES
+
+    @property
+    def percent(self) -> float | None:
+        if not self.bytes_total:
+            return None
+        return min(100.0, 100.0 * self.bytes_done / self.bytes_total)
 
 
 class Metric(models.TextChoices):

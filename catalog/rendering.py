@@ -1,6 +1,7 @@
 """Presentation helpers for pages: sanitised Markdown and the server-side accuracy-vs-size SVG plot."""
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -178,7 +179,7 @@ def results_bars_svg(results: list[Any], *, width: int = 360) -> SafeString:
             w=width, h=height, label="Claimed top-1 on each test set and its drop from ImageNet-1k"
         ),
         "<style>text{font:11px system-ui,sans-serif;fill:#3b4252}.bar{fill:#8fa8e6}.base{fill:#4a6fd1}"
-        ".drop{fill:#b42318}</style>",
+        ".drop-worse{fill:#b42318}.drop-better{fill:#1a7f37}</style>",
     ]
     for index, result in enumerate(results):
         y = 4 + index * row_height
@@ -190,7 +191,8 @@ def results_bars_svg(results: list[Any], *, width: int = 360) -> SafeString:
             f'<rect x="{label_width}" y="{y + 3}" width="{length}" height="14" class="{css}">'
             f"<title>{escape(result.label)}: {result.top1:.2f}% top-1</title></rect>"
             f'<text x="{label_width + length + 4}" y="{y + 14}">{result.top1:.1f}%</text>'
-            f'<text x="{width}" y="{y + 14}" text-anchor="end" class="drop">{escape(drop)}</text>'
+            f'<text x="{width}" y="{y + 14}" text-anchor="end" class="{drop_class(result.drop)}">'
+            f"{escape(drop)}</text>"
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # every interpolated text above is escaped or a number
@@ -222,9 +224,53 @@ def format_percent(value: float | None) -> str:
 
 
 def format_megabytes(value: int | None) -> str:
+    """A byte count in decimal units, three significant figures from a megabyte up: 4939800000 -> 4.94 GB."""
     if value is None:
         return "—"
-    return f"{value / 1_000_000:.1f} MB" if value >= 100_000 else f"{value / 1000:.1f} kB"
+    if value >= 1e9:
+        return f"{_three_figures(value / 1e9)} GB"
+    if value >= 100_000:
+        return f"{_three_figures(value / 1e6)} MB"
+    return f"{value / 1000:.1f} kB"
+
+
+def _three_figures(number: float) -> str:
+    # .3g alone turns 999.6 into "1e+03"
+    return f"{number:,.0f}" if number >= 100 else f"{number:.3g}"
+
+
+def format_gmacs(value: float | None) -> str:
+    """GMACs as people write them: 1370.2 -> 1,370; 11.53 -> 11.5; 1.814 -> 1.81; never in e-notation."""
+    if value is None:
+        return "—"
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    if value >= 0.01:
+        return f"{value:.2f}"
+    return "< 0.01" if value > 0 else "0"
+
+
+def drop_class(drop: float | None) -> str:
+    """The colour of a change in top-1 against ImageNet-1k: red when worse, green when better."""
+    if drop is None or drop == 0:
+        return "drop-none"
+    return "drop-worse" if drop < 0 else "drop-better"
+
+
+def format_value(value: Any) -> str:
+    """A config or provenance value as text for a page, not a Python repr: lists comma-separated, mappings as
+    "key: value" pairs, None as "default", booleans as yes/no."""
+    if value is None:
+        return "default"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key}: {format_value(item)}" for key, item in value.items()) or "none"
+    if isinstance(value, list | tuple):
+        return ", ".join(format_value(item) for item in value) or "none"
+    return str(value)
 
 
 def format_size(model: Any) -> tuple[str, bool]:
@@ -247,7 +293,7 @@ def catalog_row(model: Any) -> CatalogRow:
         params=format_count(model.num_params),
         size=size,
         size_is_estimate=size_is_estimate,
-        gmacs="—" if model.gmacs is None else f"{model.gmacs:.3g}",
+        gmacs=format_gmacs(model.gmacs),
         claimed=format_percent(model.claimed_top1),
         claim="" if claim is None else format_percent(claim),
         verified="" if model.verified_top1 is None else format_percent(model.verified_top1),

@@ -12,6 +12,7 @@ from catalog import measurements
 from catalog.filters import CatalogFilterSet, unknown_parameters
 from catalog.measurements import MeasuredRun
 from catalog.models import (
+    CASE_INSENSITIVE_FACETS,
     FACET_FIELDS,
     AccuracyClaim,
     CatalogFacetCount,
@@ -19,6 +20,7 @@ from catalog.models import (
     Metric,
     ModelEntry,
     SpeedClaim,
+    WeightsMirror,
 )
 from core.run_config import claim_protocol, protocol_matches, run_protocol
 from core.timm_results import TEST_SETS
@@ -58,6 +60,64 @@ def model_get(*, namespace: str, name: str) -> ModelEntry:
     model = with_claims(ModelEntry.objects.select_related("weights")).get(namespace=namespace, name=name)
     model.published_speeds = speed_claims_for(model=model)
     return model
+
+
+# Bounds on the model tree a page shows: ancestors are followed this far (a cycle stops earlier), children this many.
+MAX_LINEAGE_DEPTH = 8
+MAX_LINEAGE_CHILDREN = 50
+
+
+@dataclass(frozen=True)
+class LineageLink:
+    model_id: str
+    model: ModelEntry | None  # None when the catalog does not hold it (a base only on the Hugging Face Hub)
+
+
+@dataclass(frozen=True)
+class Lineage:
+    ancestors: list[LineageLink]  # the base model first, then its base, ...
+    children: list[ModelEntry]  # entries fine-tuned from this one
+    more_children: bool
+
+
+def _catalog_entry(model_id: str) -> ModelEntry | None:
+    namespace, _, name = model_id.partition("/")
+    return (
+        ModelEntry.objects.only("namespace", "name", "base_model")
+        .filter(namespace=namespace, name=name)
+        .first()
+    )
+
+
+def model_lineage(*, model: ModelEntry) -> Lineage:
+    """The model tree around an entry: its chain of base models, and the entries fine-tuned from it."""
+    ancestors: list[LineageLink] = []
+    seen = {model.model_id}
+    current = model.base_model
+    while current and current not in seen and len(ancestors) < MAX_LINEAGE_DEPTH:
+        seen.add(current)
+        parent = _catalog_entry(current)
+        ancestors.append(LineageLink(model_id=current, model=parent))
+        current = parent.base_model if parent else ""
+    children = list(
+        ModelEntry.objects.only("namespace", "name", "fine_tuned_on")
+        .filter(base_model=model.model_id)
+        .order_by("namespace", "name")[: MAX_LINEAGE_CHILDREN + 1]
+    )
+    return Lineage(
+        ancestors=ancestors,
+        children=children[:MAX_LINEAGE_CHILDREN],
+        more_children=len(children) > MAX_LINEAGE_CHILDREN,
+    )
+
+
+def mirror_queryset() -> QuerySet[WeightsMirror]:
+    return WeightsMirror.objects.select_related("model")
+
+
+def latest_mirror(*, model: ModelEntry) -> WeightsMirror | None:
+    """The model's newest weights mirror job, for its page."""
+    return model.weights_mirrors.order_by("-created", "-pk").first()
 
 
 def speed_claims_for(*, model: ModelEntry) -> list[SpeedClaim]:
@@ -274,7 +334,7 @@ class FacetSummary:
 # Parameters that do not narrow the result: a query with no filter but these (and facet values) is answered by
 # the facet-count table alone.
 NON_FILTER_PARAMETERS = frozenset({"ordering", "page", "page_size", "format"})
-FacetRow = tuple[str, str, str, str, int]  # FACET_FIELDS values, then how many entries have them
+FacetRow = tuple  # FACET_FIELDS values, then how many entries have them
 
 
 def facet_filters(*, query: Mapping[str, str]) -> dict[str, str] | None:
@@ -293,9 +353,9 @@ def _facet_count_rows() -> list[FacetRow]:
 def _row_matches(row: FacetRow, filters: Mapping[str, str]) -> bool:
     for index, name in enumerate(FACET_FIELDS):
         wanted = filters.get(name)
-        # license is matched case-insensitively, like the filter (iexact); the others exactly
+        # matched as the filter matches: case-insensitively (iexact) or exactly
         if wanted is not None and (
-            row[index].lower() != wanted.lower() if name == "license" else row[index] != wanted
+            row[index].lower() != wanted.lower() if name in CASE_INSENSITIVE_FACETS else row[index] != wanted
         ):
             return False
     return True

@@ -1,10 +1,13 @@
 """Writes to the catalog. Views, serializers and commands call these; nothing else changes catalog rows."""
 
 import hashlib
+import logging
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +18,12 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import Count, F, ProtectedError
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from catalog import measurements
 from catalog.measurements import MeasuredRun
 from catalog.models import (
+    ACTIVE_MIRROR_STATUSES,
     FACET_FIELDS,
     AccuracyClaim,
     CatalogFacetCount,
@@ -27,11 +32,13 @@ from catalog.models import (
     Domain,
     Library,
     Metric,
+    MirrorStatus,
     ModelEntry,
     SourceKind,
     SpeedClaim,
     Task,
     WeightsFile,
+    WeightsMirror,
     estimate_size_bytes,
 )
 from catalog.selectors import claim_verdict
@@ -46,10 +53,10 @@ RESERVED_NAMESPACES = frozenset(
 
 EDITABLE_FIELDS = frozenset(
     {
-        "title", "summary", "card", "domain", "task", "library", "architecture", "pretrained_on", "license",
-        "paper_ids", "tags", "num_params", "weights_size_bytes", "gmacs", "input_size", "num_classes",
-        "label_names", "model_args", "mean", "std", "interpolation", "crop_pct", "crop_mode", "source_kind",
-        "hf_repo_id", "hf_revision", "label_space",
+        "title", "summary", "card", "domain", "task", "library", "architecture", "pretrained_on", "fine_tuned_on",
+        "base_model", "license", "paper_ids", "tags", "num_params", "weights_size_bytes", "gmacs", "input_size",
+        "num_classes", "label_names", "model_args", "mean", "std", "interpolation", "crop_pct", "crop_mode",
+        "source_kind", "hf_repo_id", "hf_revision", "label_space",
     }
 )  # fmt: skip
 
@@ -80,6 +87,30 @@ def _apply_fields(model: ModelEntry, fields: Mapping[str, Any]) -> None:
         raise ValidationError({name: "Not an editable field." for name in unknown})
     for name, value in fields.items():
         setattr(model, name, normalise_tags(value) if name == "tags" else value)
+    if "card" in fields and "base_model" not in fields:
+        _base_model_from_card(model)
+
+
+def _base_model_from_card(model: ModelEntry) -> None:
+    """A card that declares `base_model:` (as Hugging Face cards do) sets the field, unless the caller set it."""
+    try:
+        declared = hfconfig.card_base_model(model.card)
+    except hfconfig.CardMetadataError as error:
+        raise ValidationError({"card": str(error)}) from None
+    if declared:
+        model.base_model = declared
+
+
+def _canonical_base_model(model: ModelEntry) -> None:
+    """A base the catalog holds is stored as that entry spells its id, so exact lookups (the filter, the model
+    tree, the facet) find it whatever case the caller typed."""
+    if not model.base_model or "/" not in model.base_model:
+        return
+    namespace, _, name = model.base_model.partition("/")
+    held = ModelEntry.objects.filter(namespace__iexact=namespace, name__iexact=name).only("namespace", "name")
+    entry = held.first()
+    if entry is not None:
+        model.base_model = entry.model_id
 
 
 # A change to any of these can make the stored weights unloadable: timm builds the state dict from them.
@@ -139,7 +170,7 @@ def _save_own_fields(model: ModelEntry) -> None:
 
 # --- the unfiltered catalog's facet counts (CatalogFacetCount) ------------------------------------------
 
-FacetKey = tuple[str, str, str, str]
+FacetKey = tuple[str, ...]  # the values of FACET_FIELDS, in that order
 
 
 def _facet_key(model: ModelEntry) -> FacetKey:
@@ -167,9 +198,10 @@ def _facet_counts_add(added: Counter, *, removed: Iterable[FacetKey] = ()) -> No
         return
     table = connection.ops.quote_name(CatalogFacetCount._meta.db_table)
     columns = ", ".join(FACET_FIELDS)
+    placeholders = ", ".join(["%s"] * (len(FACET_FIELDS) + 1))
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {table} ({columns}, count) VALUES (%s, %s, %s, %s, %s) "
+            f"INSERT INTO {table} ({columns}, count) VALUES ({placeholders}) "
             f"ON CONFLICT ({columns}) DO UPDATE SET count = {table}.count + %s",
             changes,
         )
@@ -207,6 +239,7 @@ def model_register(*, namespace: str, name: str, **fields: Any) -> ModelEntry:
     _check_id_free(namespace=namespace, name=name)
     model = ModelEntry(namespace=namespace, name=name)
     _apply_fields(model, fields)
+    _canonical_base_model(model)
     model.full_clean()
     _stamp(model)
     _save_own_fields(model)
@@ -231,6 +264,7 @@ def _check_id_free(*, namespace: str, name: str) -> None:
 @transaction.atomic
 def model_update(*, model: ModelEntry, **fields: Any) -> ModelEntry:
     _apply_fields(model, fields)
+    _canonical_base_model(model)
     model.full_clean()
     model_check_weights_fit(model=model)
     _stamp(model)
@@ -429,7 +463,8 @@ IMAGE_TEXT_DATASETS = ("laion", "datacomp", "openai", "metaclip", "dfn", "merged
 
 
 def _timm_task(record: Any) -> str:
-    if record.num_classes > 0 and not record.pretrained_on.startswith(IMAGE_TEXT_DATASETS):
+    # The head's dataset decides: a CLIP tower fine-tuned on imagenet-1k is a classifier.
+    if record.num_classes > 0 and not record.head_dataset.startswith(IMAGE_TEXT_DATASETS):
         return Task.IMAGE_CLASSIFICATION
     return Task.IMAGE_FEATURE_EXTRACTION
 
@@ -455,10 +490,21 @@ def _timm_card(record: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _timm_lineage_text(datasets: tuple[str, ...]) -> str:
+    """("laion-2b", "imagenet-12k", "imagenet-1k") -> " pretrained on laion-2b, fine-tuned on imagenet-12k, then
+    on imagenet-1k"."""
+    if not datasets:
+        return ""
+    text = f" pretrained on {datasets[0]}"
+    if len(datasets) > 1:
+        text += ", fine-tuned on " + ", then on ".join(datasets[1:])
+    return text
+
+
 def _timm_entry(record: Any, stats: Any | None) -> ModelEntry:
     pretrained_on = record.pretrained_on
     summary = f"{record.architecture} ({record.tag or 'default'}) image model"
-    summary += f" pretrained on {pretrained_on}." if pretrained_on else "."
+    summary += _timm_lineage_text(record.datasets) + "."
     entry = ModelEntry(
         namespace="timm",
         name=record.name,
@@ -470,14 +516,19 @@ def _timm_entry(record: Any, stats: Any | None) -> ModelEntry:
         library=Library.TIMM,
         architecture=record.architecture,
         pretrained_on=pretrained_on,
+        fine_tuned_on=record.fine_tuned_on,
+        base_model=f"timm/{record.fine_tuned_from}" if record.fine_tuned_from else "",
         license=record.license,
         paper_ids=list(record.paper_ids),
-        tags=normalise_tags(["timm", record.architecture.split("_")[0], pretrained_on, record.tag]),
+        tags=normalise_tags(["timm", record.architecture.split("_")[0], *record.datasets, record.tag]),
         num_params=stats.num_params if stats else None,
         gmacs=stats.gmacs if stats else None,
         input_size=list(record.input_size),
         num_classes=record.num_classes,
-        label_space=label_spaces.label_space_for(num_classes=record.num_classes, pretrained_on=pretrained_on),
+        # The head's classes are those of the last dataset it was trained on (in22k_ft_in1k: ImageNet-1k).
+        label_space=label_spaces.label_space_for(
+            num_classes=record.num_classes, pretrained_on=record.fine_tuned_on or pretrained_on
+        ),
         mean=[round(v, 6) for v in record.mean],
         std=[round(v, 6) for v in record.std],
         interpolation=record.interpolation,
@@ -491,8 +542,9 @@ def _timm_entry(record: Any, stats: Any | None) -> ModelEntry:
 
 
 TIMM_UPDATE_FIELDS = [
-    "title", "summary", "card", "domain", "task", "library", "architecture", "pretrained_on", "license",
-    "paper_ids", "tags", "num_params", "gmacs", "input_size", "num_classes", "label_space", "mean", "std",
+    "title", "summary", "card", "domain", "task", "library", "architecture", "pretrained_on", "fine_tuned_on",
+    "base_model", "license", "paper_ids", "tags", "num_params", "gmacs", "input_size", "num_classes", "label_space",
+    "mean", "std",
     "interpolation", "crop_pct", "crop_mode", "source_kind", "hf_repo_id", "search_text", "size_estimate_bytes",
     "revision", "updated",
 ]  # fmt: skip
@@ -945,6 +997,136 @@ def weights_fetch_from_hugging_face(*, model: ModelEntry) -> WeightsFile:
     path = weights.fetch_from_hugging_face(repo_id=model.hf_repo_id, revision=model.hf_revision)
     return weights_attach(
         model=model, path=path, original_name=path.name, source_kind=SourceKind.HUGGING_FACE
+    )
+
+
+# --- mirroring weights from the Hugging Face Hub: a job (WeightsMirror), run by catalog.tasks.mirror_weights ---
+
+logger = logging.getLogger(__name__)
+MIRROR_PROGRESS_SECONDS = 0.5  # progress is written at most this often: a row update per chunk would be many
+
+
+def weights_mirror_request(
+    *, model: ModelEntry, revision: str = "", requested_by: Any = None, enqueue: bool = True
+) -> tuple[WeightsMirror, bool]:
+    """Queue a copy of the model's weights from its Hugging Face repository at a pinned commit (`revision`, else
+    the entry's hf_revision). Returns (job, created); a job already queued or running for the model is returned
+    instead of a second one. Raises ValidationError naming what is missing."""
+    with transaction.atomic():
+        locked = ModelEntry.objects.select_for_update().get(pk=model.pk)
+        _mirrors_fail_stale(model=locked)
+        active = locked.weights_mirrors.filter(status__in=ACTIVE_MIRROR_STATUSES).first()
+        if active is not None:
+            return active, False
+        revision = revision or locked.hf_revision
+        if not locked.hf_repo_id:
+            raise ValidationError(
+                {
+                    "hf_repo_id": f"{locked.model_id} has no Hugging Face repository to mirror its weights from."
+                }
+            )
+        if not weights.COMMIT_SHA.match(revision or ""):
+            raise ValidationError(
+                {
+                    "revision": f"Give the full 40-character commit sha of {locked.hf_repo_id} to mirror at"
+                    + (f", not {revision[:50]!r}." if revision else "; the entry pins none.")
+                }
+            )
+        mirror = WeightsMirror.objects.create(
+            model=locked, repo_id=locked.hf_repo_id, revision=revision, requested_by=requested_by
+        )
+        if enqueue:
+            from catalog.tasks import mirror_weights
+
+            mirror_weights.delay_on_commit(mirror.pk)
+    return mirror, True
+
+
+def _mirrors_fail_stale(*, model: ModelEntry) -> None:
+    """A job still "running" past its hard time limit lost its worker (killed, or the machine went down): it will
+    never finish, and must not block a new request for the model."""
+    deadline = timezone.now() - timedelta(seconds=settings.MIRROR_TIME_LIMIT + 60)
+    model.weights_mirrors.filter(status=MirrorStatus.RUNNING, started__lt=deadline).update(
+        status=MirrorStatus.FAILED,
+        finished=timezone.now(),
+        error="The job's worker stopped before it finished (past the time limit); request the mirror again.",
+    )
+
+
+class _MirrorProgress:
+    """on_progress for the download: writes bytes done / total to the job's row, at most every half second."""
+
+    def __init__(self, mirror_id: int):
+        self.mirror_id, self.written_at = mirror_id, 0.0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - self.written_at < MIRROR_PROGRESS_SECONDS and done != total:
+            return
+        self.written_at = now
+        WeightsMirror.objects.filter(pk=self.mirror_id, status=MirrorStatus.RUNNING).update(
+            bytes_done=done, bytes_total=total
+        )
+
+
+def _mirror_finish(mirror_id: int, *, status: str, **fields: Any) -> WeightsMirror:
+    WeightsMirror.objects.filter(pk=mirror_id).update(status=status, finished=timezone.now(), **fields)
+    return WeightsMirror.objects.select_related("model").get(pk=mirror_id)
+
+
+def _mirror_download_and_attach(mirror: WeightsMirror) -> WeightsFile:
+    # Downloaded beside the hub's temporary files and deleted once stored: a second copy of a multi-gigabyte
+    # file in the Hugging Face cache would double the disk the mirror takes. A file the cache already holds is
+    # taken from there.
+    settings.VAR_DIR.joinpath("tmp").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.VAR_DIR / "tmp", prefix="mirror-") as download_dir:
+        path = weights.fetch_from_hugging_face(
+            repo_id=mirror.repo_id,
+            revision=mirror.revision,
+            filename=mirror.filename,
+            endpoint=settings.HF_MIRROR_ENDPOINT or None,
+            on_progress=_MirrorProgress(mirror.pk),
+            download_dir=Path(download_dir),
+        )
+        model = ModelEntry.objects.get(pk=mirror.model_id)
+        model.hf_repo_id, model.hf_revision = mirror.repo_id, mirror.revision
+        return weights_attach(
+            model=model, path=path, original_name=mirror.filename, source_kind=SourceKind.HUGGING_FACE
+        )
+
+
+def weights_mirror_execute(*, mirror_id: int) -> WeightsMirror:
+    """Run a queued mirror job: download the file (progress on the row), check and attach it like an upload,
+    and pin the entry's Hugging Face source at the job's commit. A refusal or an unreachable Hub fails the job
+    with the reason; a job not queued (taken or finished already) is left as it is."""
+    taken = WeightsMirror.objects.filter(pk=mirror_id, status=MirrorStatus.QUEUED).update(
+        status=MirrorStatus.RUNNING, started=timezone.now()
+    )
+    mirror = WeightsMirror.objects.select_related("model").get(pk=mirror_id)
+    if not taken:
+        return mirror
+    try:
+        weights_file = _mirror_download_and_attach(mirror)
+    except weights.WeightsError as error:
+        return _mirror_finish(mirror_id, status=MirrorStatus.FAILED, error=str(error))
+    except Exception as error:  # recorded on the job, so its page says why; logged with the traceback
+        logger.exception("weights mirror %s failed", mirror_id)
+        return _mirror_finish(
+            mirror_id, status=MirrorStatus.FAILED, error=f"The job failed: {type(error).__name__}: {error}"
+        )
+    size = weights_file.size_bytes
+    return _mirror_finish(
+        mirror_id, status=MirrorStatus.SUCCEEDED, weights_sha256=weights_file.sha256, bytes_done=size,
+        bytes_total=size,
+    )  # fmt: skip
+
+
+def weights_mirror_fail_running(*, mirror_id: int, reason: str) -> bool:
+    """Fail a job that is still running (its task hit the time limit); True when it was."""
+    return bool(
+        WeightsMirror.objects.filter(pk=mirror_id, status=MirrorStatus.RUNNING).update(
+            status=MirrorStatus.FAILED, finished=timezone.now(), error=reason
+        )
     )
 
 

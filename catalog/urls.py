@@ -11,6 +11,11 @@ urlpatterns = [
         "models/<str:namespace>/<str:name>/weights/", views.model_weights_upload, name="model-weights-upload"
     ),
     path(
+        "models/<str:namespace>/<str:name>/mirror-weights/",
+        views.model_mirror_weights,
+        name="model-mirror-weights",
+    ),
+    path(
         "models/<str:namespace>/<str:name>/starter-bundle/",
         views.model_starter_bundle,
         name="model-starter-bundle",

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
-from catalog import bundles, selectors
+from catalog import bundles, selectors, services
 from catalog.filters import ORDERING_FIELDS
 from catalog.forms import RunConfigForm, StarterBundleForm
 from catalog.models import Domain, Library, ModelEntry, Task
@@ -33,7 +33,42 @@ from hub.uploads import UploadTooLarge
 
 PAGE_SIZE = 25
 # Facet choices travel as links; the search form carries them along so "Apply" keeps them.
-HIDDEN_FILTERS = ("domain", "task", "library", "license", "pretrained_on", "architecture", "namespace")
+HIDDEN_FILTERS = (
+    "domain", "task", "library", "license", "pretrained_on", "fine_tuned_on", "base_model", "architecture",
+    "namespace",
+)  # fmt: skip
+FACET_LABELS = {"pretrained_on": "Pretrained on", "base_model": "Fine-tuned from"}
+# What the search form calls each parameter, so an error names the field people see, not its query name.
+PARAMETER_LABELS = {
+    "search": "Search",
+    "params_max": "Parameters at most",
+    "params_min": "Parameters at least",
+    "min_top1": "Top-1 at least (%)",
+    "claim_dataset": "Claim on test set",
+    "min_claim": "Top-1 on that set at least (%)",
+    "ordering": "Sort by",
+    "verified": "Verified by the hub only",
+    "size_mb_max": "File size at most (MB)",
+    "gmacs_max": "GMACs at most",
+    "page": "Page",
+    "domain": "Domain",
+    "task": "Task",
+    "library": "Library",
+    "license": "License",
+    "architecture": "Architecture",
+    "namespace": "Namespace",
+    **FACET_LABELS,
+    "fine_tuned_on": "Fine-tuned on",
+}
+
+
+def labelled_errors(errors: dict[str, list[str]]) -> list[dict]:
+    return [
+        {"field": field, "label": PARAMETER_LABELS.get(field, field), "messages": messages}
+        for field, messages in errors.items()
+    ]
+
+
 MAX_COMPARE = 6
 SORT_LABELS = {
     "name": "Name",
@@ -127,7 +162,9 @@ def catalog_index(request: HttpRequest) -> HttpResponse:
         "page": page,
         "rows": [catalog_row(model) for model in page.object_list] if page else [],
         "errors": errors,
+        "error_list": labelled_errors(errors),
         "facets": summary.facets if summary else {},
+        "facet_labels": FACET_LABELS,
         "facet_counts_are_lower_bounds": bool(summary and summary.counts_are_lower_bounds),
         "exact_count_limit": EXACT_COUNT_LIMIT,
         "plot_query": query_without_page.urlencode(),
@@ -168,6 +205,8 @@ def _render_model(
     size, size_is_estimate = format_size(model)
     context = {
         "model": model,
+        "lineage": selectors.model_lineage(model=model),
+        "mirror": selectors.latest_mirror(model=model),
         "card_html": render_markdown(model.card),
         "claims": list(model.claims.all()),
         "verdicts": selectors.claim_verdicts(model=model),
@@ -248,6 +287,25 @@ def model_weights_upload(request: HttpRequest, namespace: str, name: str) -> Htt
             )
             return redirect(model.get_absolute_url())
     return _render_model(request, _get_model_or_404(namespace, name), upload_form=form, status=400)
+
+
+@require_POST
+@staff_member_required
+def model_mirror_weights(request: HttpRequest, namespace: str, name: str) -> HttpResponse:
+    """The page's "Mirror weights" button: queue the job and show its progress on the model page."""
+    model = _get_model_or_404(namespace, name)
+    try:
+        mirror, created = services.weights_mirror_request(
+            model=model, revision=request.POST.get("revision", "").strip(), requested_by=request.user
+        )
+    except ValidationError as error:
+        messages.error(
+            request, " ".join(f"{field}: {' '.join(text)}" for field, text in error.message_dict.items())
+        )
+        return redirect(model.get_absolute_url() + "#weights")
+    verb = "Queued" if created else "Already running:"
+    messages.success(request, f"{verb} mirror #{mirror.pk} of {mirror.repo_id}@{mirror.revision[:12]}.")
+    return redirect(model.get_absolute_url() + "#weights")
 
 
 def compare(request: HttpRequest) -> HttpResponse:

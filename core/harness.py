@@ -87,7 +87,9 @@ class HarnessConfig:
     """How to run; the fields a run request may set (and their bounds) are core/run_config.py's RUN_CONFIG."""
 
     batch_size: int = 64
-    num_workers: int = 2
+    # 0: the hub's runs execute in Celery's daemonic job processes, which cannot fork loader workers (results
+    # do not depend on it); a notebook or CLI may ask for more.
+    num_workers: int = 0
     seed: int = 0
     threads: int | None = None  # torch intra-op threads for the run; None keeps the process setting
     device: str = "auto"  # auto -> cuda if available else cpu

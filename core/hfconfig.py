@@ -75,6 +75,43 @@ def strip_front_matter(text: str) -> str:
     return text
 
 
+class CardMetadataError(ValueError):
+    """A model card's YAML metadata is not readable, or a field there has an unexpected shape."""
+
+
+def card_metadata(text: str) -> dict[str, Any]:
+    """The YAML metadata a model card opens with ({} without any)."""
+    if not text.startswith("---\n"):
+        return {}
+    end = text.find("\n---", 4)
+    if end == -1:
+        return {}
+    try:
+        metadata = yaml.safe_load(text[4:end])
+    except yaml.YAMLError as error:
+        raise CardMetadataError(f"The card's YAML metadata does not parse: {error}") from None
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise CardMetadataError("The card's YAML metadata must be a mapping of keys to values.")
+    return metadata
+
+
+def card_base_model(text: str) -> str:
+    """The `base_model:` a card declares, as on the Hugging Face Hub ("namespace/name"); "" without one. The Hub
+    allows a list (merges); Depot records one parent, so a list of several is refused rather than cut."""
+    value = card_metadata(text).get("base_model")
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if value is None or value == []:
+        return ""
+    if not isinstance(value, str):
+        raise CardMetadataError(
+            f"base_model in the card must be one model id such as timm/resnet50.a1_in1k, not {value!r}."
+        )
+    return value.strip()
+
+
 def front_matter(metadata: Mapping[str, Any]) -> str:
     """The YAML metadata block a model card opens with, between '---' lines, keys in the given order.
 
@@ -94,6 +131,11 @@ def card_bytes(model: Any) -> bytes:
         metadata["license"] = str(model.license)
     if model.tag_list:
         metadata["tags"] = [str(tag) for tag in model.tag_list]
+    datasets = [str(name) for name in (model.pretrained_on, model.fine_tuned_on) if name]
+    if datasets:
+        metadata["datasets"] = datasets
+    if model.base_model:
+        metadata["base_model"] = str(model.base_model)
     body = strip_front_matter(model.card) if model.card else f"# {model.model_id}\n"
     return (front_matter(metadata) + "\n" + body).encode()
 

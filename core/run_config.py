@@ -35,8 +35,11 @@ RUN_CONFIG = Schema(
             help="torch intra-op threads for the run. Default: the worker's own setting.",
         ),
         Option(
-            "num_workers", "int", default=2, minimum=0, maximum=64,
-            help="DataLoader worker processes (a Celery prefork worker uses 0: it may not fork).",
+            "num_workers", "int", default=0, minimum=0, maximum=64,
+            # 0 by default: the hub's jobs run in Celery's prefork children, which are daemonic and may not fork,
+            # so a default of 2 was recorded in every run's config while its provenance said 0 were used.
+            help="DataLoader worker processes. A Celery job process uses 0 whatever is asked (it may not fork); "
+            "the results do not depend on it.",
         ),
         Option(
             "img_size", "int", minimum=8, maximum=4_096, advanced=True,

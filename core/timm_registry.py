@@ -15,6 +15,7 @@ the tests can all use it. Two halves:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -22,7 +23,7 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -76,8 +77,20 @@ class TimmPretrainedRecord:
     paper_name: str
     origin_url: str
     notes: tuple[str, ...]
-    pretrained_on: str  # readable name of the last dataset in the tag ("imagenet-1k"), "" if unknown
+    # Readable names of the datasets the tag says the weights were trained on, in training order
+    # ("in22k_ft_in1k" -> ("imagenet-22k", "imagenet-1k")); () if the tag names none.
+    datasets: tuple[str, ...]
+    pretrained_on: str  # the first of `datasets`, the pretraining data; "" if unknown
+    fine_tuned_on: str  # the last of `datasets` when the weights were fine-tuned on another; else ""
     task: str  # TASK_CLASSIFICATION when num_classes > 0 else TASK_FEATURES
+    # The full name of the registry entry these weights were fine-tuned from, when the tag says so and that
+    # entry exists ("vit_base_patch16_224.augreg_in21k" for ".augreg_in21k_ft_in1k"); "" otherwise.
+    fine_tuned_from: str = ""
+
+    @property
+    def head_dataset(self) -> str:
+        """The dataset the classifier head (num_classes) and the published accuracies refer to."""
+        return self.fine_tuned_on or self.pretrained_on
 
 
 # Dataset tokens as they appear in timm tags (underscore separated), longest sequences first.
@@ -86,6 +99,7 @@ _DATASET_TOKENS: dict[tuple[str, ...], str] = {
     ("metaclip", "2pt5b"): "metaclip-2.5b",
     ("metaclip", "400m"): "metaclip-400m",
     ("metaclip2", "worldwide"): "metaclip-2-worldwide",
+    ("metaclip",): "metaclip",  # MetaCLIP data of a size the tag does not say ("metaclip_altogether")
     ("ns", "jft"): "jft-300m",
     ("in1k",): "imagenet-1k",
     ("in12k",): "imagenet-12k",
@@ -117,6 +131,10 @@ _DATASET_TOKENS: dict[tuple[str, ...], str] = {
     ("ocrvqa",): "ocr-vqa",
     ("refcoco",): "refcoco",
     ("bamboo",): "bamboo",  # the 115,217-class Bamboo dataset, not a training recipe
+    # Recipes whose name implies their pretraining data: SWAG is weakly supervised on 3.6B Instagram images
+    # (arXiv:2201.08371), SEER self-supervised on 1B random Instagram images (arXiv:2103.01988).
+    ("swag",): "instagram-3.6b",
+    ("seer",): "instagram-1b",
 }
 _MAX_DATASET_TOKENS = max(len(k) for k in _DATASET_TOKENS)
 # timm names datasets "<name><size><k|m|b>" (in1k, lvd1689m, laion2b). A token of that shape that is not in
@@ -147,13 +165,60 @@ def tag_datasets(tag: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-def pretrained_on_from_tag(tag: str) -> str:
-    """The dataset the weights were last trained on: that is the one num_classes and claims refer to.
+def training_datasets(tag: str) -> tuple[str, ...]:
+    """tag_datasets without repeats: "in22k_ft_in22k_in1k" (pretrained and then fine-tuned on 22k, then on 1k)
+    trained on two datasets, not three."""
+    chain: list[str] = []
+    for name in tag_datasets(tag):
+        if not chain or chain[-1] != name:
+            chain.append(name)
+    return tuple(chain)
 
-    "in22k_ft_in1k" -> "imagenet-1k"; "fb" -> "" (the tag names a source, not a dataset).
+
+def pretrained_on_from_tag(tag: str) -> str:
+    """The dataset the weights were pretrained on: the first the tag names.
+
+    "in22k_ft_in1k" -> "imagenet-22k"; "fb" -> "" (the tag names a source, not a dataset).
     """
-    datasets = tag_datasets(tag)
-    return datasets[-1] if datasets else ""
+    chain = training_datasets(tag)
+    return chain[0] if chain else ""
+
+
+def fine_tuned_on_from_tag(tag: str) -> str:
+    """The dataset the weights were last fine-tuned on, when other than the pretraining one; else "".
+
+    "in22k_ft_in1k" -> "imagenet-1k"; "a1_in1k" -> "".
+    """
+    chain = training_datasets(tag)
+    return chain[-1] if len(chain) > 1 else ""
+
+
+def _is_dataset_token(token: str) -> bool:
+    return any(token in key for key in _DATASET_TOKENS) or bool(_DATASET_LIKE_TOKEN.match(token))
+
+
+def parent_tag(tag: str) -> str:
+    """The tag this one says it is a fine-tune of: its longest prefix that more training on a dataset follows and
+    that ends in a dataset token or right before "ft". "laion2b_ft_in12k_in1k" -> "laion2b_ft_in12k";
+    "clip_laion2b_augreg_ft_in1k" -> "clip_laion2b_augreg"; "in1k_384" -> "" (a resolution, not other data).
+    """
+    tokens = tag.split("_") if tag else []
+    for end in range(len(tokens) - 1, 0, -1):
+        prefix, rest = tokens[:end], tokens[end:]
+        if prefix[-1] == "ft" or not training_datasets("_".join(rest)):
+            continue
+        if rest[0] == "ft" or _is_dataset_token(prefix[-1]):
+            return "_".join(prefix)
+    return ""
+
+
+def fine_tuned_from(name: str, registry_names: Container[str]) -> str:
+    """The registry entry `name` was fine-tuned from: the same architecture with the parent tag, if the registry
+    holds it; else "". Only the direct parent: a grandparent or another resolution would be a guess."""
+    architecture, _, tag = name.partition(".")
+    parent = parent_tag(tag)
+    candidate = f"{architecture}.{parent}"
+    return candidate if parent and candidate in registry_names else ""
 
 
 def _require(condition: bool, name: str, message: str) -> None:
@@ -251,27 +316,38 @@ def record_from_cfg(name: str, cfg: Any) -> TimmPretrainedRecord:
         paper_name=_opt_str(name, "paper_name", cfg.paper_name),
         origin_url=_opt_str(name, "origin_url", cfg.origin_url),
         notes=_str_tuple(name, "notes", cfg.notes),
+        datasets=training_datasets(tag),
         pretrained_on=pretrained_on_from_tag(tag),
+        fine_tuned_on=fine_tuned_on_from_tag(tag),
         task=TASK_CLASSIFICATION if num_classes > 0 else TASK_FEATURES,
     )
 
 
-def get_pretrained_record(name: str) -> TimmPretrainedRecord:
-    """The record for one pretrained name; raises RuntimeError for an unknown name (timm's own error)."""
+def _record_in_registry(name: str, registry_names: frozenset[str]) -> TimmPretrainedRecord:
     from timm.models import get_pretrained_cfg
 
     cfg = get_pretrained_cfg(name, allow_unregistered=False)
     if cfg is None:  # timm returns None only for unregistered names, which allow_unregistered=False forbids
         raise RuntimeError(f"timm has no pretrained cfg for {name!r}")
-    return record_from_cfg(name, cfg)
+    record = record_from_cfg(name, cfg)
+    return dataclasses.replace(record, fine_tuned_from=fine_tuned_from(name, registry_names))
+
+
+def get_pretrained_record(name: str) -> TimmPretrainedRecord:
+    """The record for one pretrained name; raises RuntimeError for an unknown name (timm's own error)."""
+    import timm
+
+    return _record_in_registry(name, frozenset(timm.list_pretrained()))
 
 
 def iter_pretrained_records(pattern: str = "*") -> Iterator[TimmPretrainedRecord]:
-    """One record per name of `timm.list_pretrained(pattern)` (fnmatch wildcards), in timm's order."""
+    """One record per name of `timm.list_pretrained(pattern)` (fnmatch wildcards), in timm's order. Parents
+    (fine_tuned_from) are looked up in the whole registry, whatever the pattern."""
     import timm
 
+    registry_names = frozenset(timm.list_pretrained())
     for name in timm.list_pretrained(pattern):
-        yield get_pretrained_record(name)
+        yield _record_in_registry(name, registry_names)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -10,11 +10,13 @@ import hashlib
 import json
 import math
 import re
+import socket
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from core import model_args as timm_model_args
 
@@ -299,22 +301,96 @@ def convert_pickle_to_safetensors(source: Path, destination: Path) -> None:
     )
 
 
-def fetch_from_hugging_face(*, repo_id: str, revision: str, filename: str = "model.safetensors") -> Path:
-    """Download (or reuse from the local cache) one file at a pinned commit. Respects HF_HUB_OFFLINE."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+class _ProgressReporter:
+    """What hf_hub_download takes as tqdm_class: counts the bytes it reports and hands them to a callback. Not a
+    tqdm subclass, so huggingface_hub never disables it (it silences its own bars outside a terminal)."""
+
+    def __init__(self, on_progress: Callable[[int, int | None], None], *, total=None, initial=0, **_: Any):
+        self.on_progress, self.total, self.done = on_progress, total, initial or 0
+        self.on_progress(self.done, self.total)
+
+    def __enter__(self) -> "_ProgressReporter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def update(self, n: int | None = 1) -> None:
+        self.done += n or 0
+        self.on_progress(self.done, self.total)
+
+    def close(self) -> None:
+        pass
+
+
+def _reporter_class(on_progress: Callable[[int, int | None], None]) -> Callable[..., _ProgressReporter]:
+    return lambda **kwargs: _ProgressReporter(on_progress, **kwargs)
+
+
+HUB_PROBE_SECONDS = 5.0
+
+
+def _hub_unreachable(endpoint: str) -> str:
+    """Why nothing answers at the Hub's address ("" when something does). huggingface_hub retries a refused
+    connection for about half a minute before saying so; one probe says it at once."""
+    parts = urlsplit(endpoint)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=HUB_PROBE_SECONDS).close()
+    except OSError as error:
+        return f"{type(error).__name__}: {error}"
+    return ""
+
+
+def fetch_from_hugging_face(
+    *,
+    repo_id: str,
+    revision: str,
+    filename: str = "model.safetensors",
+    endpoint: str | None = None,
+    on_progress: Callable[[int, int | None], None] | None = None,
+    download_dir: Path | None = None,
+) -> Path:
+    """Download (or reuse from the local cache) one file at a pinned commit. Respects HF_HUB_OFFLINE.
+
+    `endpoint` is the Hub's address (huggingface_hub's HF_ENDPOINT when None); `on_progress(bytes_done,
+    bytes_total)` hears about the download as it goes (total None while unknown); `download_dir`, when given,
+    receives a file the local cache does not hold, instead of the cache (so a caller that stores the file
+    elsewhere can delete this copy).
+    """
+    from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
 
     if not COMMIT_SHA.match(revision):
         raise WeightsError(f"Revision {revision!r} is not pinned: give the full 40-character commit sha.")
     if not filename.endswith(SAFETENSORS_SUFFIX):
         raise PickleRefused(f"{filename} is not a safetensors file; Depot fetches safetensors only.")
+    extra: dict[str, Any] = {"tqdm_class": _reporter_class(on_progress)} if on_progress else {}
+    hub = endpoint or constants.ENDPOINT
+    cached = try_to_load_from_cache(repo_id, filename, revision=revision)
+    if isinstance(cached, str):
+        return Path(cached)
+    if download_dir is not None:
+        extra["cache_dir"] = str(download_dir)
+    if not constants.HF_HUB_OFFLINE and (why := _hub_unreachable(hub)):
+        raise WeightsError(
+            f"{repo_id}@{revision[:12]}/{filename} is not in the local Hugging Face cache and the Hub ({hub}) "
+            f"cannot be reached ({why}). Fetch it on a connected machine into HF_HOME, or upload the file instead."
+        )
     try:
-        return Path(hf_hub_download(repo_id, filename, revision=revision))
+        return Path(hf_hub_download(repo_id, filename, revision=revision, endpoint=endpoint, **extra))
     except LocalEntryNotFoundError as exc:
         raise WeightsError(
-            f"{repo_id}@{revision[:12]}/{filename} is not in the local Hugging Face cache and the Hub cannot be "
-            "reached (no network, or HF_HUB_OFFLINE=1). Fetch it on a connected machine into HF_HOME, "
+            f"{repo_id}@{revision[:12]}/{filename} is not in the local Hugging Face cache and the Hub ({hub}) "
+            "cannot be reached (no network, or HF_HUB_OFFLINE=1). Fetch it on a connected machine into HF_HOME, "
             "or upload the file instead."
         ) from exc
     except (RepositoryNotFoundError, EntryNotFoundError) as exc:
         raise WeightsError(f"{repo_id}@{revision[:12]} has no {filename}: {exc}") from exc
+    except HfHubHTTPError as exc:  # the Hub answered, with an error of its own (a 5xx, a refused token)
+        raise WeightsError(f"The Hub refused {repo_id}@{revision[:12]}/{filename}: {exc}") from exc

@@ -270,6 +270,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 60
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker whose broker went away reconnects until it is back
 
+# --- Weights mirrored from the Hugging Face Hub (catalog.services.weights_mirror_*) ------------------------
+# The Hub to mirror from; "" is huggingface_hub's own (HF_ENDPOINT, else https://huggingface.co).
+HF_MIRROR_ENDPOINT = env_str("DEPOT_HF_MIRROR_ENDPOINT", "")
+# Hard time limit of one mirror job (seconds); the soft limit, a minute earlier, records the failure.
+MIRROR_TIME_LIMIT = env_int("DEPOT_MIRROR_TIME_LIMIT", 3600)
+
 # --- Benchmark jobs: time limits, heartbeat, reaper (see README: "Jobs and faults") ---------------------
 # Hard time limit of one run (the worker kills the job's process); the soft limit, a minute earlier, lets
 # the job record "failed: time limit" itself.

@@ -38,6 +38,31 @@ def _error(status: int, code: str, message: str, *, commit: str | None = None) -
     return response
 
 
+# Files a client asks for when it wants the weights: timm tries model.safetensors, then pytorch_model.bin, and
+# shows the error of the last; each must say why, not merely "not found".
+WEIGHTS_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".ckpt")
+
+
+def weights_not_stored_message(model: ModelEntry) -> str:
+    """Why a catalog entry serves no weights, and what would change that."""
+    message = (
+        f"The weights of {model.model_id} are not stored on this hub: it catalogs the model's metadata and claims "
+        "only."
+    )
+    if model.hf_repo_id:
+        message += (
+            f" Their source is the Hugging Face Hub repository {model.hf_repo_id}; load them from there, or ask "
+            f"this hub's staff to mirror them (manage.py mirror_weights {model.model_id})."
+        )
+    else:
+        message += " Staff can upload a safetensors file on the model's page."
+    return message
+
+
+def _weights_not_stored(model: ModelEntry) -> JsonResponse:
+    return _error(404, "EntryNotFound", weights_not_stored_message(model), commit=model.revision)
+
+
 def _find(namespace: str, name: str) -> ModelEntry | None:
     # Every file download starts here: one query, without the claims the catalog pages prefetch.
     return ModelEntry.objects.select_related("weights").filter(namespace=namespace, name=name).first()
@@ -90,7 +115,8 @@ def _model_info(model: ModelEntry) -> dict:
             "pipeline_tag": model.task,
             "license": model.license or None,
             "tags": model.tag_list,
-            "datasets": [model.pretrained_on] if model.pretrained_on else [],
+            "datasets": [name for name in (model.pretrained_on, model.fine_tuned_on) if name],
+            **({"base_model": model.base_model} if model.base_model else {}),
         },
         "config": {"architectures": [model.architecture]} if model.architecture else {},
         "siblings": _siblings(model),
@@ -106,6 +132,9 @@ def model_info(request: HttpRequest, namespace: str, name: str, revision: str = 
         return _error(404, "RepoNotFound", f"Repository {namespace}/{name} not found.")
     if not _revision_matches(model, revision):
         return _error(404, "RevisionNotFound", f"Revision {revision} not found; current is {model.revision}.")
+    if not model.weights_id:
+        # A repository without its weights would let snapshot_download "succeed" with a config and a card.
+        return _weights_not_stored(model)
     return JsonResponse(_model_info(model))
 
 
@@ -204,4 +233,6 @@ def resolve(request: HttpRequest, namespace: str, name: str, revision: str, file
         return _serve_small(request, model, hfconfig.card_bytes(model), "text/markdown; charset=utf-8")
     if filename == hfconfig.WEIGHTS_FILENAME and model.weights_id:
         return _serve_weights(request, model)
+    if not model.weights_id and filename.endswith(WEIGHTS_SUFFIXES):
+        return _weights_not_stored(model)
     return _error(404, "EntryNotFound", f"{filename} not found in {model.model_id}.", commit=model.revision)

@@ -22,6 +22,7 @@ from catalog.models import (
     SpeedClaim,
     Task,
     WeightsFile,
+    WeightsMirror,
 )
 from core.starter.options import BUNDLE_OPTIONS
 from hub.options import options_serializer
@@ -55,7 +56,8 @@ class ModelRowsSerializer(serializers.ListSerializer):
         return {
             "id": model.model_id, "namespace": model.namespace, "name": model.name, "title": model.title,
             "summary": model.summary, "domain": model.domain, "task": model.task, "library": model.library,
-            "architecture": model.architecture, "pretrained_on": model.pretrained_on, "license": model.license,
+            "architecture": model.architecture, "pretrained_on": model.pretrained_on,
+            "fine_tuned_on": model.fine_tuned_on, "base_model": model.base_model, "license": model.license,
             "tags": model.tag_list, "num_params": model.num_params, "size_bytes": model.weights_size_bytes,
             "estimated_size_bytes": model.estimated_size_bytes,
             "gmacs": model.gmacs, "claimed_top1": model.claimed_top1, "verified_top1": model.verified_top1,
@@ -92,7 +94,8 @@ class ModelListSerializer(serializers.ModelSerializer):
         model = ModelEntry
         fields = [
             "id", "namespace", "name", "title", "summary", "domain", "task", "library", "architecture",
-            "pretrained_on", "license", "tags", "num_params", "size_bytes", "estimated_size_bytes", "gmacs",
+            "pretrained_on", "fine_tuned_on", "base_model", "license", "tags", "num_params", "size_bytes",
+            "estimated_size_bytes", "gmacs",
             "claimed_top1", "verified_top1", "claim_top1", "verification", "downloads", "url", "html_url",
             "created", "updated",
         ]  # fmt: skip
@@ -219,7 +222,22 @@ class ModelWriteSerializer(serializers.Serializer):
     task = serializers.ChoiceField(choices=Task.choices)
     library = serializers.ChoiceField(choices=Library.choices)
     architecture = serializers.CharField(max_length=96, required=False, allow_blank=True)
-    pretrained_on = serializers.CharField(max_length=96, required=False, allow_blank=True)
+    pretrained_on = serializers.CharField(
+        max_length=96, required=False, allow_blank=True, help_text="The data the weights were pretrained on."
+    )
+    fine_tuned_on = serializers.CharField(
+        max_length=96,
+        required=False,
+        allow_blank=True,
+        help_text="The dataset they were last fine-tuned on, when another (the one num_classes refers to).",
+    )
+    base_model = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="The model these weights were fine-tuned from, namespace/name (a card's base_model: sets it "
+        "too).",
+    )
     license = serializers.CharField(max_length=64, required=False, allow_blank=True)
     paper_ids = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
@@ -278,3 +296,33 @@ StarterBundleRequestSerializer = options_serializer(
     doc="The bundle options, generated from core/starter/options.py; the builder validates them (and names "
     "the bad field).",
 )
+
+
+class WeightsMirrorSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.model_id", read_only=True)
+    percent = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="null while the size is unknown"
+    )
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = WeightsMirror
+        fields = [
+            "id", "url", "model", "repo_id", "revision", "filename", "status", "bytes_done", "bytes_total",
+            "percent", "error", "weights_sha256", "created", "started", "finished",
+        ]  # fmt: skip
+
+    def get_url(self, mirror: WeightsMirror) -> str:
+        path = reverse("api:weights-mirror-detail", kwargs={"mirror_id": mirror.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class WeightsMirrorRequestSerializer(serializers.Serializer):
+    revision = serializers.RegexField(
+        r"^[0-9a-f]{40}$",
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The commit sha to mirror at; the entry's hf_revision when left out.",
+    )

@@ -10,6 +10,16 @@ urlpatterns = [
         "models/<str:namespace>/<str:name>/weights/", views.ModelWeightsView.as_view(), name="model-weights"
     ),
     path(
+        "models/<str:namespace>/<str:name>/mirror-weights/",
+        views.ModelMirrorWeightsView.as_view(),
+        name="model-mirror-weights",
+    ),
+    path(
+        "weights-mirrors/<int:mirror_id>/",
+        views.WeightsMirrorDetailView.as_view(),
+        name="weights-mirror-detail",
+    ),
+    path(
         "models/<str:namespace>/<str:name>/starter-bundle/",
         views.StarterBundleView.as_view(),
         name="model-starter-bundle",

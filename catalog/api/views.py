@@ -22,10 +22,12 @@ from catalog.api.serializers import (
     ModelWriteSerializer,
     StarterBundleRequestSerializer,
     WeightsFileSerializer,
+    WeightsMirrorRequestSerializer,
+    WeightsMirrorSerializer,
     WeightsUploadSerializer,
 )
 from catalog.filters import COUNT_REGEX, MAX_SIZE_MB, CatalogFilterSet, unknown_parameters
-from catalog.models import ModelEntry
+from catalog.models import ModelEntry, WeightsMirror
 from catalog.uploads import attach_uploaded_weights
 from core import weights
 from core.starter.builder import BundleConfigError
@@ -217,6 +219,43 @@ class ModelWeightsView(generics.GenericAPIView):
         except weights.WeightsError as error:
             return error_response(400, str(error), {"file": [str(error)]})
         return Response(WeightsFileSerializer(weights_file).data, status=status.HTTP_201_CREATED)
+
+
+class ModelMirrorWeightsView(generics.GenericAPIView):
+    """Mirror the model's weights from its Hugging Face repository at a pinned commit (staff): a job, 202."""
+
+    parser_classes = [DepthLimitedJSONParser]
+    serializer_class = WeightsMirrorRequestSerializer
+    pagination_class = None
+
+    @extend_schema(
+        request=WeightsMirrorRequestSerializer,
+        responses={202: WeightsMirrorSerializer, 200: WeightsMirrorSerializer},
+    )
+    def post(self, request: Request, namespace: str, name: str) -> Response:
+        model = get_object_or_404(ModelEntry, namespace=namespace, name=name)
+        serializer = WeightsMirrorRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            mirror, created = services.weights_mirror_request(
+                model=model, revision=serializer.validated_data["revision"], requested_by=request.user
+            )
+        except DjangoValidationError as error:
+            raise_as_api_error(error)
+        body = WeightsMirrorSerializer(mirror, context={"request": request}).data
+        response = Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+        response["Location"] = body["url"]
+        return response
+
+
+class WeightsMirrorDetailView(generics.RetrieveAPIView):
+    """A weights mirror job and its progress."""
+
+    serializer_class = WeightsMirrorSerializer
+    pagination_class = None
+
+    def get_object(self) -> WeightsMirror:
+        return get_object_or_404(selectors.mirror_queryset(), pk=self.kwargs["mirror_id"])
 
 
 class StarterBundleView(generics.GenericAPIView):

@@ -1,7 +1,14 @@
 from django import template
 from django.http import QueryDict
 
-from catalog.rendering import format_count, format_megabytes, format_percent
+from catalog.rendering import (
+    drop_class,
+    format_count,
+    format_gmacs,
+    format_megabytes,
+    format_percent,
+    format_value,
+)
 
 register = template.Library()
 
@@ -10,6 +17,9 @@ register = template.Library()
 register.filter("count", format_count)
 register.filter("megabytes", format_megabytes)
 register.filter("percent", format_percent)
+register.filter("gmacs", format_gmacs)
+register.filter("drop_class", drop_class)
+register.filter("human", format_value)
 
 
 @register.simple_tag

@@ -16,7 +16,7 @@ def test_offline_without_a_cached_file_is_a_clear_error(make_model, monkeypatch,
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
     make_model(name="remote", hf_repo_id="timm/resnet18.a1_in1k", source_kind="hf")
     with pytest.raises(
-        CommandError, match="not in the local Hugging Face cache and the Hub cannot be reached"
+        CommandError, match=r"not in the local Hugging Face cache and the Hub \(\S+\) cannot be reached"
     ):
         call_command("fetch_weights", "demo/remote", "--revision", "a" * 40)
 

@@ -62,12 +62,13 @@ def test_clip_towers_are_feature_extractors_not_classifiers(db):
     call_command(
         "import_timm", "--filter", "vit_base_patch32_clip_224.laion2b*", stdout=StringIO(), stderr=StringIO()
     )
-    tower = (
-        ModelEntry.objects.filter(name__startswith="vit_base_patch32_clip_224.laion2b")
-        .exclude(pretrained_on="imagenet-1k")
-        .first()
-    )
-    assert tower is not None and tower.task == "image-feature-extraction"
+    family = ModelEntry.objects.filter(name__startswith="vit_base_patch32_clip_224.laion2b")
+    tower = family.filter(fine_tuned_on="").first()  # pretrained on laion-2b and nothing else
+    assert tower is not None and tower.pretrained_on == "laion-2b"
+    assert tower.task == "image-feature-extraction"
+    # a tower fine-tuned on imagenet-1k has that dataset's head: a classifier
+    classifier = family.filter(fine_tuned_on="imagenet-1k").first()
+    assert classifier is not None and classifier.task == "image-classification"
 
 
 def test_missing_stats_are_computed_and_cached(db, monkeypatch, tmp_path, settings):

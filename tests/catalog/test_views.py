@@ -27,7 +27,7 @@ def test_the_catalog_lists_models_with_facets_and_a_plot(client, catalog):
     response = client.get("/")
     assert response.status_code == 200
     html = response.content.decode()
-    assert "3 of 3 models" in html
+    assert "All 3 models" in html
     for model_id in ("demo/tiny-cnn", "acme/bert-mini", "demo/big-vit"):
         assert f'href="/models/{model_id}/"' in html
     assert "1.2M" in html and "97.25%" in html
@@ -59,7 +59,11 @@ def test_the_catalog_explains_a_bad_query(client, catalog):
     assert response.status_code == 400
     html = response.content.decode()
     assert "That query cannot be run" in html
-    assert "<code>params_max</code>" in html and "<code>domain</code>" in html
+    assert (
+        "<strong>Parameters at most</strong>" in html
+        and "<code>params_max</code>" in html
+        and "<code>domain</code>" in html
+    )
 
 
 def test_the_catalog_paginates(client, make_model):

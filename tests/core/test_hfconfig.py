@@ -17,6 +17,9 @@ def _model(**fields) -> SimpleNamespace:
         "tag_list": ["timm", "image-classification"],
         "card": "",
         "model_id": "demo/tiny",
+        "pretrained_on": "",
+        "fine_tuned_on": "",
+        "base_model": "",
     } | fields
     return SimpleNamespace(**values)
 

@@ -94,11 +94,15 @@ def test_it_raises_for_an_unknown_tag():
     ("tag", "expected"),
     [
         ("a1_in1k", "imagenet-1k"),
-        ("in22k_ft_in1k", "imagenet-1k"),  # the last training stage wins
+        ("in22k_ft_in1k", "imagenet-22k"),  # the pretraining, not the fine-tuning data
         ("fb_in22k", "imagenet-22k"),
         ("augreg_in21k", "imagenet-21k"),
         ("sw_in12k", "imagenet-12k"),
-        ("clip_laion2b_augreg_ft_in12k_384", "imagenet-12k"),
+        ("clip_laion2b_augreg_ft_in12k_384", "laion-2b"),
+        ("fb_swsl_ig1b_ft_in1k", "instagram-1b"),
+        ("ns_jft_in1k", "jft-300m"),
+        ("swag_ft_in1k", "instagram-3.6b"),  # the recipe names its data
+        ("seer", "instagram-1b"),
         ("clip_laion2b_soup", "laion-2b"),
         ("openai", "openai-wit-400m"),
         ("metaclip_2pt5b", "metaclip-2.5b"),

@@ -28,7 +28,7 @@ def model_links(page) -> list[str]:
 
 def test_a_user_filters_searches_sorts_and_opens_a_model(live_server, page, catalog):
     page.goto(f"{live_server.url}/")
-    assert page.locator("p.count").inner_text() == "3 of 3 models"
+    assert page.locator("p.count").inner_text() == "All 3 models"
     # The plot is its own SVG document inside an <object>: two models have both a size and a top-1.
     page.wait_for_function(
         "document.querySelector('figure.plot object').contentDocument?.querySelectorAll('circle').length === 2"

@@ -102,3 +102,31 @@ def test_the_api_model_page_and_compare_page_show_the_interval_beside_the_delta(
     shown = f"95% interval {low:.2f}\u2013{high:.2f}% on 120 images"
     assert shown in client.get("/models/demo/digit-net/").content.decode()
     assert shown in client.get("/compare/?models=demo/digit-net").content.decode()
+
+
+def test_the_run_page_shows_config_and_provenance_as_text_not_python_reprs(client, digit_model, small_digits):
+    run, _ = services.run_request(
+        model=digit_model, dataset=small_digits, config={"num_workers": 2}, enqueue=False
+    )
+    provenance = {
+        "num_workers": 0,
+        "splits": ["test"],
+        "image_decoder": {"version": "1", "background": [255, 255]},
+    }
+    BenchmarkRun.objects.filter(pk=run.pk).update(status="failed", error="x", provenance=provenance)
+
+    html = client.get(f"/benchmarks/{run.pk}/").content.decode()
+
+    assert "['" not in html and "{'" not in html and "None" not in html
+    assert "threads: the worker's own setting" in html and "splits</th><td>test</td>" in html
+    assert 'num_workers: 2 <span class="muted">(0 used: a Celery job process' in html
+
+
+def test_a_default_runs_config_and_provenance_agree_on_num_workers(digit_model, small_digits):
+    run, _ = services.run_request(
+        model=digit_model, dataset=small_digits, config={"threads": 1, "batch_size": 32}, enqueue=False
+    )
+    run = services.run_execute(run_id=run.pk, worker="page-worker")
+
+    assert run.status == "succeeded"
+    assert run.config["num_workers"] == run.provenance["num_workers"] == 0
