@@ -31,6 +31,8 @@ def model_record(*, model: ModelEntry, hub_url: str) -> builder.ModelRecord:
             "dataset_hash": verdict.run.dataset_hash, "run_url": f"{hub_url}{verdict.run.get_absolute_url()}",
             "torch": verdict.run.provenance.get("torch", ""), "timm": verdict.run.provenance.get("timm", ""),
             "device": verdict.run.provenance.get("device", ""),
+            "threads": verdict.run.provenance.get("threads"),
+            "throughput_ips": (verdict.run.metrics or {}).get("throughput_ips"),
         }
         for verdict in selectors.claim_verdicts(model=model)
         if verdict.run is not None

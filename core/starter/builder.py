@@ -441,6 +441,62 @@ def _pinned_requirements() -> tuple[str, ...]:
     return tuple(lines)
 
 
+def _torch_cpu_install() -> str:
+    """The command that installs PyTorch's CPU-only build at this hub's pinned versions, before requirements.txt.
+
+    On Linux, pip's default torch wheel bundles CUDA (gigabytes); PyTorch's own CPU index serves the same version
+    without it, and requirements.txt then finds torch already satisfied (2.x.y+cpu matches torch==2.x.y).
+    """
+    pins = [line for line in _pinned_requirements() if line.startswith(("torch==", "torchvision=="))]
+    return f"pip install {' '.join(pins or ['torch', 'torchvision'])} --index-url https://download.pytorch.org/whl/cpu"
+
+
+# Training one image costs about three forward passes through the layers that train (the backward pass about
+# twice the forward) and one through the frozen ones; the hub measures forward passes only (its re-check runs).
+_TRAIN_COST = {"linear_probe": 1.0, "freeze_then_unfreeze": 3.0, "full_finetune": 3.0, "scratch": 3.0}
+_ESTIMATE_IMAGES = 1000
+
+
+def _measured_speed(record: ModelRecord) -> dict | None:
+    for run in record.verified:
+        speed = run.get("throughput_ips")
+        if isinstance(speed, (int, float)) and not isinstance(speed, bool) and speed > 0:
+            return run
+    return None
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _time_estimate(record: ModelRecord, target: TargetConfig) -> str:
+    """How long training takes, from the hub's own measured images/s of this model (or why it cannot say)."""
+    live = (
+        "`train.py` prints its own estimate after the first epoch, measured on your machine with your images."
+    )
+    run = _measured_speed(record)
+    if run is None:
+        return f"The hub has not measured this model's speed yet. {live}"
+    speed = float(run["throughput_ips"])
+    threads = f", {run['threads']} threads" if run.get("threads") else ""
+    where = f"{_cell(run.get('device') or 'an unnamed device')}{threads}"
+    # A validation pass (forward only) over a fifth as many images follows every training epoch.
+    per_epoch = _ESTIMATE_IMAGES * (_TRAIN_COST[target.strategy] + 0.2) / speed
+    scratch = _ESTIMATE_IMAGES * (_TRAIN_COST["scratch"] + 0.2) / speed
+    return (
+        f"The hub measured this model at {speed:,.1f} images/s (inference, image decoding included) on {where} "
+        f"({_link(run.get('run_url'), 'the run')}). On that machine, {_ESTIMATE_IMAGES:,} training images take "
+        f"roughly {_duration(per_epoch)} per epoch with `{target.strategy}` (at most {target.epochs} epochs: about "
+        f"{_duration(per_epoch * target.epochs)}), and the from-scratch baseline roughly {_duration(scratch)} per "
+        "epoch; scale by your image count. Rough by design: training costs about three forward passes per image "
+        "for the layers that train and one for the frozen ones, and a GPU is often 10-50x faster. " + live
+    )
+
+
 def _allowed_model_args(model_args: dict) -> dict:
     """The bundle's model is built from these on the user's machine too: refuse what the catalog refuses."""
     try:
@@ -722,6 +778,8 @@ def _readme_values(record: ModelRecord, target: TargetConfig, layers: dict, para
         "input_size": "x".join(str(size) for size in params["data"]["input_size"][1:]),
         "epochs": str(target.epochs),
         "builder_version": BUILDER_VERSION,
+        "torch_cpu_install": _torch_cpu_install(),
+        "time_estimate": _time_estimate(record, target),
     }
 
 

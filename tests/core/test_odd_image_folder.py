@@ -121,8 +121,17 @@ def test_the_bundles_evaluate_and_predict_read_the_odd_folder_like_the_originals
 
     results = {}
     for name, root in (("originals", originals), ("odd", odd)):
-        metrics, predictions = tmp_path / f"{name}-metrics.json", tmp_path / f"{name}-predictions.json"
-        arguments = ["--model-dir", model_dir, "--data", str(root), "--out", str(metrics)]
+        # The report (not the dvc metrics file) holds the confusion matrix and how the images were read.
+        metrics, predictions = tmp_path / f"{name}-report.json", tmp_path / f"{name}-predictions.json"
+        arguments = [
+            "--model-dir",
+            model_dir,
+            "--data",
+            str(root),
+            "--out",
+            str(tmp_path / f"{name}-metrics.json"),
+        ]
+        arguments += ["--report", str(metrics)]
         run(project, "evaluate.py", *arguments, "--predictions", str(predictions))
         images = sorted(str(path) for path in root.rglob("*") if path.is_file())
         lines = run(project, "predict.py", "--model-dir", model_dir, *images).stdout.strip().splitlines()

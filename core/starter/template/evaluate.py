@@ -1,9 +1,12 @@
 """Measure the fine-tuned model on held-out images (the dvc `evaluate` stage).
 
 By default on the test split listed by prepare.py (data/test, or val when there is no data/test); `--data DIR`
-measures any ImageFolder directory (DIR/<class>/*) instead. Writes <model dir>/eval_metrics.json: top-1,
-per-class accuracy and the confusion matrix (rows: true class, columns: predicted class).
+measures any ImageFolder directory (DIR/<class>/*) instead. Writes two files to <model dir>:
+eval_metrics.json, the numbers dvc compares (top-1 and the image count, nothing else, so `dvc metrics show` and
+`dvc exp show` lead with them), and eval_report.json, the details: per-class accuracy, the confusion matrix
+(rows: true class, columns: predicted class), how the images were read and the data measured.
 Usage: python evaluate.py [--model-dir outputs] [--data data/test] [--out outputs/eval_metrics.json]
+                          [--report outputs/eval_report.json]
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         "--data", type=Path, help="an ImageFolder directory (default: the prepared test split)"
     )
     parser.add_argument("--out", type=Path, help="default: <model dir>/eval_metrics.json")
+    parser.add_argument("--report", type=Path, help="default: <model dir>/eval_report.json")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument(
         "--predictions", type=Path, help="also write every image's true and predicted class to this JSON file"
@@ -80,17 +84,20 @@ def main(argv: list[str] | None = None) -> int:
         if confusion[i].sum().item()
     }
     decode_counts = count_cases(dataset.decode_cases.values())
-    metrics = {
-        "top1": round(100.0 * (predicted == labels).float().mean().item(), 2),
-        "decode_counts": decode_counts,
-        "num_images": len(samples),
+    top1 = round(100.0 * (predicted == labels).float().mean().item(), 2)
+    metrics = {"top1": top1, "num_images": len(samples)}
+    report = {
+        **metrics,
         "data": source,
+        "decode_counts": decode_counts,
         "per_class_top1": per_class,
         "class_names": class_names,
         "confusion_matrix": confusion.tolist(),
     }
     out = args.out or args.model_dir / "eval_metrics.json"
+    report_path = args.report or args.model_dir / "eval_report.json"
     write_json(out, metrics)
+    write_json(report_path, report)
     if args.predictions is not None:
         rows = [
             {"file": str(path), "label": class_names[true], "predicted": class_names[guess]}
@@ -100,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote the prediction for each image to {args.predictions}")
     for sentence in describe_counts(decode_counts):
         print(f"read: {sentence}")
-    print(f"top-1 {metrics['top1']:.2f}% on {len(samples)} images ({source})")
-    print(f"metrics: {out} (dvc metrics show prints them with the training history)")
+    print(f"top-1 {top1:.2f}% on {len(samples)} images ({source})")
+    print(f"metrics: {out} (dvc metrics show); per class and confusion matrix: {report_path}")
     return 0
 
 

@@ -8,7 +8,8 @@
 3. Trains with the strategy of params.yaml (train.strategy, layers.groups), AdamW, a linear warmup then cosine
    learning rate per phase, validation every epoch and early stopping on validation top-1.
 4. Writes outputs/model.safetensors (the best epoch), outputs/config.json (timm's format:
-   `timm.create_model("local-dir:outputs", pretrained=True)` loads it) and outputs/metrics.json.
+   `timm.create_model("local-dir:outputs", pretrained=True)` loads it), outputs/metrics.json (the numbers dvc
+   compares: best validation top-1 first) and outputs/train_report.json (the per-epoch history and provenance).
 
 Baseline: `python train.py --from-scratch --output-dir outputs-scratch` trains the same architecture from random
 weights with the same data, epochs, batches and augmentation, every layer at train.lr_head.
@@ -280,6 +281,28 @@ def train_epoch(
     return total_loss / max(1, seen), 100.0 * correct / max(1, seen)
 
 
+def remaining_time_estimate(first_epoch_seconds: float, total_epochs: int) -> str:
+    """The time the remaining epochs take at the first epoch's pace.
+
+    The first epoch is timed on this machine with these images, so it already holds what no table can know in
+    advance: the device, the thread count, the image sizes on disk and how many layers the strategy trains.
+    """
+    remaining = first_epoch_seconds * (total_epochs - 1)
+    return (
+        f"first epoch took {first_epoch_seconds:.1f}s: about {_duration(remaining)} more for the remaining "
+        f"{total_epochs - 1} epochs at this pace (early stopping may end sooner; a phase that unfreezes more "
+        "layers takes longer per epoch)"
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     params = load_params(overrides=args.overrides)
     train = params["train"]
@@ -360,6 +383,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"{description} train loss {train_loss:.4f} top-1 {train_top1:.2f} | val loss {val_loss:.4f} "
                 f"top-1 {val_top1:.2f}{' *' if improved else ''}"
             )
+            if epoch == 1 and total_epochs > 1:
+                print(remaining_time_estimate(time.perf_counter() - started, total_epochs))
             if patience and stale >= patience:
                 last_phase = phase_index == len(phases) - 1
                 print(
@@ -376,24 +401,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     state = best["state"] if checkpoint == "best" and best["state"] is not None else model.state_dict()
     out_dir = args.output_dir
     save_model(model, state, out_dir, params, class_names)
-    metrics = {
-        "best_val_top1": round(best["top1"], 2),
-        "best_epoch": best["epoch"],
-        "epochs_run": epoch,
+    # metrics.json holds only the numbers dvc compares, best val top-1 first: `dvc exp show` gives every key a
+    # column, and a per-epoch history or a sha256 there would push top-1 off the screen.
+    metrics = {"best_val_top1": round(best["top1"], 2), "best_epoch": best["epoch"], "epochs_run": epoch}
+    report = {
+        **metrics,
         "stopped_early": stopped_early,
         "saved": checkpoint,
         "strategy": "from_scratch" if args.from_scratch else train["strategy"],
         "from_scratch": bool(args.from_scratch),
         "source_weights_sha256": None if args.from_scratch else params["model"]["sha256"],
+        "seconds": round(time.perf_counter() - started, 1),
         "history": history,
     }
     write_json(out_dir / "metrics.json", metrics)
+    write_json(out_dir / "train_report.json", report)
     seconds = time.perf_counter() - started
     print(
         f"best val top-1 {metrics['best_val_top1']:.2f} at epoch {best['epoch']} ({epoch} epochs, {seconds:.1f}s); "
         f"wrote {out_dir / 'model.safetensors'}"
     )
-    print(f"training metrics (per-epoch history): {out_dir / 'metrics.json'}")
+    print(f"training metrics: {out_dir / 'metrics.json'}; per-epoch history: {out_dir / 'train_report.json'}")
     evaluate = "python evaluate.py" + ("" if out_dir == OUTPUT_DIR else f" --model-dir {out_dir}")
     print(
         f"test top-1: `{evaluate}` measures it (dvc repro runs it next) and writes {out_dir / 'eval_metrics.json'}"

@@ -247,11 +247,14 @@ def test_scripts_compile_and_dvc_stages_fit_params(record):
         for key in stage.get("params", []):
             section, _, leaf = key.partition(".")
             assert section in params and (not leaf or leaf in params[section]), key
-        produced.update(stage.get("outs", []))
+        produced.update(out if isinstance(out, str) else next(iter(out)) for out in stage.get("outs", []))
         produced.update(next(iter(metric)) for metric in stage.get("metrics", []))
     assert stages["train"]["metrics"] == [{"outputs/metrics.json": {"cache": False}}]
     assert stages["evaluate"]["metrics"] == [{"outputs/eval_metrics.json": {"cache": False}}]
     assert "outputs/model.safetensors" in stages["train"]["outs"]
+    # The reports are outs git keeps (cache: false), so experiments commit them beside the metrics.
+    assert {"outputs/train_report.json": {"cache": False}} in stages["train"]["outs"]
+    assert stages["evaluate"]["outs"] == [{"outputs/eval_report.json": {"cache": False}}]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -473,3 +476,41 @@ def test_error_messages_name_the_field_once(record):
         validate_target({"num_classes": 3, "strategy": "yolo"}, record)
     assert error.value.field == "strategy" and "strategy" not in error.value.message
     assert str(error.value).count("strategy") == 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What the README tells a user before they start: how to install on a CPU and how long training takes
+
+
+def readme_of(record: ModelRecord, **target) -> str:
+    return unzip(build_bundle(record, TargetConfig(num_classes=10, **target)))["README.md"]
+
+
+def test_the_readme_offers_pytorchs_cpu_build_at_the_pinned_versions():
+    readme = readme_of(make_record())
+    torch_version = importlib.metadata.version("torch").split("+")[0]
+    vision_version = importlib.metadata.version("torchvision").split("+")[0]
+    assert (
+        f"pip install torch=={torch_version} torchvision=={vision_version} "
+        "--index-url https://download.pytorch.org/whl/cpu"
+    ) in readme
+    assert "pip install -r requirements.txt" in readme
+
+
+def test_the_time_estimate_scales_the_hubs_measured_speed_by_the_strategys_cost():
+    measured = [{**make_record().verified[0], "throughput_ips": 100.0, "threads": 2}]
+    # 1,000 images at 100 images/s: linear_probe costs 1.2 forward passes per image (train + a fifth for
+    # validation), 12 s an epoch, 2 min for ten; the fine-tunes and the scratch baseline 3.2, 32 s, 5 min for ten.
+    probe = readme_of(make_record(verified=measured), strategy="linear_probe", epochs=10)
+    assert "100.0 images/s" in probe and "cpu, 2 threads" in probe
+    assert "roughly 12 s per epoch with `linear_probe` (at most 10 epochs: about 2 min)" in probe
+    full = readme_of(make_record(verified=measured), strategy="full_finetune", epochs=10)
+    assert "roughly 32 s per epoch with `full_finetune` (at most 10 epochs: about 5 min)" in full
+    assert "from-scratch baseline roughly 32 s per epoch" in full
+
+
+def test_without_a_measured_speed_the_readme_says_so_and_points_at_trains_own_estimate():
+    for verified in ([], [{**make_record().verified[0], "throughput_ips": None}]):
+        readme = readme_of(make_record(verified=verified))
+        assert "The hub has not measured this model's speed yet." in readme
+        assert "prints its own estimate after the first epoch" in readme
