@@ -147,7 +147,15 @@ class TransferRanking(Job):
     )
     baseline = models.JSONField(default=dict, blank=True)
     negative_transfer = models.BooleanField(
-        null=True, blank=True, help_text="The best score is no better than the from-scratch baseline."
+        null=True,
+        blank=True,
+        help_text="The from-scratch baseline beats the best score by more than the spread across the folds.",
+    )
+    transfer_gap = models.FloatField(
+        null=True, blank=True, help_text="Best score minus the baseline's top-1, in points."
+    )
+    transfer_spread = models.FloatField(
+        null=True, blank=True, help_text="Standard deviation of that difference across the shared CV folds."
     )
     provenance = models.JSONField(default=dict, blank=True)
 
@@ -182,6 +190,7 @@ class TransferCandidate(models.Model):
     weights_sha256 = models.CharField(max_length=64, blank=True)
 
     score = models.FloatField(null=True, blank=True, help_text="Linear-probe CV top-1 %, the ranking score")
+    score_folds = models.JSONField(default=list, blank=True, help_text="Linear-probe top-1 % per CV fold")
     logme = models.FloatField(null=True, blank=True)
     knn = models.FloatField(null=True, blank=True, help_text="k-NN CV top-1 %")
     linear_probe = models.FloatField(null=True, blank=True, help_text="Logistic-regression CV top-1 %")

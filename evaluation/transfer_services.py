@@ -4,6 +4,7 @@ queued -> running -> succeeded | failed | cancelled, each transition one conditi
 (evaluation/services.py), so a cancel racing the worker is never overwritten and no job is left "running".
 """
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -96,8 +97,16 @@ def _candidates(model_ids: list[str] | None, candidate_filter: dict[str, Any] | 
     if not models:
         raise ValidationError({"filter": "No catalog model matches the filter."})
     if len(models) > MAX_CANDIDATES:
+        if model_ids:
+            raise ValidationError(
+                {"candidates": f"{len(models)} candidates given; at most {MAX_CANDIDATES} per ranking."}
+            )
+        matching = transfer_selectors.candidate_models_count(**dict(candidate_filter or {}))
         raise ValidationError(
-            {"candidates": f"At most {MAX_CANDIDATES} candidates per ranking; narrow the filter."}
+            {
+                "filter": f"The filter matches {matching:,} models; at most {MAX_CANDIDATES} candidates per "
+                "ranking: narrow it (a lower max_params or max_gmacs, a task)."
+            }
         )
     return models
 
@@ -254,8 +263,9 @@ def ranking_execute(
         rows = list(ranking.candidates.select_related("model__weights").order_by("position"))
         candidates = [_candidate_input(row) for row in rows]
         result = rank_candidates(
-            candidates, _dataset_source(ranking), _ranking_config(ranking.config), report
-        )
+            candidates, _dataset_source(ranking), _ranking_config(ranking.config), report,
+            on_candidate=functools.partial(_save_candidate, ranking_id=ranking_id, rows=rows),
+        )  # fmt: skip
         return _succeed(ranking, rows, result, progress)
     except RankingCancelled:
         return TransferRanking.objects.get(pk=ranking_id)
@@ -269,8 +279,26 @@ def ranking_execute(
         return TransferRanking.objects.get(pk=ranking_id)
 
 
-_RESULT_FIELDS = ("status", "rank", "score", "logme", "knn", "linear_probe", "feature_dim", "seconds", "latency_ms",
-                  "num_params", "error")  # fmt: skip
+_RESULT_FIELDS = ("status", "rank", "score", "score_folds", "logme", "knn", "linear_probe", "feature_dim", "seconds",
+                  "latency_ms", "num_params", "error")  # fmt: skip
+
+
+def _copy_result(row: TransferCandidate, outcome: Any) -> None:
+    for name in _RESULT_FIELDS:
+        value = getattr(outcome, name)
+        if value is not None or name in ("rank", "score"):
+            setattr(row, name, value)
+
+
+def _save_candidate(outcome: Any, *, ranking_id: int, rows: list[TransferCandidate]) -> None:
+    """One candidate's scores, saved as soon as they are known, while the ranking is still running (its rank
+    comes at the end). A cancelled or reaped ranking's rows are left alone: the ranking's status says why."""
+    row = next(row for row in rows if row.model_label == outcome.model_id)
+    _copy_result(row, outcome)
+    with transaction.atomic():
+        running = TransferRanking.objects.filter(pk=ranking_id, status=RunStatus.RUNNING).select_for_update()
+        if running.exists():
+            row.save(update_fields=[name for name in _RESULT_FIELDS if name != "rank"])
 
 
 def _succeed(
@@ -280,11 +308,7 @@ def _succeed(
         raise RuntimeError("the ranking measured other data than the job names")
     by_label = {row.model_label: row for row in rows}
     for outcome in result.candidates:
-        row = by_label[outcome.model_id]
-        for name in _RESULT_FIELDS:
-            value = getattr(outcome, name)
-            if value is not None or name in ("rank", "score"):
-                setattr(row, name, value)
+        _copy_result(by_label[outcome.model_id], outcome)
     baseline = result.baseline
     best = next((c.score for c in result.candidates if c.score is not None), None)
     scored = sum(c.score is not None for c in result.candidates)
@@ -295,6 +319,7 @@ def _succeed(
             best_score=best, baseline_accuracy=baseline.accuracy if baseline else None,
             baseline=_plain(baseline) if baseline else {},
             negative_transfer=result.negative_transfer if baseline else None,
+            transfer_gap=result.transfer_gap, transfer_spread=result.transfer_spread,
             num_images=result.num_images, provenance=result.provenance, log_tail="\n".join(progress.lines),
             finished=timezone.now(),
         )  # fmt: skip

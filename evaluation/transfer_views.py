@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from catalog.models import Domain, Task
 from core.transfer.chart import ChartRow, ranking_chart_svg
+from core.transfer.ranking import fold_spread
 from evaluation import selectors, transfer_selectors, transfer_services
 from evaluation.api.transfer_serializers import request_ranking
 from evaluation.models import TransferRanking
@@ -30,13 +31,68 @@ def _get_ranking_or_404(ranking_id: int) -> TransferRanking:
 def ranking_detail(request: HttpRequest, ranking_id: int) -> HttpResponse:
     ranking = _get_ranking_or_404(ranking_id)
     candidates = list(ranking.candidates.all())
+    for candidate in candidates:
+        candidate.fold_spread = fold_spread(candidate.score_folds)
     context = {
         "ranking": ranking,
+        "comparison": _comparison(ranking),
+        "estimated": None if ranking.is_finished else _duration(_estimated_seconds(ranking, len(candidates))),
         "candidates": candidates,
         "has_chart": any(c.score is not None for c in candidates),
         "class_names": ", ".join(ranking.dataset.class_names),
     }
     return render(request, "evaluation/transfer_ranking.html", context)
+
+
+def _estimated_seconds(ranking: TransferRanking, candidates: int) -> float | None:
+    """How long this ranking should take, from the figures measured by earlier rankings here."""
+    estimate = transfer_selectors.ranking_time_estimate()
+    if estimate is None:
+        return None
+    config = ranking.config or {}
+    baseline_epochs = config.get("baseline_epochs", 15) if config.get("baseline", True) else None
+    return transfer_selectors.estimated_ranking_seconds(
+        estimate=estimate, candidates=candidates, images=ranking.num_images, baseline_epochs=baseline_epochs
+    )
+
+
+def _estimate_text(estimate: dict | None) -> str:
+    """The form's time estimate, in measured figures: what 4 candidates on 1,000 images took here."""
+    if estimate is None:
+        return ""
+    example = transfer_selectors.estimated_ranking_seconds(
+        estimate=estimate, candidates=4, images=1000, baseline_epochs=15
+    )
+    per_candidate = estimate["candidate_seconds_per_image"] * 1000
+    return (
+        f"Measured on this hub (medians of the last {estimate['rankings']} rankings): a candidate takes about "
+        f"{_duration(per_candidate)} per 1,000 images; 4 candidates on 1,000 images with the 15-epoch baseline "
+        f"about {_duration(example)}."
+    )
+
+
+def _duration(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _comparison(ranking: TransferRanking) -> dict[str, Any] | None:
+    """How the best candidate fares against the from-scratch baseline, as the page words it."""
+    if ranking.baseline_accuracy is None:
+        return None
+    gap, spread = ranking.transfer_gap, ranking.transfer_spread
+    if ranking.negative_transfer:
+        verdict = "negative"
+    elif gap is not None and spread is not None and abs(gap) <= spread:
+        verdict = "on_par"
+    else:
+        verdict = "beats"
+    return {"verdict": verdict, "gap_points": f"{abs(gap):.2f}" if gap is not None else "", "spread": spread}
 
 
 def ranking_chart(request: HttpRequest, ranking_id: int) -> HttpResponse:
@@ -139,7 +195,11 @@ def _render_list(
         "page": page,
         "rows": [{"ranking": ranking, **_summary(ranking)} for ranking in page.object_list],
         "datasets": datasets,
-        "splits": sorted({split for dataset in datasets for split in dataset.split_sizes}),
+        # Each dataset's own splits: the form shows those of the chosen dataset (static/depot/ranking-form.js).
+        "dataset_splits": [
+            (dataset.name, split, size) for dataset in datasets for split, size in dataset.split_sizes.items()
+        ],
+        "estimate": _estimate_text(transfer_selectors.ranking_time_estimate()),
         "domains": Domain.choices,
         "tasks": Task.choices,
         "form": form_values,

@@ -68,17 +68,24 @@ class CandidateResult:
     weights_bytes: int | None = None
     weights_sha256: str = ""
     error: str = ""
+    score_folds: list[float] = field(default_factory=list)  # the linear probe's top-1 % per CV fold
 
 
 @dataclass
 class RankingResult:
     candidates: list[CandidateResult]  # scored ones first, best score first; then those not scored
     baseline: BaselineResult | None
-    negative_transfer: bool  # the best score is no better than the from-scratch baseline
+    negative_transfer: (
+        bool  # the baseline beats the best candidate by more than the folds' spread (see below)
+    )
     num_images: int
     num_classes: int
     seconds: float
     provenance: dict = field(default_factory=dict)
+    # The best candidate's score minus the baseline's accuracy (points), and the spread of that difference
+    # across the shared folds; None without a baseline or a scored candidate. See transfer_comparison.
+    transfer_gap: float | None = None
+    transfer_spread: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,6 +120,7 @@ def _score_candidate(
         return row
     row.status, row.score = CandidateStatus.SCORED, scores[SCORE_ESTIMATOR]
     row.logme, row.knn, row.linear_probe = scores["logme"], scores["knn"], scores["linear_probe"]
+    row.score_folds = list(scores["linear_probe_folds"])
     row.feature_dim, row.latency_ms, row.num_params = (
         features.features.shape[1],
         features.latency_ms,
@@ -129,6 +137,41 @@ def _ordered(rows: list[CandidateResult]) -> list[CandidateResult]:
     for rank, row in enumerate(scored, start=1):
         row.rank = rank
     return scored + [r for r in rows if r.score is None]
+
+
+@dataclass(frozen=True)
+class TransferComparison:
+    gap: float | None  # best candidate's score minus the baseline's accuracy, in points
+    spread: float | None  # standard deviation of that difference across the folds, in points
+    negative: bool
+
+
+def transfer_comparison(best: CandidateResult | None, baseline: BaselineResult | None) -> TransferComparison:
+    """Is pretraining worth it here? The best candidate against the from-scratch baseline, fold by fold.
+
+    The probe and the baseline score the same stratified folds (cv_folds with the same seed), so each fold gives
+    one paired difference; their spread says how much the gap moves with the choice of held-out images. Negative
+    transfer is declared only when the baseline wins by more than that spread: on 1,000 images a 0.5-point gap
+    is one fold's noise, not evidence. With no scored candidate at all, nothing transferred: negative.
+    """
+    if baseline is None:
+        return TransferComparison(gap=None, spread=None, negative=False)
+    if best is None or best.score is None:
+        return TransferComparison(gap=None, spread=None, negative=True)
+    gap = best.score - baseline.accuracy
+    pairs = list(zip(best.score_folds, baseline.fold_accuracies, strict=False))
+    if len(pairs) < 2 or len(best.score_folds) != len(baseline.fold_accuracies):
+        return TransferComparison(gap=gap, spread=None, negative=gap <= 0)  # no folds to compare: the means
+    spread = fold_spread([probe - scratch for probe, scratch in pairs])
+    return TransferComparison(gap=gap, spread=spread, negative=gap < 0 and -gap > spread)
+
+
+def fold_spread(values: list[float]) -> float | None:
+    """The sample standard deviation of per-fold values (points); None with fewer than two folds."""
+    if len(values) < 2:
+        return None
+    mean = sum(values) / len(values)
+    return (sum((value - mean) ** 2 for value in values) / (len(values) - 1)) ** 0.5
 
 
 def _cpu_name() -> str:
@@ -163,9 +206,12 @@ def rank_candidates(
     dataset: harness.DatasetSource,
     config: RankingConfig | None = None,
     on_progress: ProgressCallback | None = None,
+    on_candidate: Callable[[CandidateResult], None] | None = None,
 ) -> RankingResult:
     """Score every candidate on the split, train the from-scratch baseline, and order the candidates.
 
+    on_candidate receives each candidate's row as soon as it is scored (or has failed), before its rank is known:
+    the ranking page shows scores as they come instead of "pending" until the very end.
     An exception raised by on_progress aborts the ranking and propagates (how a cancelled job stops).
     """
     config = config or RankingConfig()
@@ -191,6 +237,8 @@ def rank_candidates(
             + (f", score {row.score:.1f}" if row.score is not None else f" ({row.error})"),
         )
         rows.append(row)
+        if on_candidate is not None:
+            on_candidate(row)
     baseline = None
     if config.baseline:
         # One thread unless told otherwise: the small CNN gains nothing from more, and on the busy 2-core machine
@@ -201,10 +249,10 @@ def rank_candidates(
                 on_progress=reporter(len(candidates)),
             )  # fmt: skip
     ordered = _ordered(rows)
-    best = ordered[0].score if ordered and ordered[0].score is not None else None
-    negative = baseline is not None and (best is None or best <= baseline.accuracy)
+    best = ordered[0] if ordered and ordered[0].score is not None else None
+    comparison = transfer_comparison(best, baseline)
     return RankingResult(
-        candidates=ordered, baseline=baseline, negative_transfer=negative, num_images=len(scan.samples),
+        candidates=ordered, baseline=baseline, negative_transfer=comparison.negative, num_images=len(scan.samples),
         num_classes=len(scan.class_names), seconds=time.perf_counter() - started,
-        provenance=_provenance(dataset, config),
+        provenance=_provenance(dataset, config), transfer_gap=comparison.gap, transfer_spread=comparison.spread,
     )  # fmt: skip

@@ -80,8 +80,8 @@ class CandidateSerializer(serializers.ModelSerializer):
     class Meta:
         model = TransferCandidate
         fields = [
-            "model", "model_url", "rank", "status", "score", "logme", "knn", "linear_probe", "feature_dim", "seconds",
-            "latency_ms", "num_params", "gmacs", "weights_bytes", "weights_sha256", "error",
+            "model", "model_url", "rank", "status", "score", "score_folds", "logme", "knn", "linear_probe",
+            "feature_dim", "seconds", "latency_ms", "num_params", "gmacs", "weights_bytes", "weights_sha256", "error",
         ]  # fmt: skip
 
     def get_model_url(self, candidate: TransferCandidate) -> str | None:
@@ -99,7 +99,8 @@ class RankingSerializer(serializers.ModelSerializer):
         fields = [
             "id", "url", "html_url", "dataset", "split", "status", "progress", "error", "log_tail", "config",
             "candidate_filter", "dataset_hash", "num_images", "num_classes", "best_score", "baseline_accuracy",
-            "negative_transfer", "baseline", "candidates", "provenance", "worker", "created", "started", "finished",
+            "negative_transfer", "transfer_gap", "transfer_spread", "baseline", "candidates", "provenance", "worker",
+            "created", "started", "finished",
         ]  # fmt: skip
 
     def _absolute(self, path: str) -> str:

@@ -11,8 +11,18 @@ from safetensors.torch import save_file
 
 from core import harness
 from core.datasets import dataset_content_hash
+from core.transfer.baseline import BaselineResult
 from core.transfer.features import extract_features, pooled_features, scan_split
-from core.transfer.ranking import Candidate, CandidateStatus, RankingConfig, rank_candidates
+from core.transfer.ranking import (
+    Candidate,
+    CandidateResult,
+    CandidateStatus,
+    RankingConfig,
+    TransferComparison,
+    fold_spread,
+    rank_candidates,
+    transfer_comparison,
+)
 
 CFG = {"input_size": (3, 32, 32), "mean": (0.5,) * 3, "std": (0.25,) * 3, "interpolation": "bilinear",
        "crop_pct": 1.0, "crop_mode": "center"}  # fmt: skip
@@ -97,3 +107,44 @@ def test_it_warns_of_negative_transfer_when_features_carry_nothing(digits, tmp_p
     assert result.baseline.accuracy > row.score + 20
     assert result.negative_transfer is True
     assert progress == sorted(progress) and progress[-1] == 1.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Negative transfer is a gap larger than its spread across the folds, not any gap
+
+
+def scored(score_folds):
+    return CandidateResult(
+        model_id="a/b", status="scored", score=sum(score_folds) / len(score_folds), score_folds=score_folds
+    )
+
+
+def scratch(fold_accuracies):
+    return BaselineResult(
+        accuracy=sum(fold_accuracies) / len(fold_accuracies), fold_accuracies=fold_accuracies, seconds=1.0,
+        num_params=1, config={},
+    )  # fmt: skip
+
+
+def test_a_half_point_gap_within_the_folds_spread_is_not_negative_transfer():
+    # The issue's case: the baseline ahead by 0.46 points on average, fold differences from -3.3 to +2.4.
+    comparison = transfer_comparison(scored([80.0, 84.0, 78.7]), scratch([80.5, 81.6, 82.0]))
+    assert comparison.gap == pytest.approx(-0.4667, abs=1e-3)
+    differences = [-0.5, 2.4, -3.3]
+    mean = sum(differences) / 3
+    expected = (sum((d - mean) ** 2 for d in differences) / 2) ** 0.5  # the paired differences' sample sd
+    assert comparison.spread == pytest.approx(expected)
+    assert comparison.negative is False
+
+
+def test_a_gap_beyond_the_spread_is_negative_transfer_and_a_win_never_is():
+    losing = transfer_comparison(scored([60.0, 61.0, 59.0]), scratch([70.0, 70.5, 69.0]))
+    assert losing.gap == pytest.approx(-9.8333, abs=1e-3) and losing.spread < 1.0 and losing.negative is True
+    winning = transfer_comparison(scored([70.0, 70.5, 69.0]), scratch([60.0, 61.0, 59.0]))
+    assert winning.gap > 0 and winning.negative is False
+
+
+def test_without_a_baseline_nothing_is_declared_and_without_a_scored_candidate_it_is_negative():
+    assert transfer_comparison(scored([50.0, 60.0]), None) == TransferComparison(None, None, False)
+    assert transfer_comparison(None, scratch([50.0, 60.0])).negative is True
+    assert fold_spread([1.0]) is None and fold_spread([1.0, 3.0]) == pytest.approx(2**0.5)

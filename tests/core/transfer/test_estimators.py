@@ -8,8 +8,10 @@ from scipy.optimize import minimize
 
 from core.transfer.estimators import (
     EstimatorError,
+    cv_folds,
     knn_accuracy,
     linear_probe_accuracy,
+    linear_probe_fold_accuracies,
     logme,
     logme_fits,
     score_all,
@@ -107,7 +109,7 @@ def test_it_is_deterministic_and_scores_every_estimator():
     features, labels = clusters(2.0)
     first, second = score_all(features, labels, seed=3), score_all(features, labels, seed=3)
     assert first == second
-    assert set(first) == {"logme", "knn", "linear_probe"}
+    assert set(first) == {"logme", "knn", "linear_probe", "linear_probe_folds"}
 
 
 def test_it_ignores_a_constant_feature_column_in_logme():
@@ -130,3 +132,11 @@ def test_it_refuses_unscorable_input(features, labels, message):
     estimator = knn_accuracy if "2 images" in message else logme  # LogME needs no folds
     with pytest.raises(EstimatorError, match=message):
         estimator(features, labels)
+
+
+def test_the_probes_fold_scores_average_to_its_accuracy_on_the_baselines_folds():
+    features, labels = clusters(4.0)  # noisy enough that the folds differ
+    folds = linear_probe_fold_accuracies(features, labels, seed=3)
+    assert len(folds) == cv_folds(labels, seed=3).get_n_splits()
+    assert sum(folds) / len(folds) == pytest.approx(linear_probe_accuracy(features, labels, seed=3))
+    assert score_all(features, labels, seed=3)["linear_probe_folds"] == folds

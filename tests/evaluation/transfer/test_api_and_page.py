@@ -115,6 +115,8 @@ def test_the_page_shows_candidates_by_score_chart_and_starter_bundle(
     assert 'name="num_classes" value="10"' in page and 'value="0, 1, 2, 3, 4, 5, 6, 7, 8, 9"' in page
     assert ("negative-transfer" in page) == ranking.negative_transfer
     assert ("baseline-note" in page) == (not ranking.negative_transfer)
+    assert f"±{ranking.transfer_spread:.2f} points" in page  # the spread is shown beside the comparison
+    assert f'data-model="{digit_model.model_id}"' in page  # rows the live update fills in
     chart = client.get(f"/transfer-rankings/{ranking_id}/chart.svg")
     assert chart["Content-Type"] == "image/svg+xml"
     svg = chart.content.decode()

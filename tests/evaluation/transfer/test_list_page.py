@@ -67,7 +67,11 @@ def test_anonymous_users_see_a_sign_in_hint_and_outsiders_no_form(client, outsid
 def test_staff_see_the_form_with_the_registered_datasets_and_their_splits(staff_browser, small_digits):
     page = staff_browser.get(LIST).content.decode()
     assert 'id="ranking-form"' in page and f'action="{CREATE}"' in page
-    assert '<option value="digits-small"' in page and '<option value="test"' in page
+    assert '<option value="digits-small"' in page
+    # Each split names its dataset (ranking-form.js offers only the chosen dataset's splits).
+    assert '<option value="test" data-dataset="digits-small">digits-small: test (120 images)</option>' in page
+    assert "depot/ranking-form.js" in page
+    assert "no figures yet, the first ranking on this hub will measure it" in page
     assert 'name="candidates"' in page and 'name="max_params"' in page and 'name="max_gmacs"' in page
 
 
@@ -152,7 +156,9 @@ def test_bad_input_shows_the_form_again_naming_the_field_and_writes_nothing(
 
 def test_the_form_keeps_what_was_typed_after_an_error(staff_browser, digit_model, small_digits):
     page = staff_browser.post(CREATE, form(candidates="demo/ghost", max_gmacs="")).content.decode()
-    assert 'value="demo/ghost"' in page and '<option value="test" selected>' in page
+    assert (
+        'value="demo/ghost"' in page and '<option value="test" data-dataset="digits-small" selected>' in page
+    )
 
 
 def test_outsiders_and_anonymous_users_cannot_start_a_ranking(client, outsider, digit_model, small_digits):

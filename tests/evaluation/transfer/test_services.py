@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from catalog.models import WeightsFile
 from evaluation import transfer_selectors, transfer_services
 from evaluation.models import CandidateStatus, RunStatus, TransferRanking
+from tests.fixtures_data import stored_digit_net
 
 QUICK = {"batch_size": 32, "threads": 1, "baseline": False}
 
@@ -45,7 +46,11 @@ def test_a_ranking_runs_after_commit_and_reports_every_candidate(
         missing.status == CandidateStatus.MISSING_WEIGHTS and missing.rank is None and missing.score is None
     )
     assert ranking.baseline_accuracy is not None and ranking.baseline["fold_accuracies"]
-    assert ranking.negative_transfer == (ranking.best_score <= ranking.baseline_accuracy)
+    # Negative transfer only when the baseline wins by more than the gap's spread across the shared folds.
+    assert len(scored.score_folds) == len(ranking.baseline["fold_accuracies"]) >= 2
+    assert ranking.transfer_gap == pytest.approx(ranking.best_score - ranking.baseline_accuracy)
+    assert ranking.transfer_spread is not None and ranking.transfer_spread >= 0
+    assert ranking.negative_transfer == (-ranking.transfer_gap > ranking.transfer_spread)
     assert ranking.provenance["dataset_hash"] == small_digits.split_hashes["test"] == ranking.dataset_hash
     assert {"torch", "timm", "sklearn", "device_name"} <= set(ranking.provenance)
     assert ranking.num_images == 120 and ranking.num_classes == 10 and ranking.requested_by == staff_user
@@ -124,3 +129,57 @@ def test_weights_replaced_after_queueing_fail_the_job_with_a_reason(digit_model,
     finished = transfer_services.ranking_execute(ranking_id=ranking.pk, worker="w")
     assert finished.status == RunStatus.FAILED and "changed since this ranking was queued" in finished.error
     assert finished.finished is not None
+
+
+def test_each_candidates_scores_are_saved_as_soon_as_they_are_computed(
+    digit_model, make_model, small_digits, tmp_path
+):
+    """The page shows a candidate's scores while the others are still running, not "pending" until the end."""
+    (tmp_path / "second").mkdir()
+    second = stored_digit_net(make_model, tmp_path / "second", name="digit-net-2")
+    ranking = request(small_digits, [digit_model.model_id, second.model_id])
+    seen_while_running = []
+
+    def watch(fraction: float, message: str) -> None:
+        if message.startswith(f"{second.model_id}: extracting features"):
+            seen_while_running.append(
+                TransferRanking.objects.get(pk=ranking.pk).candidates.get(model_label=digit_model.model_id)
+            )
+
+    finished = transfer_services.ranking_execute(ranking_id=ranking.pk, worker="w", on_progress=watch)
+    assert finished.status == RunStatus.SUCCEEDED, finished.error
+    [first] = seen_while_running
+    assert first.status == CandidateStatus.SCORED and first.score is not None and first.rank is None
+    assert first.score_folds and first.seconds > 0
+    final = finished.candidates.get(model_label=digit_model.model_id)
+    assert final.score == first.score and final.rank in (1, 2)
+
+
+def test_a_filter_matching_too_many_candidates_says_how_many(make_model, small_digits):
+    for index in range(transfer_services.MAX_CANDIDATES + 5):
+        make_model(name=f"candidate-{index}", architecture="resnet10t", num_params=1_000 + index)
+    with pytest.raises(ValidationError) as caught:
+        transfer_services.ranking_request(
+            dataset=small_digits, split="test", candidate_filter={"max_params": 10**6}, enqueue=False
+        )
+    message = caught.value.message_dict["filter"][0]
+    assert f"matches {transfer_services.MAX_CANDIDATES + 5} models" in message
+    assert f"at most {transfer_services.MAX_CANDIDATES}" in message
+    assert not TransferRanking.objects.exists()
+
+
+def test_the_time_estimate_is_the_median_of_measured_rankings(digit_model, small_digits):
+    assert transfer_selectors.ranking_time_estimate() is None  # no figures before the first ranking
+    finished = transfer_services.ranking_execute(
+        ranking_id=request(small_digits, [digit_model.model_id]).pk, worker="w"
+    )
+    assert finished.status == RunStatus.SUCCEEDED, finished.error
+    estimate = transfer_selectors.ranking_time_estimate()
+    candidate = finished.candidates.get()
+    assert estimate["rankings"] == 1
+    assert estimate["candidate_seconds_per_image"] == pytest.approx(candidate.seconds / finished.num_images)
+    assert estimate["baseline_seconds_per_image_epoch"] is None  # QUICK trains no baseline
+    seconds = transfer_selectors.estimated_ranking_seconds(
+        estimate=estimate, candidates=3, images=500, baseline_epochs=None
+    )
+    assert seconds == pytest.approx(3 * 500 * candidate.seconds / finished.num_images)
