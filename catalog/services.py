@@ -28,6 +28,7 @@ from catalog.models import (
     Library,
     Metric,
     ModelEntry,
+    RepoFile,
     SourceKind,
     SpeedClaim,
     Task,
@@ -70,8 +71,15 @@ def _stamp(model: ModelEntry) -> None:
     model.search_text = model.build_search_text()
     model.size_estimate_bytes = estimate_size_bytes(model.num_params)
     model.revision = hfconfig.content_revision(
-        model, weights_sha256=model.weights.sha256 if model.weights else None
+        model, weights_sha256=model.weights.sha256 if model.weights else None, files=_repo_file_digests(model)
     )
+
+
+def _repo_file_digests(model: ModelEntry) -> list[tuple[str, str]]:
+    """(filename, sha256) of the stored repository files (a text model's config and tokenizer), by name."""
+    if model.pk is None:
+        return []
+    return list(RepoFile.objects.filter(model=model).order_by("filename").values_list("filename", "sha256"))
 
 
 def _apply_fields(model: ModelEntry, fields: Mapping[str, Any]) -> None:
