@@ -1,4 +1,5 @@
-"""Register an ImageFolder directory on this server as an evaluation dataset (root/<split>/<class>/<image>)."""
+"""Register an evaluation dataset on this server: an ImageFolder directory (root/<split>/<class>/<image>), or with
+--modality text a TSV/CSV/JSONL file or folder of them (core.textdata)."""
 
 from pathlib import Path
 
@@ -6,7 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core import imagedecode
-from evaluation import services
+from evaluation import services, text_services
+from evaluation.models import Modality
 
 
 class Command(BaseCommand):
@@ -17,12 +19,19 @@ class Command(BaseCommand):
         parser.add_argument("root", type=Path)
         parser.add_argument("--title", default="")
         parser.add_argument("--description", default="")
+        parser.add_argument(
+            "--modality", choices=Modality.values, default=Modality.IMAGE,
+            help="image: an ImageFolder directory; text: a .tsv/.csv/.jsonl file or a folder of them.",
+        )  # fmt: skip
 
     def handle(self, *args, name: str, root: Path, title: str, description: str, **options) -> None:
+        register = (
+            text_services.dataset_register_text
+            if options["modality"] == Modality.TEXT
+            else services.dataset_register_directory
+        )
         try:
-            dataset = services.dataset_register_directory(
-                name=name, root=root, title=title, description=description
-            )
+            dataset = register(name=name, root=root, title=title, description=description)
         except ValidationError as error:
             raise CommandError(
                 "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())
