@@ -82,6 +82,7 @@ class TextBenchmarkResult(BenchmarkResult):
     per_class: dict[str, dict[str, float | int | None]] = field(default_factory=dict)  # precision, recall, f1
     truncated: int = 0  # texts longer than max_length tokens, cut to it
     modality: str = "text"
+    sample_unit: str = "texts"  # how pages and logs count the samples
 
 
 # ----------------------------------------------------------------------------------------------------

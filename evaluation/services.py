@@ -616,8 +616,9 @@ def _succeed(run: BenchmarkRun, result: Any, progress: _ProgressWriter) -> Bench
         raise RuntimeError("the harness measured other data than the run names")
     metrics = result.to_dict()
     provenance = metrics.pop("provenance")
-    unit = "texts" if getattr(result, "modality", "image") == "text" else "images"
-    progress.log(f"top-1 {result.top1:.2f}% on {result.num_samples} {unit}")
+    progress.log(
+        f"top-1 {result.top1:.2f}% on {result.num_samples} {getattr(result, 'sample_unit', 'images')}"
+    )
     now = timezone.now()
     with transaction.atomic():
         # Guarded by status and attempt: a redelivered or superseded execution never writes a second result.

@@ -21,6 +21,7 @@ from catalog.models import (
     SourceKind,
     SpeedClaim,
     Task,
+    TextModelDetails,
     WeightsFile,
 )
 from core.starter.options import BUNDLE_OPTIONS
@@ -144,8 +145,17 @@ class SpeedClaimSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+class TextDetailsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TextModelDetails
+        fields = ["model_type", "max_sequence_length", "vocab_size", "tokenizer_sha256", "base_model"]
+
+
 class ModelDetailSerializer(ModelListSerializer):
     weights = WeightsFileSerializer(read_only=True, allow_null=True)
+    text = TextDetailsSerializer(
+        source="text_details", read_only=True, allow_null=True, help_text="Text models only (domain nlp)."
+    )
     preprocessing = PreprocessingSerializer(source="*", read_only=True)
     source = SourceSerializer(source="*", read_only=True)
     claims = ClaimSerializer(many=True, read_only=True)
@@ -157,7 +167,7 @@ class ModelDetailSerializer(ModelListSerializer):
         fields = [
             *ModelListSerializer.Meta.fields,
             "card", "paper_ids", "num_classes", "label_names", "model_args", "preprocessing", "source", "weights",
-            "revision", "claims", "speed_claims",
+            "revision", "claims", "speed_claims", "text",
         ]  # fmt: skip
 
     @extend_schema_field(SpeedClaimSerializer(many=True))

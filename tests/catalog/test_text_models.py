@@ -111,6 +111,20 @@ def test_the_command_registers_and_names_a_refusal(classifier_dir, tmp_path):
         call_command("register_text_model", "demo/none", str(tmp_path / "nothing"))
 
 
+def test_the_api_and_the_model_page_show_the_text_details(client, classifier_dir):
+    model = register(classifier_dir, base_model="demo/encoder")
+
+    body = client.get("/api/v1/models/demo/sentiment/").json()
+    page = client.get(model.get_absolute_url()).content.decode()
+
+    assert body["domain"] == "nlp" and body["num_params"] == model.num_params
+    assert body["text"] == {
+        "model_type": "bert", "max_sequence_length": 16, "vocab_size": model.text_details.vocab_size,
+        "tokenizer_sha256": model.text_details.tokenizer_sha256, "base_model": "demo/encoder",
+    }  # fmt: skip
+    assert "<th>Max sequence length</th><td>16 tokens</td>" in page and "demo/encoder" in page
+
+
 def test_model_info_lists_the_stored_files(client, classifier_dir):
     register(classifier_dir)
 

@@ -151,7 +151,9 @@ def test_a_text_run_records_the_harness_result_and_a_verdict(
     )
     assert ModelEntry.objects.get(pk=text_model.pk).verification == "verified"
     page = services_page(run)
-    assert "demo/sentiment" in page and "reviews" in page
+    assert "demo/sentiment" in page and "<th>Texts</th>" in page and "texts/s" in page
+    assert f"{run.metrics['macro_f1']:.2f}%" in page and "Per-class precision, recall and F1" in page
+    assert f"{run.metrics['truncated']} longer than 16 tokens" in page
 
 
 def services_page(run) -> str:
