@@ -256,11 +256,20 @@ def model_save(*, model: ModelEntry) -> ModelEntry:
 
 def model_delete(*, model: ModelEntry) -> None:
     previous_weights_id = model.weights_id
+    repo_file_names = list(RepoFile.objects.filter(model=model).values_list("file", flat=True))
     with transaction.atomic():
         stored = _stored_facet_keys([model.pk])
         model.delete()
         _facet_counts_add(Counter(), removed=stored.values())
     weights_release(weights_file_id=previous_weights_id)
+    repo_files_release(names=repo_file_names)
+
+
+def repo_files_release(*, names: Iterable[str]) -> None:
+    """Remove stored repository files no entry refers to any more (they are content-addressed, so shared)."""
+    for name in names:
+        if not RepoFile.objects.filter(file=name).exists():
+            default_storage.delete(name)
 
 
 DERIVED_VERDICT_COLUMNS = ["claimed_top1", "verified_top1", "verification"]

@@ -221,6 +221,10 @@ def _tsv_records(lines: list[tuple[int, str]]) -> Iterator[tuple[int, list[str]]
 
 
 def _csv_records(name: str, lines: list[tuple[int, str]]) -> Iterator[tuple[int, list[str]]]:
+    # csv's own field limit (131,072 characters) would refuse texts the record limit allows; a quoted field
+    # spanning lines is bounded by it too, so no record grows past MAX_RECORD_BYTES characters.
+    if csv.field_size_limit() != MAX_RECORD_BYTES:
+        csv.field_size_limit(MAX_RECORD_BYTES)
     reader = csv.reader((line for _, line in lines), strict=True)
     first_line = 1
     try:

@@ -102,6 +102,21 @@ def test_the_revision_follows_the_repository_files(classifier_dir, tmp_path):
     assert second.weights.sha256 == first.weights.sha256 and second.revision != first.revision
 
 
+def test_deleting_an_entry_removes_its_files_once_no_other_entry_shares_them(classifier_dir):
+    from django.core.files.storage import default_storage
+
+    from catalog import services
+
+    first, second = register(classifier_dir, name="first"), register(classifier_dir, name="second")
+    names = sorted(RepoFile.objects.filter(model=first).values_list("file", flat=True))
+    assert names == sorted(RepoFile.objects.filter(model=second).values_list("file", flat=True))
+
+    services.model_delete(model=first)
+    assert all(default_storage.exists(name) for name in names)
+    services.model_delete(model=second)
+    assert not any(default_storage.exists(name) for name in names)
+
+
 def test_the_command_registers_and_names_a_refusal(classifier_dir, tmp_path):
     out = StringIO()
     call_command("register_text_model", "demo/cli", str(classifier_dir), "--license", "mit", stdout=out)

@@ -228,3 +228,19 @@ def test_a_missing_split_and_an_empty_folder_are_named(tmp_path):
     empty.mkdir()
     with pytest.raises(TextDatasetError, match=re.escape("empty holds no .tsv, .csv, .jsonl file")):
         read_text_dataset(empty)
+
+
+def test_a_long_csv_text_within_the_limit_is_read_and_a_quoted_field_past_it_is_refused(tmp_path):
+    long_text = (
+        "word " * 100_000
+    )  # 500,000 characters: over csv's default field limit, within the record limit
+    path = write_csv(tmp_path / "test.csv", [(long_text, "pos")])
+    assert read_text_split(path, "test").texts == [long_text]
+
+    # A quoted field spanning many short lines: each line is within the limit, the field is not.
+    spanning = tmp_path / "spanning" / "test.csv"
+    spanning.parent.mkdir()
+    spanning.write_text('text,label\n"' + "x" * 1000 + "\n" + ("y" * 1000 + "\n") * 1100 + '",pos\n')
+    # 1,001 characters a line: the field passes 1,000,000 on the 1,000th line of the field, line 1,001 of the file.
+    with pytest.raises(TextDatasetError, match=r"line 1001: not valid CSV \(field larger than field limit"):
+        read_text_dataset(spanning.parent)
