@@ -127,6 +127,8 @@ def dataset_register_directory(
     unused_files: reported, never skipped silently. A refusal names `field_name` (root, or file for an upload).
     """
     root = Path(root).resolve()
+    if EvalDataset.objects.filter(name=name).exclude(modality=Modality.IMAGE).exists():
+        raise ValidationError({"name": f"{name} is a text dataset; pick another name."})
     described = _describe_splits(root, field_name)
     dataset = EvalDataset.objects.filter(name=name).first() or EvalDataset(name=name)
     dataset.title, dataset.description, dataset.kind, dataset.root = (

@@ -53,10 +53,10 @@ def dataset_register_text(
     naming the file and line, under `field_name`.
     """
     root = Path(root).resolve()
+    if EvalDataset.objects.filter(name=name).exclude(modality=Modality.TEXT).exists():
+        raise ValidationError({"name": f"{name} is an image dataset; pick another name."})
     described = _describe(root, field_name)
     dataset = EvalDataset.objects.filter(name=name).first() or EvalDataset(name=name)
-    if dataset.pk and dataset.modality != Modality.TEXT:
-        raise ValidationError({"name": f"{name} is an {dataset.modality} dataset; pick another name."})
     dataset.title, dataset.description, dataset.kind, dataset.root = (
         title or name,
         description,

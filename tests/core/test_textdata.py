@@ -152,6 +152,8 @@ def test_jsonl_records_without_labels_or_with_wrong_types_are_named(tmp_path):
         [{"text": "ok", "label": 1}, {"text": "no label"}, {"text": 3, "label": "a"}, [1, 2],
          {"text": "x", "label": True}, {"text": "y", "label": None}],
     )  # fmt: skip
+    with path.open("a", encoding="utf-8") as handle:  # past Python's 4,300-digit limit on int()
+        handle.write('{"text": "z", "label": ' + "9" * 5000 + "}\n")
 
     with pytest.raises(TextDatasetError) as caught:
         read_text_file(path)
@@ -162,6 +164,8 @@ def test_jsonl_records_without_labels_or_with_wrong_types_are_named(tmp_path):
         "line 4: a JSON list, not an object",
         "line 5: label True is not a string or an integer",
         "line 6: missing label",
+        "line 7: not JSON (Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits; "
+        "use sys.set_int_max_str_digits() to increase the limit)",
     ]
 
 
