@@ -123,7 +123,8 @@ def model_label_names(config: transformers.PretrainedConfig) -> list[str]:
     return [] if names == [_DEFAULT_LABEL.format(i) for i in range(len(names))] else names
 
 
-def _load_config(directory: Path) -> transformers.PretrainedConfig:
+def load_config(directory: Path) -> transformers.PretrainedConfig:
+    """The directory's config.json as a transformers config (never remote code); HarnessError if it is not one."""
     try:
         return transformers.AutoConfig.from_pretrained(
             directory, local_files_only=True, trust_remote_code=False
@@ -132,7 +133,8 @@ def _load_config(directory: Path) -> transformers.PretrainedConfig:
         raise HarnessError(f"{CONFIG_FILENAME} is not a transformers config: {error}") from error
 
 
-def _load_model(directory: Path) -> torch.nn.Module:
+def load_classifier(directory: Path) -> torch.nn.Module:
+    """AutoModelForSequenceClassification from model.safetensors, strictly: keys that do not fit are refused."""
     try:
         model, info = transformers.AutoModelForSequenceClassification.from_pretrained(
             directory, local_files_only=True, use_safetensors=True, trust_remote_code=False,
@@ -154,7 +156,8 @@ def _load_model(directory: Path) -> torch.nn.Module:
     return model.eval()
 
 
-def _load_tokenizer(directory: Path) -> transformers.PreTrainedTokenizerBase:
+def load_tokenizer(directory: Path) -> transformers.PreTrainedTokenizerBase:
+    """AutoTokenizer from the directory's tokenizer files (never remote code)."""
     try:
         return transformers.AutoTokenizer.from_pretrained(
             directory, local_files_only=True, trust_remote_code=False
@@ -208,7 +211,7 @@ def _validate(
     """Every check before the first forward pass, cheapest first; raises HarnessError on the first problem."""
     device = _resolve_device(config.device)
     directory = _check_directory(model_source)
-    model_config = _load_config(directory)
+    model_config = load_config(directory)
     split = _read_split(dataset_source)
     # The dataset's classes (all splits') when the caller knows them, so split indices match the registration.
     names = tuple(class_names) if class_names else tuple(sorted(set(split.labels)))
@@ -216,8 +219,8 @@ def _validate(
     if unknown:
         raise HarnessError(f"Labels not among the dataset's classes: {', '.join(unknown)}", unknown)
     mapping = class_mapping(list(names), model_label_names(model_config), model_config.num_labels)
-    tokenizer = _load_tokenizer(directory)
-    model = _load_model(directory)
+    tokenizer = load_tokenizer(directory)
+    model = load_classifier(directory)
     return _Checked(
         split=split, class_names=names, mapping=mapping, device=device, model=model, tokenizer=tokenizer,
         max_length=max_sequence_length(model_config, tokenizer), directory=directory,

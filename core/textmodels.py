@@ -21,9 +21,9 @@ from core.textharness import (
     CONFIG_FILENAME,
     TOKENIZER_FILENAMES,
     WEIGHTS_FILENAME,
-    _load_config,
-    _load_model,
-    _load_tokenizer,
+    load_classifier,
+    load_config,
+    load_tokenizer,
     max_sequence_length,
     model_label_names,
     tokenizer_sha256,
@@ -67,7 +67,7 @@ def _check_files(directory: Path) -> list[str]:
 
 def _load_strictly(directory: Path, task: str) -> object:
     if task == "text-classification":
-        return _load_model(directory)
+        return load_classifier(directory)
     try:
         model, info = transformers.AutoModel.from_pretrained(
             directory, local_files_only=True, use_safetensors=True, trust_remote_code=False,
@@ -96,8 +96,8 @@ def inspect_text_model(directory: Path, *, task: str) -> TextModelInfo:
     except weights.WeightsError as error:
         raise TextModelError(f"{WEIGHTS_FILENAME}: {error}") from error
     try:
-        config = _load_config(directory)
-        tokenizer = _load_tokenizer(directory)
+        config = load_config(directory)
+        tokenizer = load_tokenizer(directory)
         model = _load_strictly(directory, task)
         max_length = max_sequence_length(config, tokenizer)
     except HarnessError as error:
