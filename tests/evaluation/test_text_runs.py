@@ -173,6 +173,24 @@ def services_page(run) -> str:
     return response.content.decode()
 
 
+def test_the_benchmark_command_measures_a_text_model(text_model, reviews):
+    out = StringIO()
+    call_command(
+        "benchmark",
+        "demo/sentiment",
+        "--dataset",
+        "reviews",
+        "--batch-size",
+        "8",
+        "--num-workers",
+        "0",
+        stdout=out,
+    )
+
+    run = BenchmarkRun.objects.get(model=text_model)
+    assert run.status == RunStatus.SUCCEEDED and f"top-1 {run.top1:.2f}% on reviews/test" in out.getvalue()
+
+
 def test_a_text_split_edited_after_registration_fails_the_run_naming_it(text_model, reviews, reviews_root):
     run, _ = services.run_request(model=text_model, dataset=reviews, config=FAST, enqueue=False)
     path = reviews_root / "test.tsv"
