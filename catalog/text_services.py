@@ -17,8 +17,7 @@ from django.db import transaction
 
 from catalog import services
 from catalog.models import Domain, Library, ModelEntry, RepoFile, SourceKind, TextModelDetails
-from core import textmodels
-from core.textharness import WEIGHTS_FILENAME
+from core.hfconfig import WEIGHTS_FILENAME
 
 # A tokenizer.json of a large vocabulary is a few MB; a config is a few KB. Anything bigger is not one of those.
 REPO_FILE_MAX_BYTES = 50_000_000
@@ -62,6 +61,10 @@ def text_model_register(
     tags: str = "",
 ) -> ModelEntry:
     """Register a transformers model directory (domain nlp, library transformers) with its files and weights."""
+    # Imported here: transformers takes seconds to import, and web processes (hfcompat imports this module)
+    # never register text models.
+    from core import textmodels
+
     directory = Path(directory)
     try:
         info = textmodels.inspect_text_model(directory, task=task)

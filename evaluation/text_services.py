@@ -20,8 +20,7 @@ from django.db import transaction
 from catalog import services as catalog_services
 from catalog.models import ModelEntry, RepoFile
 from core import textdata
-from core.harness import HarnessConfig
-from core.textharness import WEIGHTS_FILENAME, TextDatasetSource, TextModelSource, evaluate_text_model
+from core.hfconfig import WEIGHTS_FILENAME
 from evaluation.models import DatasetKind, EvalDataset, Modality
 
 # What evaluation can measure for each catalog domain: a run pairs a model with data of its own modality.
@@ -132,9 +131,12 @@ def model_directory(model: ModelEntry) -> Iterator[Path]:
 
 
 def text_run_measure(
-    run: Any, config: HarnessConfig, log: Callable[[str], None], report: Callable[[float, str], None]
+    run: Any, config: Any, log: Callable[[str], None], report: Callable[[float, str], None]
 ) -> Any:
     """Measure a run's text classifier on its text split (the harness re-checks the split's content hash)."""
+    # Imported here, as services imports core.harness: transformers is for workers, not for every web process.
+    from core.textharness import TextDatasetSource, TextModelSource, evaluate_text_model
+
     dataset = TextDatasetSource(
         name=run.dataset.name, split=run.split, root=Path(run.dataset.root), content_hash=run.dataset_hash
     )
