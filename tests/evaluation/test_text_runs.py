@@ -226,3 +226,20 @@ def test_a_text_run_goes_queued_running_succeeded_on_a_real_worker(
     assert seen == [RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SUCCEEDED], (seen, run.error)
     assert run.worker.startswith("test-worker@") and run.metrics["num_samples"] == 12
     assert run.provenance["modality"] == "text" and run.provenance["num_workers"] == 0
+
+
+def test_web_code_does_not_import_transformers():
+    """transformers takes seconds to import; web processes serve text models' files without it (workers and
+    commands import it when they measure or register)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'hub.settings'); django.setup(); "
+        "import hub.urls, catalog.api.hfcompat, evaluation.api.views, evaluation.services; "
+        "print(sorted(m for m in ('transformers', 'tokenizers', 'core.textharness') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
