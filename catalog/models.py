@@ -447,3 +447,41 @@ class SpeedClaim(models.Model):
 
     def __str__(self) -> str:
         return f"{self.architecture}: {self.samples_per_sec} samples/s on {self.hardware} ({self.precision})"
+
+
+class RepoFile(models.Model):
+    """A file of a model's repository besides its weights, stored as registered and served as is through the
+    Hugging Face protocol: a transformers model's config.json and tokenizer files (catalog.text_services)."""
+
+    model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="repo_files")
+    filename = models.CharField(max_length=100)
+    file = models.FileField(upload_to="repo-files/", max_length=255)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.PositiveBigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "filename"], name="unique_repo_file_per_model")
+        ]
+        ordering = ["model", "filename"]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.filename}"
+
+
+class TextModelDetails(models.Model):
+    """What a text model adds to its catalog entry: sequence length, vocabulary, tokenizer, base model."""
+
+    model = models.OneToOneField(ModelEntry, on_delete=models.CASCADE, related_name="text_details")
+    model_type = models.CharField(max_length=64, help_text="transformers' model_type, e.g. bert")
+    max_sequence_length = models.PositiveIntegerField(help_text="Longest input in tokens")
+    vocab_size = models.PositiveIntegerField()
+    tokenizer_sha256 = models.CharField(max_length=64)
+    base_model = models.CharField(max_length=200, blank=True, help_text="The model it was fine-tuned from")
+
+    class Meta:
+        verbose_name = "text model details"
+        verbose_name_plural = "text model details"
+
+    def __str__(self) -> str:
+        return f"{self.model} ({self.model_type}, {self.max_sequence_length} tokens)"

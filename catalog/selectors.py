@@ -57,7 +57,9 @@ def with_claims(queryset: QuerySet[ModelEntry]) -> QuerySet[ModelEntry]:
 
 def model_get(*, namespace: str, name: str) -> ModelEntry:
     """Raises ModelEntry.DoesNotExist. The model carries `published_speeds` (speed_claims_for)."""
-    model = with_claims(ModelEntry.objects.select_related("weights")).get(namespace=namespace, name=name)
+    model = with_claims(ModelEntry.objects.select_related("weights", "text_details")).get(
+        namespace=namespace, name=name
+    )
     model.published_speeds = speed_claims_for(model=model)
     return model
 

@@ -34,6 +34,7 @@ from catalog.models import (
     Metric,
     MirrorStatus,
     ModelEntry,
+    RepoFile,
     SourceKind,
     SpeedClaim,
     Task,
@@ -77,8 +78,15 @@ def _stamp(model: ModelEntry) -> None:
     model.search_text = model.build_search_text()
     model.size_estimate_bytes = estimate_size_bytes(model.num_params)
     model.revision = hfconfig.content_revision(
-        model, weights_sha256=model.weights.sha256 if model.weights else None
+        model, weights_sha256=model.weights.sha256 if model.weights else None, files=_repo_file_digests(model)
     )
+
+
+def _repo_file_digests(model: ModelEntry) -> list[tuple[str, str]]:
+    """(filename, sha256) of the stored repository files (a text model's config and tokenizer), by name."""
+    if model.pk is None:
+        return []
+    return list(RepoFile.objects.filter(model=model).order_by("filename").values_list("filename", "sha256"))
 
 
 def _apply_fields(model: ModelEntry, fields: Mapping[str, Any]) -> None:
@@ -282,11 +290,20 @@ def model_save(*, model: ModelEntry) -> ModelEntry:
 
 def model_delete(*, model: ModelEntry) -> None:
     previous_weights_id = model.weights_id
+    repo_file_names = list(RepoFile.objects.filter(model=model).values_list("file", flat=True))
     with transaction.atomic():
         stored = _stored_facet_keys([model.pk])
         model.delete()
         _facet_counts_add(Counter(), removed=stored.values())
     weights_release(weights_file_id=previous_weights_id)
+    repo_files_release(names=repo_file_names)
+
+
+def repo_files_release(*, names: Iterable[str]) -> None:
+    """Remove stored repository files no entry refers to any more (they are content-addressed, so shared)."""
+    for name in names:
+        if not RepoFile.objects.filter(file=name).exists():
+            default_storage.delete(name)
 
 
 DERIVED_VERDICT_COLUMNS = ["claimed_top1", "verified_top1", "verification"]

@@ -7,7 +7,7 @@ Pure Python: takes any object with ModelEntry's attributes.
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -140,12 +140,17 @@ def card_bytes(model: Any) -> bytes:
     return (front_matter(metadata) + "\n" + body).encode()
 
 
-def content_revision(model: Any, *, weights_sha256: str | None) -> str:
-    """A 40-hex revision id that changes whenever a served file changes, like a git commit sha."""
+def content_revision(model: Any, *, weights_sha256: str | None, files: Sequence[tuple[str, str]] = ()) -> str:
+    """A 40-hex revision id that changes whenever a served file changes, like a git commit sha.
+
+    files: (filename, sha256) of stored repository files besides the weights (a text model's tokenizer).
+    """
     digest = hashlib.sha256()
     digest.update(config_bytes(model))
     digest.update(card_bytes(model))
     digest.update((weights_sha256 or "no-weights").encode())
+    for filename, sha256 in files:
+        digest.update(f"\0{filename}\0{sha256}".encode())
     return digest.hexdigest()[:40]
 
 

@@ -19,13 +19,20 @@ class DatasetKind(models.TextChoices):
     UPLOAD = "upload", "Uploaded zip"
 
 
+class Modality(models.TextChoices):
+    IMAGE = "image", "Images (ImageFolder)"
+    TEXT = "text", "Texts (TSV, CSV or JSONL; core.textdata)"
+
+
 class EvalDataset(models.Model):
-    """An ImageFolder on the server: <root>/<split>/<class>/<image>."""
+    """An ImageFolder on the server (<root>/<split>/<class>/<image>), or a text dataset (core.textdata): root is
+    then its file or folder of TSV/CSV/JSONL files."""
 
     name = models.CharField(max_length=96, unique=True, validators=[name_validator])
     title = models.CharField(max_length=200, blank=True)
     description = models.TextField(blank=True)
     kind = models.CharField(max_length=16, choices=DatasetKind.choices)
+    modality = models.CharField(max_length=8, choices=Modality.choices, default=Modality.IMAGE, db_index=True)
     root = models.CharField(max_length=500, help_text="Absolute path of the directory holding the splits.")
     class_names = models.JSONField(default=list)
     split_sizes = models.JSONField(default=dict, help_text="split -> number of images")

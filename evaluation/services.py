@@ -35,7 +35,8 @@ from core.datasets import dataset_content_hash
 from core.label_spaces import REAL_DATASET
 from core.options import OptionError
 from core.run_config import PROTOCOL_OPTIONS, RUN_CONFIG, claim_protocol
-from evaluation.models import BenchmarkRun, DatasetKind, EvalDataset, RunStatus
+from evaluation import text_services
+from evaluation.models import BenchmarkRun, DatasetKind, EvalDataset, Modality, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,8 @@ def dataset_register_directory(
     unused_files: reported, never skipped silently. A refusal names `field_name` (root, or file for an upload).
     """
     root = Path(root).resolve()
+    if EvalDataset.objects.filter(name=name).exclude(modality=Modality.IMAGE).exists():
+        raise ValidationError({"name": f"{name} is a text dataset; pick another name."})
     described = _describe_splits(root, field_name)
     dataset = EvalDataset.objects.filter(name=name).first() or EvalDataset(name=name)
     dataset.title, dataset.description, dataset.kind, dataset.root = (
@@ -256,6 +259,7 @@ def _check_runnable(model: ModelEntry, dataset: EvalDataset, split: str) -> None
 
     if model.weights_id is None:
         raise ValidationError({"model": f"{model.model_id} has no weights stored on this hub."})
+    text_services.check_modalities(model, dataset)
     if split not in dataset.split_sizes:
         raise ValidationError(
             {"split": f"Dataset {dataset.name} has no split {split!r}; it has {sorted(dataset.split_sizes)}."}
@@ -617,26 +621,21 @@ def _execute(
 
     progress.log(f"attempt {progress.attempt} started")
     try:
-        from core.harness import DatasetSource, HarnessConfig, evaluate_model
+        from core.harness import HarnessConfig
 
         if run.model.weights is None or run.model.weights.sha256 != run.weights_sha256:
             raise ValueError("The model's weights changed since this run was queued; request a new run.")
-        dataset = DatasetSource(
-            name=run.dataset.name,
-            split=run.split,
-            root=Path(run.dataset.root) / run.split,
-            content_hash=run.dataset_hash,
-            real_labels=run.dataset.name == REAL_DATASET,  # the name timm's ReaL claims are on
-        )
-        progress.log(f"checking the files of {run.dataset.name}/{run.split} against its registration")
-        _check_split_unchanged(run, dataset.root)
         config = HarnessConfig(
             batch_size=run.config["batch_size"], num_workers=_loader_workers(run.config["num_workers"]),
             seed=run.config["seed"], threads=run.config["threads"],
             # runs queued before the protocol options existed measured with the model's own preprocessing
             **{name: run.config[name] for name in PROTOCOL_OPTIONS if run.config.get(name) is not None},
         )  # fmt: skip
-        result = evaluate_model(_model_source(run.model), dataset, config, on_progress=report)
+        # The one point where image and text runs part: everything before and after is the same lifecycle.
+        if run.dataset.modality == Modality.TEXT:
+            result = text_services.text_run_measure(run, config, progress.log, report)
+        else:
+            result = _measure_images(run, config, progress, report)
         return _succeed(run, result, progress)
     except RunCancelled:  # cancelled, or superseded by a newer attempt: that one owns the row now
         return BenchmarkRun.objects.get(pk=run.pk)
@@ -647,6 +646,23 @@ def _execute(
     except Exception as error:  # any failure is recorded on the row, never left "running"
         logger.exception("benchmark run %s failed", run.pk)
         return _fail(progress, f"{type(error).__name__}: {error}")
+
+
+def _measure_images(
+    run: BenchmarkRun, config: Any, progress: _ProgressWriter, report: Callable[[float, str], None]
+) -> Any:
+    from core.harness import DatasetSource, evaluate_model
+
+    dataset = DatasetSource(
+        name=run.dataset.name,
+        split=run.split,
+        root=Path(run.dataset.root) / run.split,
+        content_hash=run.dataset_hash,
+        real_labels=run.dataset.name == REAL_DATASET,  # the name timm's ReaL claims are on
+    )
+    progress.log(f"checking the files of {run.dataset.name}/{run.split} against its registration")
+    _check_split_unchanged(run, dataset.root)
+    return evaluate_model(_model_source(run.model), dataset, config, on_progress=report)
 
 
 def _fail(progress: _ProgressWriter, reason: str) -> BenchmarkRun:
@@ -695,7 +711,9 @@ def _succeed(run: BenchmarkRun, result: Any, progress: _ProgressWriter) -> Bench
         raise RuntimeError("the harness measured other data than the run names")
     metrics = result.to_dict()
     provenance = metrics.pop("provenance")
-    progress.log(f"top-1 {result.top1:.2f}% on {result.num_samples} images")
+    progress.log(
+        f"top-1 {result.top1:.2f}% on {result.num_samples} {getattr(result, 'sample_unit', 'images')}"
+    )
     now = timezone.now()
     with transaction.atomic():
         # Guarded by status and attempt: a redelivered or superseded execution never writes a second result.

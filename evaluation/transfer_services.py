@@ -19,7 +19,14 @@ from catalog.models import ModelEntry
 from core.options import OptionError
 from core.transfer.options import RANKING_CONFIG
 from evaluation import transfer_selectors
-from evaluation.models import CandidateStatus, EvalDataset, RunStatus, TransferCandidate, TransferRanking
+from evaluation.models import (
+    CandidateStatus,
+    EvalDataset,
+    Modality,
+    RunStatus,
+    TransferCandidate,
+    TransferRanking,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +53,10 @@ def canonical_ranking_config(config: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _check_dataset(dataset: EvalDataset, split: str) -> None:
+    if dataset.modality != Modality.IMAGE:  # ranking features are image models' today (issue 21: text later)
+        raise ValidationError(
+            {"dataset": f"{dataset.name} holds {dataset.modality} data; transfer rankings rank image models."}
+        )
     if split not in dataset.split_sizes:
         raise ValidationError(
             {"split": f"Dataset {dataset.name} has no split {split!r}; it has {sorted(dataset.split_sizes)}."}

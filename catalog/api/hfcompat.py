@@ -2,7 +2,9 @@
 
 - GET /api/models/<ns>/<name>[/revision/<rev>]: repository info (id, sha, siblings, tags, pipeline_tag, ...).
 - HEAD|GET /<ns>/<name>/resolve/<rev>/<filename>: config.json, README.md and model.safetensors, with the
-  headers huggingface_hub relies on (X-Repo-Commit, ETag, Content-Length) and single byte ranges.
+  headers huggingface_hub relies on (X-Repo-Commit, ETag, Content-Length) and single byte ranges. A model's
+  stored repository files (a transformers model's config.json and tokenizer files, catalog.text_services) are
+  served as stored, in place of the generated config, so transformers' from_pretrained loads them unchanged.
 A revision is "main" or the model's current content revision; errors carry X-Error-Code like the Hub's,
 so clients raise their usual RepositoryNotFound / RevisionNotFound / EntryNotFound errors.
 """
@@ -14,7 +16,8 @@ from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, S
 from django.views.decorators.http import require_http_methods
 
 from catalog import services
-from catalog.models import ModelEntry
+from catalog.models import ModelEntry, RepoFile
+from catalog.text_services import repo_file_content_type
 from core import hfconfig
 
 RANGE_PATTERN = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")
@@ -84,7 +87,8 @@ def _bad_revision(revision: str) -> JsonResponse | None:
 
 
 def _siblings(model: ModelEntry) -> list[dict]:
-    names = [hfconfig.CARD_FILENAME, hfconfig.CONFIG_FILENAME]
+    stored = RepoFile.objects.filter(model=model).values_list("filename", flat=True)
+    names = sorted({hfconfig.CARD_FILENAME, hfconfig.CONFIG_FILENAME, *stored})
     if model.weights_id:
         names.append(hfconfig.WEIGHTS_FILENAME)
     return [{"rfilename": name} for name in names]
@@ -227,6 +231,10 @@ def resolve(request: HttpRequest, namespace: str, name: str, revision: str, file
         return _error(404, "RepoNotFound", f"Repository {namespace}/{name} not found.")
     if not _revision_matches(model, revision):
         return _error(404, "RevisionNotFound", f"Revision {revision} not found; current is {model.revision}.")
+    stored = RepoFile.objects.filter(model=model, filename=filename).first()
+    if stored is not None:
+        with stored.file.storage.open(stored.file.name, "rb") as handle:
+            return _serve_small(request, model, handle.read(), repo_file_content_type(filename))
     if filename == hfconfig.CONFIG_FILENAME:
         return _serve_small(request, model, hfconfig.config_bytes(model), "application/json")
     if filename == hfconfig.CARD_FILENAME:

@@ -21,6 +21,7 @@ from catalog.models import (
     SourceKind,
     SpeedClaim,
     Task,
+    TextModelDetails,
     WeightsFile,
     WeightsMirror,
 )
@@ -165,8 +166,17 @@ class VerdictSerializer(serializers.Serializer):
     run = serializers.IntegerField(allow_null=True, help_text="The benchmark run that measured it")
 
 
+class TextDetailsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TextModelDetails
+        fields = ["model_type", "max_sequence_length", "vocab_size", "tokenizer_sha256", "base_model"]
+
+
 class ModelDetailSerializer(ModelListSerializer):
     weights = WeightsFileSerializer(read_only=True, allow_null=True)
+    text = TextDetailsSerializer(
+        source="text_details", read_only=True, allow_null=True, help_text="Text models only (domain nlp)."
+    )
     preprocessing = PreprocessingSerializer(source="*", read_only=True)
     source = SourceSerializer(source="*", read_only=True)
     claims = ClaimSerializer(many=True, read_only=True)
@@ -183,7 +193,7 @@ class ModelDetailSerializer(ModelListSerializer):
         fields = [
             *ModelListSerializer.Meta.fields,
             "card", "paper_ids", "num_classes", "label_names", "label_space", "model_args", "preprocessing", "source",
-            "weights", "revision", "claims", "speed_claims", "verdicts",
+            "weights", "revision", "claims", "speed_claims", "verdicts", "text",
         ]  # fmt: skip
         # label_space: the ImageNet label space (timm's synsets) an entry's outputs are named by, when
         # label_names is empty; the synsets themselves are in the entry's config.json.

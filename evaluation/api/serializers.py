@@ -14,6 +14,7 @@ class DatasetSerializer(serializers.ModelSerializer):
             "title",
             "description",
             "kind",
+            "modality",
             "class_names",
             "split_sizes",
             "split_hashes",
@@ -27,7 +28,10 @@ class DatasetUploadSerializer(serializers.Serializer):
     name = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    file = serializers.FileField(help_text="A zip of an ImageFolder: <split>/<class>/<image>.")
+    file = serializers.FileField(
+        help_text="A zip of an ImageFolder (<split>/<class>/<image>), or a text dataset: a .tsv, .csv or .jsonl "
+        "file with text and label columns and a split column (or named after its split, e.g. test.tsv)."
+    )
 
 
 class RunSerializer(serializers.ModelSerializer):

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from catalog.models import ModelEntry
-from evaluation import selectors, services
+from evaluation import selectors, services, text_services
 from evaluation.api.serializers import (
     DatasetSerializer,
     DatasetUploadSerializer,
@@ -44,14 +44,24 @@ class DatasetListView(generics.ListCreateAPIView):
         data = serializer.validated_data
         try:
             with spooled_upload(data["file"]) as path:
-                dataset = services.dataset_register_zip(
-                    name=data["name"], zip_path=path, title=data["title"], description=data["description"]
-                )
+                dataset = _register_upload(data, path)
         except UploadTooLarge as error:
             return error_response(413, str(error), {"file": [str(error)]})
         except DjangoValidationError as error:
             raise_as_api_error(error)
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+
+def _register_upload(data: dict, path) -> EvalDataset:
+    """A .tsv, .csv or .jsonl file is a text dataset; anything else must be an ImageFolder zip."""
+    if text_services.is_text_upload(data["file"].name):
+        return text_services.dataset_register_text_upload(
+            name=data["name"], path=path, original_name=data["file"].name, title=data["title"],
+            description=data["description"],
+        )  # fmt: skip
+    return services.dataset_register_zip(
+        name=data["name"], zip_path=path, title=data["title"], description=data["description"]
+    )
 
 
 class DatasetDetailView(generics.GenericAPIView):

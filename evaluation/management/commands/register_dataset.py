@@ -1,4 +1,5 @@
-"""Register an ImageFolder directory on this server as an evaluation dataset (root/<split>/<class>/<image>).
+"""Register an evaluation dataset on this server: an ImageFolder directory (root/<split>/<class>/<image>), or with
+--modality text a TSV/CSV/JSONL file or folder of them (core.textdata).
 
 --preset checks the directory against one of timm's test sets (ImageNet-1k, -ReaL, V2, -Sketch, -A, -R: class
 folders, and ReaL's file names) and registers it under the name that set's claims use.
@@ -10,7 +11,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core import dataset_presets, imagedecode
-from evaluation import services
+from evaluation import services, text_services
+from evaluation.models import Modality
 
 
 class Command(BaseCommand):
@@ -26,6 +28,10 @@ class Command(BaseCommand):
             choices=dataset_presets.PRESET_NAMES,
             help="Check the layout of one of timm's test sets.",
         )
+        parser.add_argument(
+            "--modality", choices=Modality.values, default=Modality.IMAGE,
+            help="image: an ImageFolder directory; text: a .tsv/.csv/.jsonl file or a folder of them.",
+        )  # fmt: skip
 
     def handle(
         self, *args, name: str, root: Path, title: str, description: str, preset: str | None, **options
@@ -34,12 +40,18 @@ class Command(BaseCommand):
             raise CommandError(
                 f"The claims on {preset} name the dataset {preset!r}: register it as {preset}."
             )
+        if preset and options["modality"] == Modality.TEXT:
+            raise CommandError(f"--preset {preset} is an image test set; it cannot be combined with --modality text.")
         try:
             if preset:
                 dataset, checked = services.dataset_register_preset(
                     preset=preset, root=root, title=title, description=description
                 )
                 self.stdout.write(checked.summary() + ".")
+            elif options["modality"] == Modality.TEXT:
+                dataset = text_services.dataset_register_text(
+                    name=name, root=root, title=title, description=description
+                )
             else:
                 dataset = services.dataset_register_directory(
                     name=name, root=root, title=title, description=description

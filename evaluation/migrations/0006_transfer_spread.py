@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('evaluation', '0004_transfer_rankings'),
+        ('evaluation', '0005_dataset_modality'),
     ]
 
     operations = [
