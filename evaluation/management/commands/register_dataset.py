@@ -41,7 +41,9 @@ class Command(BaseCommand):
                 f"The claims on {preset} name the dataset {preset!r}: register it as {preset}."
             )
         if preset and options["modality"] == Modality.TEXT:
-            raise CommandError(f"--preset {preset} is an image test set; it cannot be combined with --modality text.")
+            raise CommandError(
+                f"--preset {preset} is an image test set; it cannot be combined with --modality text."
+            )
         try:
             if preset:
                 dataset, checked = services.dataset_register_preset(
