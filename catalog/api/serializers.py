@@ -32,7 +32,7 @@ class ClaimSerializer(serializers.ModelSerializer):
         model = AccuracyClaim
         fields = [
             "dataset", "split", "metric", "value", "img_size", "crop_pct", "interpolation", "source", "source_url",
-            "created",
+            "created", "retired_at",
         ]  # fmt: skip
 
 
@@ -152,13 +152,20 @@ class ModelDetailSerializer(ModelListSerializer):
     speed_claims = serializers.SerializerMethodField(
         help_text="Published inference speed of the architecture (claims, not measured by this hub)."
     )
+    retired_claims = serializers.SerializerMethodField(
+        help_text="Claims the source no longer makes (a tag timm's results tables stopped listing): history only."
+    )
 
     class Meta(ModelListSerializer.Meta):
         fields = [
             *ModelListSerializer.Meta.fields,
             "card", "paper_ids", "num_classes", "label_names", "model_args", "preprocessing", "source", "weights",
-            "revision", "claims", "speed_claims",
+            "revision", "claims", "speed_claims", "retired_claims",
         ]  # fmt: skip
+
+    @extend_schema_field(ClaimSerializer(many=True))
+    def get_retired_claims(self, model: ModelEntry) -> list[dict]:
+        return ClaimSerializer(selectors.retired_claims(model=model), many=True).data
 
     @extend_schema_field(SpeedClaimSerializer(many=True))
     def get_speed_claims(self, model: ModelEntry) -> list[dict]:

@@ -156,12 +156,12 @@ def request_ranking(model, dataset, split, **config):
     )  # fmt: skip
 
 
-@pytest.mark.long(seconds=40)
+@pytest.mark.long(seconds=60)
 def test_sigkill_of_a_ranking_job_process_mid_ranking_is_redelivered_and_ranked_once(
     broker, start_worker, digit_model, slow_digits
 ):
     worker = start_worker(broker)
-    ranking = request_ranking(digit_model, slow_digits, "train")
+    ranking = request_ranking(digit_model, slow_digits, "test", batch_size=8)
     victim = wait_for(lambda: running_midway(ranking.pk, TransferRanking), 180, "the ranking to be midway")
     os.kill(victim.worker_pid, signal.SIGKILL)  # the prefork child extracting features
     wait_for(lambda: finished([ranking.pk], TransferRanking), 300, "the ranking to finish after the kill")
