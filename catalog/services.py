@@ -392,7 +392,7 @@ def claim_save(*, claim: AccuracyClaim) -> AccuracyClaim:
     """Save a claim edited field by field (the admin's form) and refresh the entries it concerns: its model,
     and the one it belonged to before when the edit moved it."""
     previous_model_id = (
-        AccuracyClaim.objects.filter(pk=claim.pk).values_list("model_id", flat=True).first()
+        AccuracyClaim.history.filter(pk=claim.pk).values_list("model_id", flat=True).first()
         if claim.pk
         else None
     )
@@ -403,10 +403,11 @@ def claim_save(*, claim: AccuracyClaim) -> AccuracyClaim:
 
 @transaction.atomic
 def claims_delete(*, claims: Iterable[AccuracyClaim]) -> int:
-    """Delete claims and refresh their entries; returns how many were deleted."""
+    """Delete claims, current or retired, and refresh their entries; returns how many were deleted."""
     claim_ids = [claim.pk for claim in claims]
-    model_ids = set(AccuracyClaim.objects.filter(pk__in=claim_ids).values_list("model_id", flat=True))
-    deleted, _ = AccuracyClaim.objects.filter(pk__in=claim_ids).delete()
+    chosen = AccuracyClaim.history.filter(pk__in=claim_ids)
+    model_ids = set(chosen.values_list("model_id", flat=True))
+    deleted, _ = chosen.delete()
     model_derived_refresh(model_ids=model_ids)
     return deleted
 

@@ -79,3 +79,13 @@ def test_a_claim_recorded_again_by_hand_is_current_again(timm_entries):
         source=ClaimSource.RESULTS_TABLE,
     )  # fmt: skip
     assert model.claims.get().value == 42.0 and AccuracyClaim.history.filter(model=model).count() == 1
+
+
+def test_curators_see_and_can_delete_retired_claims(timm_entries, admin_client):
+    import_table(TAGS)
+    import_table(TAGS[:1])
+    retired = AccuracyClaim.history.get(model=timm_entries[TAGS[1]])
+    listing = admin_client.get("/admin/catalog/accuracyclaim/", {"retired_at__isempty": "0"}).content.decode()
+    assert f"/admin/catalog/accuracyclaim/{retired.pk}/change/" in listing
+    assert services.claims_delete(claims=[retired]) == 1
+    assert not AccuracyClaim.history.filter(pk=retired.pk).exists()
