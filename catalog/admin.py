@@ -76,9 +76,12 @@ class WeightsFileAdmin(admin.ModelAdmin):
 
 @admin.register(AccuracyClaim)
 class AccuracyClaimAdmin(admin.ModelAdmin):
-    list_display = ["model", "dataset", "split", "metric", "value", "source"]
-    list_filter = ["metric", "source"]
+    list_display = ["model", "dataset", "split", "metric", "value", "source", "retired_at"]
+    list_filter = ["metric", "source", ("retired_at", admin.EmptyFieldListFilter)]
     search_fields = ["model__name", "dataset"]
+
+    def get_queryset(self, request):
+        return AccuracyClaim.history.select_related("model")  # retired claims too: curators see the history
 
     def save_model(self, request, obj: AccuracyClaim, form, change: bool) -> None:
         services.claim_save(claim=obj)

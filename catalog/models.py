@@ -365,8 +365,24 @@ def estimate_size_bytes(num_params: int | None, dtype: str = ESTIMATE_DTYPE) -> 
     return None if num_params is None else num_params * BYTES_PER_PARAMETER[dtype]
 
 
+class CurrentClaimManager(models.Manager):
+    """Claims still made: every list, verdict and derived column reads these (the default manager, so
+    `model.claims` is the current claims too). A retired claim is kept as history (AccuracyClaim.history)."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(retired_at__isnull=True)
+
+
+class ClaimHistoryManager(models.Manager):
+    """Every claim, current and retired: the model page's history and the import's bookkeeping."""
+
+
 class AccuracyClaim(models.Model):
-    """What someone says the model scores. Values are percentages (0-100)."""
+    """What someone says the model scores. Values are percentages (0-100).
+
+    A claim from timm's results tables whose tag a later import's table no longer lists is retired
+    (`retired_at`): kept as history, no longer shown or judged as current; listed again, it is current again.
+    """
 
     model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="claims")
     dataset = models.CharField(max_length=96)
@@ -379,8 +395,15 @@ class AccuracyClaim(models.Model):
     source = models.CharField(max_length=16, choices=ClaimSource.choices, default=ClaimSource.AUTHOR)
     source_url = models.URLField(max_length=500, blank=True)
     created = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(
+        null=True, blank=True, help_text="when its source stopped making it (history, not a current claim)"
+    )
+
+    objects = CurrentClaimManager()
+    history = ClaimHistoryManager()
 
     class Meta:
+        base_manager_name = "history"
         constraints = [
             models.UniqueConstraint(
                 fields=["model", "dataset", "split", "metric", "source"], name="unique_claim_per_source"

@@ -55,6 +55,15 @@ def with_claims(queryset: QuerySet[ModelEntry]) -> QuerySet[ModelEntry]:
     )
 
 
+def retired_claims(*, model: ModelEntry) -> list[AccuracyClaim]:
+    """Claims the model's source no longer makes (a tag timm's table stopped listing): history, newest first."""
+    return list(
+        AccuracyClaim.history.filter(model=model, retired_at__isnull=False).order_by(
+            "-retired_at", "dataset", "metric"
+        )
+    )
+
+
 def model_get(*, namespace: str, name: str) -> ModelEntry:
     """Raises ModelEntry.DoesNotExist. The model carries `published_speeds` (speed_claims_for)."""
     model = with_claims(ModelEntry.objects.select_related("weights", "text_details")).get(

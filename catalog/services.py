@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import Count, F, ProtectedError
+from django.db.models import Count, F, ProtectedError, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -398,9 +398,11 @@ def _claim_upsert(
     crop_pct: float | None,
     interpolation: str,
 ) -> AccuracyClaim:
-    claim = AccuracyClaim.objects.filter(
+    # A retired claim recorded again is the same row, current again (the unique constraint spans both).
+    claim = AccuracyClaim.history.filter(
         model=model, dataset=dataset, split=split, metric=metric, source=source
     ).first() or AccuracyClaim(model=model, dataset=dataset, split=split, metric=metric, source=source)
+    claim.retired_at = None
     claim.value = value
     claim.source_url = source_url
     claim.img_size = img_size
@@ -440,7 +442,7 @@ def claim_save(*, claim: AccuracyClaim) -> AccuracyClaim:
     """Save a claim edited field by field (the admin's form) and refresh the entries it concerns: its model,
     and the one it belonged to before when the edit moved it."""
     previous_model_id = (
-        AccuracyClaim.objects.filter(pk=claim.pk).values_list("model_id", flat=True).first()
+        AccuracyClaim.history.filter(pk=claim.pk).values_list("model_id", flat=True).first()
         if claim.pk
         else None
     )
@@ -451,10 +453,11 @@ def claim_save(*, claim: AccuracyClaim) -> AccuracyClaim:
 
 @transaction.atomic
 def claims_delete(*, claims: Iterable[AccuracyClaim]) -> int:
-    """Delete claims and refresh their entries; returns how many were deleted."""
+    """Delete claims, current or retired, and refresh their entries; returns how many were deleted."""
     claim_ids = [claim.pk for claim in claims]
-    model_ids = set(AccuracyClaim.objects.filter(pk__in=claim_ids).values_list("model_id", flat=True))
-    deleted, _ = AccuracyClaim.objects.filter(pk__in=claim_ids).delete()
+    chosen = AccuracyClaim.history.filter(pk__in=claim_ids)
+    model_ids = set(chosen.values_list("model_id", flat=True))
+    deleted, _ = chosen.delete()
     model_derived_refresh(model_ids=model_ids)
     return deleted
 
@@ -731,11 +734,13 @@ class TimmResultsSummary:
     tags_with_claims: int = 0
     tags_without_claims: list[str] = field(default_factory=list)
     tags_not_in_registry: list[str] = field(default_factory=list)  # rows naming tags timm does not list
+    claims_retired: int = 0  # claims of tags a table no longer lists: kept as history, no longer current
     param_count_mismatches: list[ParamCountMismatch] = field(default_factory=list)
 
 
 PARAM_COUNT_TOLERANCE = 0.01
-CLAIM_UPDATE_FIELDS = ["value", "img_size", "crop_pct", "interpolation", "source_url"]
+# retired_at is among them: a tag listed again makes its retired claim current again (written as None).
+CLAIM_UPDATE_FIELDS = ["value", "img_size", "crop_pct", "interpolation", "source_url", "retired_at"]
 
 
 def rows_per_tag(rows: Iterable[ClaimRow], default_img_size: Mapping[str, int]) -> dict[str, ClaimRow]:
@@ -795,7 +800,7 @@ def _upsert_counting(
     objects: list, *, model: type, unique_fields: list[str], update_fields: list[str]
 ) -> int:
     """Insert or update rows; returns how many were new."""
-    before = model.objects.count()
+    before = model._base_manager.count()  # every row, retired claims too: a revived one is not new
     model.objects.bulk_create(
         objects,
         update_conflicts=True,
@@ -803,7 +808,7 @@ def _upsert_counting(
         update_fields=update_fields,
         batch_size=TIMM_BATCH_SIZE,
     )
-    return model.objects.count() - before
+    return model._base_manager.count() - before
 
 
 def _speed_claim(table: SpeedTableRows, row: Any) -> SpeedClaim:
@@ -821,6 +826,31 @@ def _speed_claim(table: SpeedTableRows, row: Any) -> SpeedClaim:
         source=ClaimSource.RESULTS_TABLE,
         source_url=table.source_url,
     )
+
+
+def _retire_unlisted_claims(
+    tables: list[ResultsTable], *, names: set[str], registry_names: set[str], summary: TimmResultsSummary
+) -> set[int]:
+    """Retire the results-table claims on each table's test set whose tag the table no longer lists, for the
+    tags of this import and those timm's registry dropped; returns the entries whose claims changed. A partial
+    import (a name filter) leaves the claims of the other tags alone."""
+    now = timezone.now()
+    changed: set[int] = set()
+    for table in tables:
+        listed = {row.model for row in table.rows}
+        unlisted = (
+            AccuracyClaim.objects.filter(
+                model__namespace="timm",
+                dataset=table.dataset,
+                split=table.split,
+                source=ClaimSource.RESULTS_TABLE,
+            )
+            .exclude(model__name__in=listed)
+            .filter(Q(model__name__in=names) | ~Q(model__name__in=registry_names))
+        )
+        changed |= set(unlisted.values_list("model_id", flat=True))
+        summary.claims_retired += unlisted.update(retired_at=now)
+    return changed
 
 
 @transaction.atomic
@@ -851,7 +881,10 @@ def timm_results_import(
     )
     summary.claims_created, summary.claims_updated = created, len(claims) - created
     claimed_pks = {claim.model_id for claim in claims}
-    model_derived_refresh(model_ids=claimed_pks)
+    retired_pks = _retire_unlisted_claims(
+        tables, names=names, registry_names=set(registry_names), summary=summary
+    )
+    model_derived_refresh(model_ids=claimed_pks | retired_pks)
     catalog_analyze()
     summary.tags_with_claims = len(claimed_pks)
     summary.tags_without_claims = sorted(name for name, pk in model_pks.items() if pk not in claimed_pks)

@@ -209,6 +209,7 @@ def _render_model(
         "mirror": selectors.latest_mirror(model=model),
         "card_html": render_markdown(model.card),
         "claims": list(model.claims.all()),
+        "retired_claims": selectors.retired_claims(model=model),
         "verdicts": selectors.claim_verdicts(model=model),
         "runs": runs,
         "test_set_results": results,

@@ -1,7 +1,8 @@
 """The files a model repository exposes through the Hugging Face protocol, built from a catalog record.
 
 `config.json` follows timm's Hugging Face format (timm.models._hub.save_for_hf): top-level architecture,
-num_classes, label_names and model_args, plus the pretrained_cfg that timm.data.resolve_data_config reads.
+num_classes, label_names and model_args (only those core.model_args allows), plus the pretrained_cfg that
+timm.data.resolve_data_config reads.
 Pure Python: takes any object with ModelEntry's attributes.
 """
 
@@ -12,6 +13,8 @@ from functools import lru_cache
 from typing import Any
 
 import yaml
+
+from core import model_args
 
 CONFIG_FILENAME = "config.json"
 WEIGHTS_FILENAME = "model.safetensors"
@@ -57,8 +60,9 @@ def timm_config(model: Any) -> dict[str, Any]:
         config["label_names"] = label_names
     if getattr(model, "label_space", "") and not model.label_names:
         config["label_descriptions"] = dict(zip(label_names, model.output_label_descriptions, strict=True))
-    if model.model_args:
-        config["model_args"] = dict(model.model_args)
+    served_args = model_args.servable(model.model_args)  # never a refused argument a stored row kept
+    if served_args:
+        config["model_args"] = served_args
     return config
 
 

@@ -140,3 +140,13 @@ def checked(model_args: Any) -> dict[str, Any]:
     if found:
         raise ModelArgsError(describe(found) + f" Allowed keys: {', '.join(sorted(ALLOWED))}.")
     return dict(model_args)
+
+
+def servable(model_args: Any) -> dict[str, Any]:
+    """Only the allowed, well-formed entries: what config.json may hand to a client's timm.create_model. A row
+    stored before the allow-list may hold a refused one (checkpoint_path, pretrained_cfg, ...); serving it would
+    make the client read or download files, so it is left out of the served file (running the model here still
+    fails loudly through `checked`)."""
+    if not isinstance(model_args, Mapping):
+        return {}
+    return {key: value for key, value in model_args.items() if not problems({key: value})}

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 from catalog.models import ModelEntry, name_validator
 
@@ -68,7 +69,9 @@ class Job(models.Model):
     """The lifecycle both kinds of job share (a benchmark run, a transfer ranking): queued -> running -> succeeded,
     failed or cancelled, with progress, the log's tail, the error, who asked, which worker ran it and when.
 
-    State changes are conditional updates (`transition`), so two processes racing on one job cannot both win.
+    State changes are conditional updates (`transition`), so two processes racing on one job cannot both win;
+    an execution's writes are also guarded by its attempt number. evaluation/lifecycle.py holds the code that
+    claims, beats for, finishes, fails, reaps and republishes jobs of either kind.
     """
 
     status = models.CharField(
@@ -82,6 +85,19 @@ class Job(models.Model):
     )
     worker = models.CharField(max_length=200, blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
+    enqueued = models.DateTimeField(
+        default=timezone.now,
+        help_text="when its message was last published (the reaper republishes lost ones)",
+    )
+    worker_pid = models.PositiveIntegerField(
+        null=True, blank=True, help_text="process id of the execution on the worker's host"
+    )
+    attempts = models.PositiveIntegerField(
+        default=0, help_text="executions started; each one's writes are guarded by its attempt number"
+    )
+    heartbeat = models.DateTimeField(
+        null=True, blank=True, help_text="last sign of life of the running execution (progress writes)"
+    )
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
 
@@ -112,16 +128,6 @@ class BenchmarkRun(Job):
     top1 = models.FloatField(null=True, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     provenance = models.JSONField(default=dict, blank=True)
-
-    worker_pid = models.PositiveIntegerField(
-        null=True, blank=True, help_text="process id of the execution on the worker's host"
-    )
-    attempts = models.PositiveIntegerField(
-        default=0, help_text="executions started; each one's writes are guarded by its attempt number"
-    )
-    heartbeat = models.DateTimeField(
-        null=True, blank=True, help_text="last sign of life of the running execution (progress writes)"
-    )
 
     class Meta(Job.Meta):
         indexes = [models.Index(fields=["weights_sha256", "dataset_hash", "config_key"], name="run_identity")]

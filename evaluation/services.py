@@ -1,4 +1,5 @@
-"""Writes for evaluation: datasets, and the only code that changes a BenchmarkRun's state.
+"""Writes for evaluation: datasets, and the only code that changes a BenchmarkRun's state (through
+evaluation/lifecycle.py, the lifecycle runs share with transfer rankings).
 
 queued -> running -> succeeded | failed | cancelled. Every transition is one conditional UPDATE (`WHERE status
 = <expected>`, and for an execution's writes `AND attempts = <its attempt>`), so a cancel racing a finishing
@@ -11,21 +12,17 @@ import hashlib
 import json
 import logging
 import multiprocessing
-import os
 import shutil
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import ProtectedError, Q, QuerySet
+from django.db import transaction
+from django.db.models import ProtectedError, QuerySet
 from django.utils import timezone
 
 from catalog import services as catalog_services
@@ -35,17 +32,19 @@ from core.datasets import dataset_content_hash
 from core.label_spaces import REAL_DATASET
 from core.options import OptionError
 from core.run_config import PROTOCOL_OPTIONS, RUN_CONFIG, claim_protocol
-from evaluation import text_services
+from evaluation import lifecycle, text_services
 from evaluation.models import BenchmarkRun, DatasetKind, EvalDataset, Modality, RunStatus
 
 logger = logging.getLogger(__name__)
 
-LOG_TAIL_LINES = 40
-PROGRESS_WRITE_INTERVAL = 0.5  # seconds: progress rows are written at most this often
-
-
-class RunCancelled(Exception):
-    """Raised inside a running job when its row was cancelled meanwhile."""
+# A benchmark run's lifecycle: the one both kinds of job share (evaluation/lifecycle.py).
+RUNS = lifecycle.JobKind(BenchmarkRun, "run", "run_benchmark", time_limit=lambda: settings.RUN_TIME_LIMIT)
+RunCancelled = lifecycle.JobCancelled
+RunSuperseded = lifecycle.JobSuperseded
+TransientRunError = lifecycle.TransientJobError
+TRANSIENT_DB_ERRORS = lifecycle.TRANSIENT_DB_ERRORS
+SOFT_TIME_LIMIT_REASON = lifecycle.SOFT_TIME_LIMIT_REASON.format(label="run")
+ReapReport = lifecycle.ReapReport
 
 
 # --- datasets -------------------------------------------------------------------------------------------
@@ -393,176 +392,6 @@ def run_cancel(*, run: BenchmarkRun) -> BenchmarkRun:
     return run
 
 
-class RunSuperseded(RunCancelled):
-    """Raised inside an execution whose run was taken over by a newer attempt (or reaped)."""
-
-
-class TransientRunError(Exception):
-    """The database went away mid-run. The task retries with backoff and resumes as the same attempt."""
-
-    def __init__(self, run_id: int, attempt: int | None, cause: Exception):
-        super().__init__(f"run {run_id}, attempt {attempt}: {type(cause).__name__}: {cause}")
-        self.run_id, self.attempt, self.cause = run_id, attempt, cause
-
-
-SOFT_TIME_LIMIT_REASON = "Time limit exceeded: the worker stopped the run at its soft time limit."
-
-# Errors that mean "the database is briefly unreachable", not "this job is broken".
-TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
-
-
-def _same_host(worker_a: str, worker_b: str) -> bool:
-    return worker_a.rpartition("@")[2] == worker_b.rpartition("@")[2]
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _previous_execution_gone(run: BenchmarkRun, worker: str, now: datetime) -> bool:
-    """A run found "running" may be taken over only when its execution is certainly dead: its process on this
-    host is gone (a worker child killed; Celery redelivers at once), or its heartbeat is stale."""
-    if run.heartbeat is None or run.heartbeat < now - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT):
-        return True
-    if run.worker_pid and _same_host(run.worker, worker):
-        return run.worker_pid == os.getpid() or not _process_alive(run.worker_pid)
-    return False
-
-
-def _start(run_id: int, worker: str, resume_attempt: int | None = None) -> int | None:
-    """Claim the run for this process; returns the attempt number that guards every later write, or None.
-
-    queued -> running always; running -> running (a redelivered message) only when the previous execution
-    is gone or this is its retry (resume_attempt). A duplicate message for a run that is alive elsewhere or
-    finished is dropped. Too many attempts fail the run with the reason.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        run = BenchmarkRun.objects.select_for_update().filter(pk=run_id).first()
-        if run is None or run.status not in (RunStatus.QUEUED, RunStatus.RUNNING):
-            return None
-        resuming = (
-            resume_attempt is not None and run.status == RunStatus.RUNNING and run.attempts == resume_attempt
-        )
-        if (
-            run.status == RunStatus.RUNNING
-            and not resuming
-            and not _previous_execution_gone(run, worker, now)
-        ):
-            logger.info(
-                "run %s is running on %s (pid %s); duplicate delivery dropped",
-                run_id,
-                run.worker,
-                run.worker_pid,
-            )
-            return None
-        if run.status == RunStatus.RUNNING and not resuming:
-            note = (
-                f"attempt {run.attempts} lost: {run.worker} (pid {run.worker_pid}) stopped without finishing"
-            )
-            logger.warning("run %s: %s", run_id, note)
-            run.log_tail = _append_line(run.log_tail, note)
-        if not resuming and run.attempts >= settings.RUN_MAX_ATTEMPTS:
-            reason = (
-                f"Gave up after {run.attempts} attempts: each time the worker stopped without finishing "
-                f"(last: {run.worker}). The job may be killing its worker (out of memory?)."
-            )
-            BenchmarkRun.objects.filter(pk=run_id).update(
-                status=RunStatus.FAILED,
-                error=reason,
-                finished=now,
-                log_tail=_append_line(run.log_tail, reason),
-            )
-            return None
-        attempt = run.attempts if resuming else run.attempts + 1
-        logger.info("run %s: attempt %s started on %s (pid %s)", run_id, attempt, worker, os.getpid())
-        BenchmarkRun.objects.filter(pk=run_id).update(
-            status=RunStatus.RUNNING, worker=worker, worker_pid=os.getpid(), started=now, heartbeat=now,
-            attempts=attempt, progress=0.0, error="", log_tail=run.log_tail,
-        )  # fmt: skip
-        return attempt
-
-
-def _append_line(log_tail: str, line: str) -> str:
-    stamp = timezone.now().strftime("%H:%M:%S")
-    return "\n".join([*log_tail.splitlines(), f"{stamp} {line}"][-LOG_TAIL_LINES:])
-
-
-class _ProgressWriter:
-    """Writes progress, a log tail and the heartbeat to the run row, at most twice a second, and notices
-    cancellation or a takeover (every write is guarded by this execution's attempt number)."""
-
-    def __init__(self, run_id: int, attempt: int, log_tail: str = ""):
-        self.run_id = run_id
-        self.attempt = attempt
-        self.lines: list[str] = log_tail.splitlines()[-LOG_TAIL_LINES:]
-        self.last_write = 0.0
-
-    def log(self, line: str) -> None:
-        stamp = timezone.now().strftime("%H:%M:%S")
-        self.lines = [*self.lines, f"{stamp} {line}"][-LOG_TAIL_LINES:]
-
-    def transition(self, **fields: Any) -> bool:
-        """One conditional UPDATE: only while this attempt still owns the running run."""
-        return (
-            BenchmarkRun.objects.filter(
-                pk=self.run_id, status=RunStatus.RUNNING, attempts=self.attempt
-            ).update(**fields)
-            == 1
-        )
-
-    def __call__(self, fraction: float, message: str) -> None:
-        now = time.monotonic()
-        if now - self.last_write < PROGRESS_WRITE_INTERVAL and fraction < 1.0:
-            return
-        self.last_write = now
-        self.log(message)
-        if not self.transition(
-            progress=round(fraction * 100, 1), log_tail="\n".join(self.lines), heartbeat=timezone.now()
-        ):
-            status = BenchmarkRun.objects.filter(pk=self.run_id).values_list("status", flat=True).first()
-            raise RunCancelled() if status == RunStatus.CANCELLED else RunSuperseded()
-
-
-class _Heartbeat:
-    """Beats for the execution in a thread while it runs, also through phases without progress (building the
-    model, scanning the data, measuring latency), so the reaper never mistakes a slow phase for a dead worker.
-    Progress writes beat too. The thread dies with its process: a killed job stops beating at once."""
-
-    def __init__(self, run_id: int, attempt: int):
-        self.run_id, self.attempt = run_id, attempt
-        self.interval = max(0.2, settings.RUN_HEARTBEAT_TIMEOUT / 5)
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
-
-    def _beat(self) -> None:
-        try:
-            while not self.stopped.wait(self.interval):
-                try:
-                    BenchmarkRun.objects.filter(
-                        pk=self.run_id, status=RunStatus.RUNNING, attempts=self.attempt
-                    ).update(heartbeat=timezone.now())
-                except DatabaseError:  # briefly away: the next beat reconnects and tries again
-                    logger.warning("run %s: heartbeat not written", self.run_id, exc_info=True)
-                    connection.close_if_unusable_or_obsolete()
-        finally:
-            connection.close()  # this thread's own connection
-
-    def __enter__(self) -> "_Heartbeat":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=10)
-
-
 def _model_source(model: ModelEntry) -> Any:
     from core import hfconfig
     from core.harness import ModelSource
@@ -598,58 +427,41 @@ def run_execute(
     goes away mid-run raises TransientRunError (the task retries as the same attempt); anything else fails
     the run with its text.
     """
-    attempt = resume_attempt
-    try:
-        attempt = _start(run_id, worker, resume_attempt)
-        if attempt is None:  # cancelled, finished, deleted, or alive in another execution
-            return BenchmarkRun.objects.filter(pk=run_id).first()
-        run = BenchmarkRun.objects.select_related("model__weights", "dataset").get(pk=run_id)
-        progress = _ProgressWriter(run_id, attempt, run.log_tail)
-        with _Heartbeat(run_id, attempt):
-            return _execute(run, progress, on_progress)
-    except TRANSIENT_DB_ERRORS as error:
-        raise TransientRunError(run_id, attempt, error) from error
+    return lifecycle.job_execute(
+        kind=RUNS, job_id=run_id, worker=worker, resume_attempt=resume_attempt,
+        body=lambda progress: _execute(run_id, progress, on_progress),
+    )  # fmt: skip
 
 
 def _execute(
-    run: BenchmarkRun, progress: _ProgressWriter, on_progress: Callable[[float, str], None] | None
+    run_id: int, progress: lifecycle.ProgressWriter, on_progress: Callable[[float, str], None] | None
 ) -> BenchmarkRun:
+    from core.harness import HarnessConfig
+
     def report(fraction: float, message: str) -> None:
         progress(fraction, message)
         if on_progress:
             on_progress(fraction, message)
 
-    progress.log(f"attempt {progress.attempt} started")
-    try:
-        from core.harness import HarnessConfig
-
-        if run.model.weights is None or run.model.weights.sha256 != run.weights_sha256:
-            raise ValueError("The model's weights changed since this run was queued; request a new run.")
-        config = HarnessConfig(
-            batch_size=run.config["batch_size"], num_workers=_loader_workers(run.config["num_workers"]),
-            seed=run.config["seed"], threads=run.config["threads"],
-            # runs queued before the protocol options existed measured with the model's own preprocessing
-            **{name: run.config[name] for name in PROTOCOL_OPTIONS if run.config.get(name) is not None},
-        )  # fmt: skip
-        # The one point where image and text runs part: everything before and after is the same lifecycle.
-        if run.dataset.modality == Modality.TEXT:
-            result = text_services.text_run_measure(run, config, progress.log, report)
-        else:
-            result = _measure_images(run, config, progress, report)
-        return _succeed(run, result, progress)
-    except RunCancelled:  # cancelled, or superseded by a newer attempt: that one owns the row now
-        return BenchmarkRun.objects.get(pk=run.pk)
-    except TRANSIENT_DB_ERRORS:
-        raise
-    except SoftTimeLimitExceeded:
-        return _fail(progress, SOFT_TIME_LIMIT_REASON)
-    except Exception as error:  # any failure is recorded on the row, never left "running"
-        logger.exception("benchmark run %s failed", run.pk)
-        return _fail(progress, f"{type(error).__name__}: {error}")
+    run = BenchmarkRun.objects.select_related("model__weights", "dataset").get(pk=run_id)
+    if run.model.weights is None or run.model.weights.sha256 != run.weights_sha256:
+        raise ValueError("The model's weights changed since this run was queued; request a new run.")
+    config = HarnessConfig(
+        batch_size=run.config["batch_size"], num_workers=_loader_workers(run.config["num_workers"]),
+        seed=run.config["seed"], threads=run.config["threads"],
+        # runs queued before the protocol options existed measured with the model's own preprocessing
+        **{name: run.config[name] for name in PROTOCOL_OPTIONS if run.config.get(name) is not None},
+    )  # fmt: skip
+    # The one point where image and text runs part: everything before and after is the same lifecycle.
+    if run.dataset.modality == Modality.TEXT:
+        result = text_services.text_run_measure(run, config, progress.log, report)
+    else:
+        result = _measure_images(run, config, progress, report)
+    return _succeed(run, result, progress)
 
 
 def _measure_images(
-    run: BenchmarkRun, config: Any, progress: _ProgressWriter, report: Callable[[float, str], None]
+    run: BenchmarkRun, config: Any, progress: lifecycle.ProgressWriter, report: Callable[[float, str], None]
 ) -> Any:
     from core.harness import DatasetSource, evaluate_model
 
@@ -663,14 +475,6 @@ def _measure_images(
     progress.log(f"checking the files of {run.dataset.name}/{run.split} against its registration")
     _check_split_unchanged(run, dataset.root)
     return evaluate_model(_model_source(run.model), dataset, config, on_progress=report)
-
-
-def _fail(progress: _ProgressWriter, reason: str) -> BenchmarkRun:
-    progress.log(f"failed: {reason}")
-    progress.transition(
-        status=RunStatus.FAILED, error=reason, log_tail="\n".join(progress.lines), finished=timezone.now()
-    )
-    return BenchmarkRun.objects.get(pk=progress.run_id)
 
 
 class DatasetChanged(Exception):
@@ -706,7 +510,7 @@ def _unreadable_note(split_root: Path) -> str:
     return f"; unreadable images now: {', '.join(unreadable[:10])}{more}"
 
 
-def _succeed(run: BenchmarkRun, result: Any, progress: _ProgressWriter) -> BenchmarkRun:
+def _succeed(run: BenchmarkRun, result: Any, progress: lifecycle.ProgressWriter) -> BenchmarkRun:
     if result.provenance.get("dataset_hash") not in (None, run.dataset_hash):
         raise RuntimeError("the harness measured other data than the run names")
     metrics = result.to_dict()
@@ -724,29 +528,19 @@ def _succeed(run: BenchmarkRun, result: Any, progress: _ProgressWriter) -> Bench
         if finished:  # the catalog's verdict columns follow the new measurement
             catalog_services.model_derived_refresh(model_ids=[run.model_id])
     if finished:
-        logger.info("run %s: result recorded by attempt %s", run.pk, progress.attempt)
+        lifecycle.job_recorded(progress)
     return BenchmarkRun.objects.get(pk=run.pk)
 
 
 def run_fail_timed_out(*, run_id: int, seconds: float) -> bool:
     """The worker killed the job at its hard time limit (called from the worker's main process)."""
     reason = f"Hard time limit exceeded: the worker stopped the run after {seconds:g} s."
-    return _fail_running(run_id, reason)
+    return lifecycle.job_fail_running(kind=RUNS, job_id=run_id, reason=reason)
 
 
 def run_fail_running(*, run_id: int, reason: str) -> bool:
     """Fail a run that is still running, with the reason (the task gave up on it outside the harness)."""
-    return _fail_running(run_id, reason)
-
-
-def _fail_running(run_id: int, reason: str) -> bool:
-    run = BenchmarkRun.objects.filter(pk=run_id).first()
-    if run is None:
-        return False
-    return BenchmarkRun.transition(
-        run_id, allowed_from=[RunStatus.RUNNING], status=RunStatus.FAILED, error=reason, finished=timezone.now(),
-        log_tail=_append_line(run.log_tail, f"failed: {reason}"),
-    )  # fmt: skip
+    return lifecycle.job_fail_running(kind=RUNS, job_id=run_id, reason=reason)
 
 
 @transaction.atomic
@@ -762,57 +556,10 @@ def runs_delete(*, runs: QuerySet[BenchmarkRun]) -> int:
     return deleted
 
 
-# --- the reaper: runs whose worker vanished -------------------------------------------------------------
-
-
-@dataclass
-class ReapReport:
-    requeued: list[int] = field(default_factory=list)
-    failed: list[int] = field(default_factory=list)
+# --- the reaper: runs whose worker vanished, runs whose message was lost --------------------------------
 
 
 def runs_reap(*, now: datetime | None = None) -> ReapReport:
-    """Requeue (or fail, with the reason) every running run whose heartbeat stopped.
-
-    Safe to run from every worker at once: each change is one UPDATE conditional on the heartbeat and attempt
-    it read, so a run that showed a sign of life meanwhile, or that another reaper handled, is left alone.
-    """
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT)
-    report = ReapReport()
-    stale = BenchmarkRun.objects.filter(status=RunStatus.RUNNING).filter(
-        Q(heartbeat__lt=cutoff) | Q(heartbeat__isnull=True, started__lt=cutoff)
-    )
-    for run in stale.only("pk", "attempts", "heartbeat", "started", "worker", "log_tail"):
-        since = run.heartbeat or run.started
-        lost = f"{run.worker or 'its worker'} showed no sign of life since {since:%Y-%m-%d %H:%M:%S} UTC"
-        unchanged = {
-            "pk": run.pk,
-            "status": RunStatus.RUNNING,
-            "attempts": run.attempts,
-            "heartbeat": run.heartbeat,
-        }
-        if run.started and (now - run.started).total_seconds() > settings.RUN_TIME_LIMIT:
-            outcome, reason = (
-                RunStatus.FAILED,
-                f"Time limit exceeded ({settings.RUN_TIME_LIMIT} s) and {lost}.",
-            )
-        elif run.attempts >= settings.RUN_MAX_ATTEMPTS:
-            outcome, reason = RunStatus.FAILED, f"Worker lost: {lost}; gave up after {run.attempts} attempts."
-        else:
-            outcome, reason = RunStatus.QUEUED, f"requeued: {lost} (attempt {run.attempts} lost)"
-        with transaction.atomic():
-            changed = BenchmarkRun.objects.filter(**unchanged).update(
-                status=outcome,
-                error=reason if outcome == RunStatus.FAILED else "",
-                finished=now if outcome == RunStatus.FAILED else None,
-                log_tail=_append_line(run.log_tail, reason),
-            )
-            if changed and outcome == RunStatus.QUEUED:
-                from evaluation.tasks import run_benchmark
-
-                run_benchmark.delay_on_commit(run.pk)
-        if changed:
-            logger.warning("run %s: %s", run.pk, reason)
-            (report.requeued if outcome == RunStatus.QUEUED else report.failed).append(run.pk)
-    return report
+    """Requeue (or fail, with the reason) every running run whose heartbeat stopped, and publish again every run
+    queued longer than DEPOT_RUN_QUEUED_TIMEOUT (lifecycle.jobs_reap). Safe to run from every worker at once."""
+    return lifecycle.jobs_reap(kind=RUNS, now=now)

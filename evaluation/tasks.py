@@ -1,11 +1,13 @@
 """Celery tasks: fetch by id, call one service. CELERY_TASK_ROUTES sends them to the `benchmarks` queue.
 
 Fault handling (README: "Jobs and faults"):
+Both kinds of job (benchmark runs, transfer rankings) share one lifecycle (evaluation/lifecycle.py):
 - acks_late + reject_on_worker_lost: a job whose process was killed goes back to the queue and the next
-  execution takes the run over (services._start); the attempt guard keeps exactly one result.
+  execution takes the job over (lifecycle.job_claim); the attempt guard keeps exactly one result.
 - a database that is briefly away: retried with exponential backoff, resuming the same attempt.
-- the hard time limit: the worker's main process fails the run with the reason (on_failure below).
-- a worker that vanished entirely: the reaper thread every worker runs (start_reaper) requeues the run.
+- the hard time limit: the worker's main process fails the job with the reason (on_failure below).
+- a worker that vanished entirely: the reaper thread every worker runs (start_reaper) requeues the job; it
+  also publishes again a job whose message was lost before any worker took it.
 """
 
 import logging
@@ -20,7 +22,7 @@ from celery.signals import worker_ready, worker_shutting_down
 from django.conf import settings
 from django.db import close_old_connections
 
-from evaluation import services
+from evaluation import lifecycle, services, transfer_services
 
 logger = logging.getLogger(__name__)
 
@@ -28,26 +30,38 @@ MAX_TRANSIENT_RETRIES = 6
 BACKOFF_MAX_SECONDS = 120
 
 
-class BenchmarkTask(DjangoTask):
+class JobTask(DjangoTask):
+    """on_failure for both kinds of job: record why the task gave up on a job that is still running."""
+
+    kind: lifecycle.JobKind
+
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
-        run_id = kwargs.get("run_id", args[0] if args else None)
-        if run_id is None or isinstance(exc, WorkerLostError):
+        job_id = args[0] if args else next(iter(kwargs.values()), None)
+        if job_id is None or isinstance(exc, WorkerLostError):
             return  # a lost worker's message is requeued (reject_on_worker_lost); the next execution takes over
         try:
             close_old_connections()
-            if isinstance(exc, SoftTimeLimitExceeded):  # struck outside the harness (e.g. while starting)
-                services.run_fail_running(run_id=run_id, reason=services.SOFT_TIME_LIMIT_REASON)
-            elif isinstance(exc, TimeLimitExceeded):
-                services.run_fail_timed_out(run_id=run_id, seconds=float(exc.args[0]) if exc.args else 0.0)
-            elif isinstance(exc, services.TRANSIENT_DB_ERRORS):
-                reason = f"Gave up after {self.max_retries} retries, the database stayed unreachable: {exc}"
-                services.run_fail_running(run_id=run_id, reason=reason)
-            else:
-                services.run_fail_running(
-                    run_id=run_id, reason=f"The job failed: {type(exc).__name__}: {exc}"
-                )
-        except Exception:  # the database may be the thing that is away; the reaper will settle the run
-            logger.exception("could not record the failure of run %s", run_id)
+            lifecycle.job_fail_running(kind=self.kind, job_id=job_id, reason=self._reason(exc))
+        except Exception:  # the database may be the thing that is away; the reaper will settle the job
+            logger.exception("could not record the failure of %s %s", self.kind.label, job_id)
+
+    def _reason(self, exc: BaseException) -> str:
+        if isinstance(exc, SoftTimeLimitExceeded):  # struck outside the job's body (e.g. while starting)
+            return lifecycle.SOFT_TIME_LIMIT_REASON.format(label=self.kind.label)
+        if isinstance(exc, TimeLimitExceeded):
+            seconds = float(exc.args[0]) if exc.args else 0.0
+            return f"Hard time limit exceeded: the worker stopped the {self.kind.label} after {seconds:g} s."
+        if isinstance(exc, lifecycle.TRANSIENT_DB_ERRORS):
+            return f"Gave up after {self.max_retries} retries, the database stayed unreachable: {exc}"
+        return f"The job failed: {type(exc).__name__}: {exc}"
+
+
+class BenchmarkTask(JobTask):
+    kind = services.RUNS
+
+
+class RankingTask(JobTask):
+    kind = transfer_services.RANKINGS
 
 
 def backoff_seconds(retries: int) -> float:
@@ -70,13 +84,21 @@ def run_benchmark(self, run_id: int, resume_attempt: int | None = None) -> None:
         services.run_execute(
             run_id=run_id, worker=self.request.hostname or "worker", resume_attempt=resume_attempt
         )
-    except services.TransientRunError as error:
-        close_old_connections()
-        logger.warning("run %s: transient error, retry %s: %s", run_id, self.request.retries + 1, error)
-        raise self.retry(
-            args=(run_id,), kwargs={"resume_attempt": error.attempt}, exc=error.cause,
-            countdown=backoff_seconds(self.request.retries),
-        ) from error  # fmt: skip
+    except lifecycle.TransientJobError as error:
+        raise _retry(self, run_id, error) from error
+
+
+def _retry(task: JobTask, job_id: int, error: lifecycle.TransientJobError) -> Exception:
+    """The database went away mid-job: try again later as the same attempt (the guard still holds)."""
+    close_old_connections()
+    retries = task.request.retries
+    logger.warning("%s %s: transient error, retry %s: %s", task.kind.label, job_id, retries + 1, error)
+    return task.retry(
+        args=(job_id,),
+        kwargs={"resume_attempt": error.attempt},
+        exc=error.cause,
+        countdown=backoff_seconds(retries),
+    )
 
 
 # --- the reaper: a thread in every worker's main process ------------------------------------------------
@@ -84,10 +106,11 @@ def run_benchmark(self, run_id: int, resume_attempt: int | None = None) -> None:
 _reaper_stop = threading.Event()
 
 
-def reap_once() -> services.ReapReport | None:
+def reap_once() -> tuple[lifecycle.ReapReport, lifecycle.ReapReport] | None:
+    """One round for both kinds of job: (runs, rankings)."""
     try:
         close_old_connections()
-        return services.runs_reap()
+        return services.runs_reap(), transfer_services.rankings_reap()
     except Exception:  # the database may be briefly away: try again next round
         logger.exception("reaper round failed")
         return None
@@ -118,14 +141,19 @@ def stop_reaper(**_: object) -> None:
 
 
 @shared_task(
+    base=RankingTask,
     name="evaluation.rank_transfer",
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
-    soft_time_limit=3600,
-    time_limit=3600 + 60,
+    soft_time_limit=settings.RANKING_SOFT_TIME_LIMIT,
+    time_limit=settings.RANKING_TIME_LIMIT,
+    max_retries=MAX_TRANSIENT_RETRIES,
 )
-def rank_transfer(self, ranking_id: int) -> None:
-    from evaluation import transfer_services
-
-    transfer_services.ranking_execute(ranking_id=ranking_id, worker=self.request.hostname or "worker")
+def rank_transfer(self, ranking_id: int, resume_attempt: int | None = None) -> None:
+    try:
+        transfer_services.ranking_execute(
+            ranking_id=ranking_id, worker=self.request.hostname or "worker", resume_attempt=resume_attempt
+        )
+    except lifecycle.TransientJobError as error:
+        raise _retry(self, ranking_id, error) from error

@@ -1,16 +1,19 @@
 """Writes for transfer rankings: request, cancel, and the job itself; the only code that changes their state.
 
-queued -> running -> succeeded | failed | cancelled, each transition one conditional UPDATE as for benchmark runs
-(evaluation/services.py), so a cancel racing the worker is never overwritten and no job is left "running".
+queued -> running -> succeeded | failed | cancelled: the lifecycle benchmark runs have (evaluation/lifecycle.py),
+with the same attempt guard, heartbeat and reaper, so a cancel racing the worker is never overwritten, a
+redelivered message never writes a second result, and a ranking whose worker was killed is requeued or failed
+with the reason: never left "running".
 """
 
 import functools
 import logging
-import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -18,7 +21,7 @@ from django.utils import timezone
 from catalog.models import ModelEntry
 from core.options import OptionError
 from core.transfer.options import RANKING_CONFIG
-from evaluation import transfer_selectors
+from evaluation import lifecycle, transfer_selectors
 from evaluation.models import (
     CandidateStatus,
     EvalDataset,
@@ -31,13 +34,11 @@ from evaluation.models import (
 logger = logging.getLogger(__name__)
 
 MAX_CANDIDATES = 20
-LOG_TAIL_LINES = 40
-PROGRESS_WRITE_INTERVAL = 0.5  # seconds
 FILTER_KEYS = ("domain", "task", "max_params", "max_gmacs")
-
-
-class RankingCancelled(Exception):
-    """Raised inside a running job when its row was cancelled meanwhile."""
+RANKINGS = lifecycle.JobKind(
+    TransferRanking, "ranking", "rank_transfer", time_limit=lambda: settings.RANKING_TIME_LIMIT
+)
+RankingCancelled = lifecycle.JobCancelled
 
 
 # --- requesting -------------------------------------------------------------------------------------------------
@@ -195,30 +196,6 @@ def ranking_cancel(*, ranking: TransferRanking) -> TransferRanking:
     return ranking
 
 
-class _ProgressWriter:
-    """Progress and a log tail on the ranking row, at most twice a second; notices cancellation."""
-
-    def __init__(self, ranking_id: int) -> None:
-        self.ranking_id = ranking_id
-        self.lines: list[str] = []
-        self.last_write = 0.0
-
-    def log(self, line: str) -> None:
-        self.lines = [*self.lines, f"{timezone.now().strftime('%H:%M:%S')} {line}"][-LOG_TAIL_LINES:]
-
-    def __call__(self, fraction: float, message: str) -> None:
-        now = time.monotonic()
-        if now - self.last_write < PROGRESS_WRITE_INTERVAL and fraction < 1.0:
-            return
-        self.last_write = now
-        self.log(message)
-        if not TransferRanking.transition(
-            self.ranking_id, allowed_from=[RunStatus.RUNNING], progress=round(fraction * 100, 1),
-            log_tail="\n".join(self.lines),
-        ):  # fmt: skip
-            raise RankingCancelled()
-
-
 def _candidate_input(row: TransferCandidate) -> Any:
     from core.transfer.ranking import Candidate
     from evaluation.services import _model_source
@@ -249,45 +226,52 @@ def _ranking_config(config: dict[str, Any]) -> Any:
 
 
 def ranking_execute(
-    *, ranking_id: int, worker: str, on_progress: Callable[[float, str], None] | None = None
+    *,
+    ranking_id: int,
+    worker: str,
+    on_progress: Callable[[float, str], None] | None = None,
+    resume_attempt: int | None = None,
 ) -> TransferRanking | None:
-    """The whole job. Ends in succeeded, failed (with the error text) or cancelled; never left running."""
-    from core.transfer.ranking import rank_candidates
+    """The whole job. Ends in succeeded, failed (with the error text) or cancelled; never left running.
 
-    started = TransferRanking.transition(
-        ranking_id, allowed_from=[RunStatus.QUEUED, RunStatus.RUNNING], status=RunStatus.RUNNING, worker=worker,
-        started=timezone.now(), progress=0.0, error="",
+    Exactly once, as for runs: only the execution holding the ranking's current attempt writes its result; a
+    database that goes away mid-job raises lifecycle.TransientJobError (the task retries as the same attempt).
+    """
+    return lifecycle.job_execute(
+        kind=RANKINGS, job_id=ranking_id, worker=worker, resume_attempt=resume_attempt,
+        body=lambda progress: _execute(ranking_id, progress, on_progress),
     )  # fmt: skip
-    if not started:
-        return TransferRanking.objects.filter(
-            pk=ranking_id
-        ).first()  # cancelled, finished or deleted meanwhile
-    ranking = TransferRanking.objects.select_related("dataset").get(pk=ranking_id)
-    progress = _ProgressWriter(ranking_id)
+
+
+def _execute(
+    ranking_id: int, progress: lifecycle.ProgressWriter, on_progress: Callable[[float, str], None] | None
+) -> TransferRanking:
+    from core.transfer.ranking import rank_candidates
 
     def report(fraction: float, message: str) -> None:
         progress(fraction, message)
         if on_progress is not None:
             on_progress(fraction, message)
 
-    try:
-        rows = list(ranking.candidates.select_related("model__weights").order_by("position"))
-        candidates = [_candidate_input(row) for row in rows]
-        result = rank_candidates(
-            candidates, _dataset_source(ranking), _ranking_config(ranking.config), report,
-            on_candidate=functools.partial(_save_candidate, ranking_id=ranking_id, rows=rows),
-        )  # fmt: skip
-        return _succeed(ranking, rows, result, progress)
-    except RankingCancelled:
-        return TransferRanking.objects.get(pk=ranking_id)
-    except Exception as error:  # any failure is recorded on the row, never left "running"
-        logger.exception("transfer ranking %s failed", ranking_id)
-        progress.log(f"failed: {error}")
-        TransferRanking.transition(
-            ranking_id, allowed_from=[RunStatus.RUNNING], status=RunStatus.FAILED,
-            error=f"{type(error).__name__}: {error}", log_tail="\n".join(progress.lines), finished=timezone.now(),
-        )  # fmt: skip
-        return TransferRanking.objects.get(pk=ranking_id)
+    ranking = TransferRanking.objects.select_related("dataset").get(pk=ranking_id)
+    rows = list(ranking.candidates.select_related("model__weights").order_by("position"))
+    candidates = [_candidate_input(row) for row in rows]
+    result = rank_candidates(
+        candidates, _dataset_source(ranking), _ranking_config(ranking.config), report,
+        on_candidate=functools.partial(_save_candidate, progress=progress, rows=rows),
+    )  # fmt: skip
+    return _succeed(ranking, rows, result, progress)
+
+
+def ranking_fail_running(*, ranking_id: int, reason: str) -> bool:
+    """Fail a ranking that is still running, with the reason (the task gave up on it outside the job)."""
+    return lifecycle.job_fail_running(kind=RANKINGS, job_id=ranking_id, reason=reason)
+
+
+def rankings_reap(*, now: datetime | None = None) -> lifecycle.ReapReport:
+    """Requeue (or fail, with the reason) every running ranking whose heartbeat stopped, and publish again every
+    ranking queued longer than DEPOT_RUN_QUEUED_TIMEOUT, as runs_reap does for runs."""
+    return lifecycle.jobs_reap(kind=RANKINGS, now=now)
 
 
 _RESULT_FIELDS = ("status", "rank", "score", "score_folds", "logme", "knn", "linear_probe", "feature_dim", "seconds",
@@ -301,19 +285,24 @@ def _copy_result(row: TransferCandidate, outcome: Any) -> None:
             setattr(row, name, value)
 
 
-def _save_candidate(outcome: Any, *, ranking_id: int, rows: list[TransferCandidate]) -> None:
+def _save_candidate(
+    outcome: Any, *, progress: lifecycle.ProgressWriter, rows: list[TransferCandidate]
+) -> None:
     """One candidate's scores, saved as soon as they are known, while the ranking is still running (its rank
-    comes at the end). A cancelled or reaped ranking's rows are left alone: the ranking's status says why."""
+    comes at the end). Only the execution that owns the job writes (status running, its attempt): a cancelled,
+    reaped or superseded one leaves the rows to the ranking's status and its current attempt."""
     row = next(row for row in rows if row.model_label == outcome.model_id)
     _copy_result(row, outcome)
     with transaction.atomic():
-        running = TransferRanking.objects.filter(pk=ranking_id, status=RunStatus.RUNNING).select_for_update()
-        if running.exists():
+        owned = TransferRanking.objects.select_for_update().filter(
+            pk=progress.job_id, status=RunStatus.RUNNING, attempts=progress.attempt
+        )
+        if owned.exists():
             row.save(update_fields=[name for name in _RESULT_FIELDS if name != "rank"])
 
 
 def _succeed(
-    ranking: TransferRanking, rows: list[TransferCandidate], result: Any, progress: _ProgressWriter
+    ranking: TransferRanking, rows: list[TransferCandidate], result: Any, progress: lifecycle.ProgressWriter
 ) -> Any:
     if result.provenance.get("dataset_hash") != ranking.dataset_hash:
         raise RuntimeError("the ranking measured other data than the job names")
@@ -324,18 +313,22 @@ def _succeed(
     best = next((c.score for c in result.candidates if c.score is not None), None)
     scored = sum(c.score is not None for c in result.candidates)
     progress.log(f"ranked {scored} of {len(rows)} candidates in {result.seconds:.1f}s")
+    now = timezone.now()
     with transaction.atomic():
-        finished = TransferRanking.transition(
-            ranking.pk, allowed_from=[RunStatus.RUNNING], status=RunStatus.SUCCEEDED, progress=100.0,
+        # Guarded by status and attempt: a redelivered or superseded execution never writes a second result.
+        finished = progress.transition(
+            status=RunStatus.SUCCEEDED, progress=100.0,
             best_score=best, baseline_accuracy=baseline.accuracy if baseline else None,
             baseline=_plain(baseline) if baseline else {},
             negative_transfer=result.negative_transfer if baseline else None,
             transfer_gap=result.transfer_gap, transfer_spread=result.transfer_spread,
             num_images=result.num_images, provenance=result.provenance, log_tail="\n".join(progress.lines),
-            finished=timezone.now(),
+            finished=now, heartbeat=now,
         )  # fmt: skip
         if finished:
             TransferCandidate.objects.bulk_update(rows, list(_RESULT_FIELDS))
+    if finished:
+        lifecycle.job_recorded(progress)
     return TransferRanking.objects.get(pk=ranking.pk)
 
 

@@ -276,7 +276,7 @@ HF_MIRROR_ENDPOINT = env_str("DEPOT_HF_MIRROR_ENDPOINT", "")
 # Hard time limit of one mirror job (seconds); the soft limit, a minute earlier, records the failure.
 MIRROR_TIME_LIMIT = env_int("DEPOT_MIRROR_TIME_LIMIT", 3600)
 
-# --- Benchmark jobs: time limits, heartbeat, reaper (see README: "Jobs and faults") ---------------------
+# --- Jobs (runs, rankings): time limits, heartbeat, reaper (see README: "Jobs and faults") -------------
 # Hard time limit of one run (the worker kills the job's process); the soft limit, a minute earlier, lets
 # the job record "failed: time limit" itself.
 RUN_TIME_LIMIT = env_int("DEPOT_RUN_TIME_LIMIT", 3 * 3600)
@@ -288,6 +288,14 @@ RUN_HEARTBEAT_TIMEOUT = env_int("DEPOT_RUN_HEARTBEAT_TIMEOUT", 300)
 RUN_MAX_ATTEMPTS = env_int("DEPOT_RUN_MAX_ATTEMPTS", 3)
 # Every worker's main process runs the reaper this often (seconds), and once when it starts.
 RUN_REAPER_INTERVAL = env_int("DEPOT_RUN_REAPER_INTERVAL", 60)
+# A job (run or ranking) queued this long without a worker taking it is published again: its message may have
+# been lost before any worker started it (a purged queue, a broker that lost its data). A message that was only
+# waiting behind others makes the extra one a duplicate, which the attempt guard drops when it arrives; keep it
+# above the usual wait in the queue so that stays rare.
+RUN_QUEUED_TIMEOUT = env_int("DEPOT_RUN_QUEUED_TIMEOUT", 3600)
+# A transfer ranking's time limits (seconds); heartbeat, attempts and reaper are the runs' settings above.
+RANKING_SOFT_TIME_LIMIT = 3600
+RANKING_TIME_LIMIT = RANKING_SOFT_TIME_LIMIT + 60
 # Redis re-delivers an unacknowledged message after the visibility timeout: it must exceed the longest job,
 # or a job still running would be started a second time (the attempt guard would keep one result, but
 # the work would be wasted). An hour above the hard limit. (The SQLite transport has no such timeout: a

@@ -34,7 +34,7 @@ class ClaimSerializer(serializers.ModelSerializer):
         model = AccuracyClaim
         fields = [
             "dataset", "split", "metric", "value", "img_size", "crop_pct", "interpolation", "source", "source_url",
-            "created",
+            "created", "retired_at",
         ]  # fmt: skip
 
 
@@ -188,16 +188,23 @@ class ModelDetailSerializer(ModelListSerializer):
         "95% Wilson interval (interval95, on num_samples images) widened by the tolerance, else disagrees; "
         "pending or unverifiable without a measurement."
     )
+    retired_claims = serializers.SerializerMethodField(
+        help_text="Claims the source no longer makes (a tag timm's results tables stopped listing): history only."
+    )
 
     class Meta(ModelListSerializer.Meta):
         fields = [
             *ModelListSerializer.Meta.fields,
             "card", "paper_ids", "num_classes", "label_names", "label_space", "model_args", "preprocessing", "source",
-            "weights", "revision", "claims", "speed_claims", "verdicts", "text",
+            "weights", "revision", "claims", "speed_claims", "verdicts", "retired_claims", "text",
         ]  # fmt: skip
         # label_space: the ImageNet label space (timm's synsets) an entry's outputs are named by, when
         # label_names is empty; the synsets themselves are in the entry's config.json.
         extra_kwargs = {"label_space": {"read_only": True}}
+
+    @extend_schema_field(ClaimSerializer(many=True))
+    def get_retired_claims(self, model: ModelEntry) -> list[dict]:
+        return ClaimSerializer(selectors.retired_claims(model=model), many=True).data
 
     @extend_schema_field(SpeedClaimSerializer(many=True))
     def get_speed_claims(self, model: ModelEntry) -> list[dict]:

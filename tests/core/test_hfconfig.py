@@ -94,3 +94,12 @@ def test_a_long_value_stays_on_one_line():
 
     assert block.count("\n") == 3  # ---, the value, ---
     assert yaml.safe_load(block.strip("-\n")) == {"license": long_value}
+
+
+def test_servable_model_args_keep_only_allowed_well_formed_entries():
+    from core.model_args import servable
+
+    assert servable({"drop_rate": 0.2, "drop_path_rate": 2.0, "cache_dir": "/tmp", "x" * 100: 1}) == {
+        "drop_rate": 0.2
+    }
+    assert servable(["drop_rate"]) == {}

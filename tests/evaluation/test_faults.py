@@ -132,4 +132,23 @@ def test_reap_runs_command_reports_what_it_did(queued_run, settings):
     )
     out = StringIO()
     call_command("reap_runs", stdout=out)
-    assert out.getvalue().strip() == f"requeued 0 run(s) [], failed 1 [{queued_run.pk}]"
+    assert out.getvalue().splitlines() == [
+        f"runs: requeued 0 [], failed 1 [{queued_run.pk}], republished 0 []",
+        "rankings: requeued 0 [], failed 0 [], republished 0 []",
+    ]
+
+
+def test_the_reaper_republishes_a_run_queued_too_long_once_per_timeout(
+    queued_run, settings, django_capture_on_commit_callbacks
+):
+    """A message lost before any worker took it: the run is published again, not left queued forever."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    long_ago = timezone.now() - timedelta(seconds=settings.RUN_QUEUED_TIMEOUT + 5)
+    BenchmarkRun.objects.filter(pk=queued_run.pk).update(enqueued=long_ago)
+    with django_capture_on_commit_callbacks(execute=True) as published:
+        assert services.runs_reap().republished == [queued_run.pk]
+        assert services.runs_reap().republished == []  # queued afresh: not again until the next timeout
+    assert len(published) == 1
+    run = BenchmarkRun.objects.get(pk=queued_run.pk)
+    assert run.status == RunStatus.SUCCEEDED and run.attempts == 1  # tasks run eagerly in tests
+    assert "republished: queued since" in run.log_tail

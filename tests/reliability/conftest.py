@@ -135,11 +135,12 @@ def broker(request, tmp_path):
     restore_publishers()
 
 
-def results_recorded(workers: list[Worker]) -> Counter:
-    """run id -> how many executions recorded a result, read from every worker's log."""
+def results_recorded(workers: list[Worker], label: str = "run") -> Counter:
+    """job id -> how many executions recorded a result, read from every worker's log (label: run, ranking)."""
     counts: Counter = Counter()
+    pattern = rf"\b{label} (\d+): result recorded"
     for worker in workers:
-        counts.update(int(run_id) for run_id in re.findall(r"run (\d+): result recorded", worker.output()))
+        counts.update(int(job_id) for job_id in re.findall(pattern, worker.output()))
     return counts
 
 

@@ -9,19 +9,26 @@ import os
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 import requests
 from django.db import connection, transaction
 from rest_framework.authtoken.models import Token
 
-from evaluation import services
-from evaluation.models import FINISHED_STATUSES, BenchmarkRun, RunStatus
+from evaluation import services, transfer_services
+from evaluation.models import FINISHED_STATUSES, BenchmarkRun, RunStatus, TransferRanking
 from evaluation.tasks import run_benchmark
 from hub.celery import app
 from tests import servers
 from tests.fixtures_data import FAST, stored_digit_net
-from tests.reliability.conftest import point_publishers_at, restore_publishers, results_recorded, wait_for
+from tests.reliability.conftest import (
+    point_publishers_at,
+    purge,
+    restore_publishers,
+    results_recorded,
+    wait_for,
+)
 from tests.reliability.tally import TALLY
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -36,12 +43,12 @@ def slow_digits(db, digits_build):
     return services.dataset_register_directory(name="digits-full", root=digits_build.root, title="Digits")
 
 
-def finished(run_ids):
-    return BenchmarkRun.objects.filter(pk__in=run_ids, status__in=FINISHED_STATUSES).count() == len(run_ids)
+def finished(run_ids, kind=BenchmarkRun):
+    return kind.objects.filter(pk__in=run_ids, status__in=FINISHED_STATUSES).count() == len(run_ids)
 
 
-def running_midway(run_id):
-    run = BenchmarkRun.objects.get(pk=run_id)
+def running_midway(run_id, kind=BenchmarkRun):
+    run = kind.objects.get(pk=run_id)
     return run if run.status == RunStatus.RUNNING and run.progress > 5 else None
 
 
@@ -52,9 +59,10 @@ def submit_slow(model, dataset, seed=0):
     return run
 
 
-def tally(runs, workers, faults=0):
-    runs = list(BenchmarkRun.objects.filter(pk__in=[run.pk for run in runs]))  # as stored, not as submitted
-    recorded = results_recorded(workers)
+def tally(runs, workers, faults=0, kind=BenchmarkRun):
+    """Add these jobs (runs, or rankings with kind=TransferRanking) to the session's tally."""
+    runs = list(kind.objects.filter(pk__in=[run.pk for run in runs]))  # as stored, not as submitted
+    recorded = results_recorded(workers, "ranking" if kind is TransferRanking else "run")
     TALLY["submitted"] += len(runs)
     TALLY["finished"] += sum(run.status == RunStatus.SUCCEEDED for run in runs)
     TALLY["failed_with_reason"] += sum(run.status == RunStatus.FAILED and bool(run.error) for run in runs)
@@ -139,6 +147,76 @@ def test_sigkill_of_the_whole_worker_mid_run_is_reaped_and_finished_by_another(
     assert recorded[run.pk] == 1
     TALLY["survived"] += 1
     TALLY["fault:sigkill whole worker"] += 1
+
+
+def request_ranking(model, dataset, split, **config):
+    return transfer_services.ranking_request(
+        dataset=dataset, split=split, model_ids=[model.model_id],
+        config={"batch_size": 4, "threads": 1, "baseline": False, **config},
+    )  # fmt: skip
+
+
+@pytest.mark.long(seconds=60)
+def test_sigkill_of_a_ranking_job_process_mid_ranking_is_redelivered_and_ranked_once(
+    broker, start_worker, digit_model, slow_digits
+):
+    worker = start_worker(broker)
+    ranking = request_ranking(digit_model, slow_digits, "test", batch_size=8)
+    victim = wait_for(lambda: running_midway(ranking.pk, TransferRanking), 180, "the ranking to be midway")
+    os.kill(victim.worker_pid, signal.SIGKILL)  # the prefork child extracting features
+    wait_for(lambda: finished([ranking.pk], TransferRanking), 300, "the ranking to finish after the kill")
+    ranking.refresh_from_db()
+    recorded = tally([ranking], [worker], faults=1, kind=TransferRanking)
+    assert ranking.status == RunStatus.SUCCEEDED, (ranking.error, ranking.log_tail)
+    assert ranking.attempts == 2 and ranking.worker_pid != victim.worker_pid
+    assert "attempt 1 lost" in ranking.log_tail  # taken over on redelivery, or requeued by the reaper
+    assert ranking.candidates.get().rank == 1 and recorded[ranking.pk] == 1
+    TALLY["survived"] += 1
+    TALLY["fault:sigkill ranking job process"] += 1
+
+
+@pytest.mark.long(seconds=30)
+def test_messages_lost_before_any_worker_started_them_are_republished_and_finish_once(
+    broker, start_worker, digit_model, small_digits
+):
+    run, _ = services.run_request(model=digit_model, dataset=small_digits, config=FAST)
+    ranking = request_ranking(digit_model, small_digits, "test", batch_size=32)
+    purge(broker)  # both messages lost while no worker was running
+    worker = start_worker(broker, DEPOT_RUN_QUEUED_TIMEOUT="2")
+    wait_for(
+        lambda: finished([run.pk]) and finished([ranking.pk], TransferRanking), 180, "both jobs to finish"
+    )
+    run.refresh_from_db()
+    ranking.refresh_from_db()
+    recorded_runs = tally([run], [worker], faults=1)
+    recorded_rankings = tally([ranking], [worker], faults=1, kind=TransferRanking)
+    for job in (run, ranking):
+        assert job.status == RunStatus.SUCCEEDED, (job.error, job.log_tail)
+        assert job.attempts == 1 and "republished: queued since" in job.log_tail
+    assert recorded_runs[run.pk] == 1 and recorded_rankings[ranking.pk] == 1
+    TALLY["survived"] += 2
+    TALLY["fault:message lost before any worker"] += 2
+
+
+@pytest.mark.long(seconds=25)
+def test_a_republished_run_whose_original_message_resurfaces_still_has_one_result(
+    broker, start_worker, digit_model, small_digits
+):
+    """The original message was only late, not lost: two messages for one run, and one result."""
+    run, _ = services.run_request(model=digit_model, dataset=small_digits, config=FAST)
+    BenchmarkRun.objects.filter(pk=run.pk).update(enqueued=run.enqueued - timedelta(hours=2))
+    assert services.runs_reap().republished == [run.pk]  # published after commit (autocommit: at once)
+    with app.connection_for_write(broker) as connection:
+        assert connection.default_channel._size("benchmarks") == 2
+    worker = start_worker(broker)
+    wait_for(lambda: finished([run.pk]), 180, "the run to finish")
+    # The second message is taken too, and dropped: the run finished, and no second result is written.
+    wait_for(lambda: worker.output().count("succeeded in") == 2, 60, "the duplicate message to be consumed")
+    run.refresh_from_db()
+    recorded = tally([run], [worker], faults=1)
+    assert run.status == RunStatus.SUCCEEDED and run.attempts == 1 and recorded[run.pk] == 1
+    TALLY["survived"] += 1
+    TALLY["fault:late original message after republish"] += 1
 
 
 @pytest.fixture

@@ -32,6 +32,8 @@ SUITE = [
     "tests/catalog/test_weights_upload.py",
     "tests/catalog/test_import_timm.py",
     "tests/evaluation/test_faults.py",
+    "tests/evaluation/transfer/test_faults.py",
+    "tests/catalog/test_claim_retirement.py",
     "tests/reliability/test_jobs.py",
 ]
 
@@ -43,7 +45,7 @@ def add_inner_tally(output: str) -> None:
         TALLY[f"{key} (PostgreSQL)" if key.startswith("fault:") else key] += int(value)
 
 
-@pytest.mark.long(seconds=110)
+@pytest.mark.long(seconds=150)
 @pytest.mark.slow
 def test_the_suite_passes_on_postgresql_and_redis(tmp_path, postgres_url, redis_url):
     env = {

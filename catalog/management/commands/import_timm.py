@@ -99,7 +99,8 @@ class Command(BaseCommand):
         write(
             f"timm results ({timm_results.TIMM_RESULTS_COMMIT[:12]}): {summary.claims_created} new, "
             f"{summary.claims_updated} updated accuracy claims; {summary.speed_claims_created} new, "
-            f"{summary.speed_claims_updated} updated speed claims."
+            f"{summary.speed_claims_updated} updated speed claims; {summary.claims_retired} claims retired "
+            "(their tags no longer listed)."
         )
         write(
             f"Consistency: {summary.tags_with_claims} of {total} tags have published results, "

@@ -164,3 +164,16 @@ def test_timm_and_huggingface_hub_download_from_depot(live_server, served_model,
     with torch.inference_mode():
         expected = reference(torch.randn(4, 3, 32, 32))
     assert torch.equal(torch.tensor(payload["logits"]), expected)
+
+
+def test_config_json_of_an_old_row_leaves_out_the_model_args_the_allow_list_refuses(client, served_model):
+    """A row stored before core/model_args.py's allow-list: its refused arguments never reach a client's timm."""
+    stored = {"drop_rate": 0.1, "checkpoint_path": "/etc/passwd", "pretrained_cfg_overlay": {"file": "/x"},
+              "in_chans": True, "made_up": 1}  # fmt: skip
+    ModelEntry.objects.filter(namespace="demo", name="tiny").update(
+        model_args=stored
+    )  # bypasses the write check
+    config = json.loads(client.get("/demo/tiny/resolve/main/config.json").content)
+    assert config["model_args"] == {"drop_rate": 0.1}
+    ModelEntry.objects.filter(namespace="demo", name="tiny").update(model_args={"made_up": 1})
+    assert "model_args" not in json.loads(client.get("/demo/tiny/resolve/main/config.json").content)
