@@ -19,6 +19,7 @@ from django.db.models.functions import Lower
 from catalog import measurements
 from catalog.measurements import MeasuredRun
 from catalog.models import (
+    DEFAULT_TOP1_DATASET,
     FACET_FIELDS,
     AccuracyClaim,
     CatalogFacetCount,
@@ -117,7 +118,10 @@ def model_check_weights_fit(*, model: ModelEntry) -> None:
 
 # Columns only model_derived_refresh (and model_record_download) write: a save of a row loaded earlier must
 # never put back the values it read, when a run or a claim changed them meanwhile.
-SERVICE_OWNED_COLUMNS = frozenset({"claimed_top1", "verified_top1", "verification", "downloads", "created"})
+SERVICE_OWNED_COLUMNS = frozenset(
+    {"claimed_top1", "verified_top1", "verification", "in1k_claimed_top1", "in1k_verified_top1", "downloads",
+     "created"}
+)  # fmt: skip
 
 
 def _save_own_fields(model: ModelEntry) -> None:
@@ -255,7 +259,9 @@ def model_delete(*, model: ModelEntry) -> None:
     weights_release(weights_file_id=previous_weights_id)
 
 
-DERIVED_VERDICT_COLUMNS = ["claimed_top1", "verified_top1", "verification"]
+DERIVED_VERDICT_COLUMNS = [
+    "claimed_top1", "verified_top1", "verification", "in1k_claimed_top1", "in1k_verified_top1"
+]  # fmt: skip
 
 
 @transaction.atomic
@@ -264,7 +270,9 @@ def model_derived_refresh(*, model_ids: Iterable[int]) -> None:
 
     The one writer of claimed_top1 (the headline claim, core.verdict.headline_claim), verified_top1 and
     verification (the verdict on that claim, as catalog.selectors.claim_verdict gives it on the model page;
-    "" while it is pending) and the DatasetTop1Claim rows (best top-1 per dataset). Called after any change to
+    "" while it is pending), the DatasetTop1Claim rows (best top-1 per dataset, with the hub's measurement of
+    it) and in1k_claimed_top1/in1k_verified_top1 (the row on DEFAULT_TOP1_DATASET, copied onto the entry so the
+    default list sorts on an indexed column). Called after any change to
     what they summarise: claims (claim_record, claims_import, timm_results_import, the admin), weights
     (weights_attach, so uploads and fetches too), succeeded or deleted runs and registered or deleted datasets
     (evaluation calls it). The other derived columns, search_text, size_estimate_bytes and revision, are
@@ -291,20 +299,39 @@ def model_derived_refresh(*, model_ids: Iterable[int]) -> None:
     dataset_names = set(port.dataset_names())
     changed, per_dataset = [], []
     for pk, values in stored.items():
-        claims = claims_by_model[pk]
-        derived = _derived_verdict_columns(claims, runs_by_model.get(pk, []), dataset_names)
+        claims, runs = claims_by_model[pk], runs_by_model.get(pk, [])
+        best = _per_dataset_top1(pk, claims, runs, dataset_names)
+        default = next((row for row in best if row.dataset == DEFAULT_TOP1_DATASET), None)
+        derived = (
+            *_derived_verdict_columns(claims, runs, dataset_names),
+            default.value if default else None,
+            default.verified_value if default else None,
+        )
         if derived != values:  # a re-import that changes nothing writes no row
             changed.append(ModelEntry(pk=pk, **dict(zip(DERIVED_VERDICT_COLUMNS, derived, strict=True))))
-        best_by_dataset: dict[str, float] = {}
-        for claim in claims:
-            best_by_dataset[claim.dataset] = max(claim.value, best_by_dataset.get(claim.dataset, claim.value))
-        per_dataset += [
-            DatasetTop1Claim(model_id=pk, dataset=dataset, value=value)
-            for dataset, value in best_by_dataset.items()
-        ]
+        per_dataset += best
     ModelEntry.objects.bulk_update(changed, DERIVED_VERDICT_COLUMNS, batch_size=TIMM_BATCH_SIZE)
     DatasetTop1Claim.objects.filter(model_id__in=model_ids).delete()
     DatasetTop1Claim.objects.bulk_create(per_dataset, batch_size=TIMM_BATCH_SIZE)
+
+
+def _per_dataset_top1(
+    pk: int, claims: list[AccuracyClaim], runs: list[MeasuredRun], dataset_names: set[str]
+) -> list[DatasetTop1Claim]:
+    """One row per dataset the entry claims a top-1 on: its best claim there and the hub's measurement of it."""
+    best: dict[str, AccuracyClaim] = {}
+    for claim in claims:
+        if claim.dataset not in best or claim.value > best[claim.dataset].value:
+            best[claim.dataset] = claim
+    return [
+        DatasetTop1Claim(
+            model_id=pk,
+            dataset=dataset,
+            value=claim.value,
+            verified_value=claim_verdict(claim=claim, runs=runs, dataset_names=dataset_names).measured,
+        )
+        for dataset, claim in best.items()
+    ]
 
 
 def _derived_verdict_columns(

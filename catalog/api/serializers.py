@@ -8,9 +8,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog import selectors
-from catalog.filters import CLAIM_ANNOTATION
+from catalog.filters import CLAIM_ANNOTATION, DATASET_ANNOTATION, VERIFIED_ANNOTATION
 from catalog.models import (
     BYTES_PER_PARAMETER,
+    DEFAULT_TOP1_DATASET,
     ESTIMATE_DTYPE,
     AccuracyClaim,
     ClaimSource,
@@ -24,6 +25,7 @@ from catalog.models import (
     WeightsFile,
 )
 from core.starter.options import BUNDLE_OPTIONS
+from core.verdict import headline_claim
 from hub.options import options_serializer
 
 
@@ -58,8 +60,10 @@ class ModelRowsSerializer(serializers.ListSerializer):
             "architecture": model.architecture, "pretrained_on": model.pretrained_on, "license": model.license,
             "tags": model.tag_list, "num_params": model.num_params, "size_bytes": model.weights_size_bytes,
             "estimated_size_bytes": model.estimated_size_bytes,
-            "gmacs": model.gmacs, "claimed_top1": model.claimed_top1, "verified_top1": model.verified_top1,
-            "claim_top1": getattr(model, CLAIM_ANNOTATION, None),
+            "gmacs": model.gmacs, "top1_dataset": getattr(model, DATASET_ANNOTATION, DEFAULT_TOP1_DATASET),
+            "claimed_top1": getattr(model, CLAIM_ANNOTATION, model.in1k_claimed_top1),
+            "verified_top1": getattr(model, VERIFIED_ANNOTATION, model.in1k_verified_top1),
+            "claim_top1": getattr(model, CLAIM_ANNOTATION, model.in1k_claimed_top1),
             "verification": model.verification, "downloads": model.downloads,
             "url": f"{base}/api/v1/models/{model.namespace}/{model.name}/",
             "html_url": f"{base}/models/{model.namespace}/{model.name}/",
@@ -82,9 +86,17 @@ class ModelListSerializer(serializers.ModelSerializer):
         help_text=f"An ESTIMATE (num_params x {BYTES_PER_PARAMETER[ESTIMATE_DTYPE]} bytes, {ESTIMATE_DTYPE}) "
         "while no weights are stored; null once size_bytes is known.",
     )
-    claim_top1 = serializers.SerializerMethodField(
-        help_text="Top-1 claimed on the claim_dataset query parameter; null without it."
+    top1_dataset = serializers.SerializerMethodField(
+        help_text="The dataset claimed_top1 and verified_top1 are on: the claim_dataset query parameter, else "
+        f"{DEFAULT_TOP1_DATASET}."
     )
+    claimed_top1 = serializers.SerializerMethodField(
+        help_text="The best top-1 claimed on top1_dataset (percent); null when the model claims none there."
+    )
+    verified_top1 = serializers.SerializerMethodField(
+        help_text="The hub's own top-1 for that claim (same dataset and split); null until it measured it."
+    )
+    claim_top1 = serializers.SerializerMethodField(help_text="The same as claimed_top1 (its earlier name).")
     url = serializers.SerializerMethodField()
     html_url = serializers.SerializerMethodField()
 
@@ -93,13 +105,24 @@ class ModelListSerializer(serializers.ModelSerializer):
         fields = [
             "id", "namespace", "name", "title", "summary", "domain", "task", "library", "architecture",
             "pretrained_on", "license", "tags", "num_params", "size_bytes", "estimated_size_bytes", "gmacs",
-            "claimed_top1", "verified_top1", "claim_top1", "verification", "downloads", "url", "html_url",
+            "top1_dataset", "claimed_top1", "verified_top1", "claim_top1", "verification", "downloads", "url",
+            "html_url",
             "created", "updated",
         ]  # fmt: skip
         list_serializer_class = ModelRowsSerializer
 
+    # The shapes, for the schema; rows are built by ModelRowsSerializer._row.
+    def get_top1_dataset(self, model: ModelEntry) -> str:
+        return getattr(model, DATASET_ANNOTATION, DEFAULT_TOP1_DATASET)
+
+    def get_claimed_top1(self, model: ModelEntry) -> float | None:
+        return getattr(model, CLAIM_ANNOTATION, model.in1k_claimed_top1)
+
+    def get_verified_top1(self, model: ModelEntry) -> float | None:
+        return getattr(model, VERIFIED_ANNOTATION, model.in1k_verified_top1)
+
     def get_claim_top1(self, model: ModelEntry) -> float | None:
-        return getattr(model, CLAIM_ANNOTATION, None)
+        return self.get_claimed_top1(model)
 
     def _absolute(self, path: str) -> str:
         request = self.context.get("request")
@@ -159,6 +182,18 @@ class ModelDetailSerializer(ModelListSerializer):
             "card", "paper_ids", "num_classes", "label_names", "model_args", "preprocessing", "source", "weights",
             "revision", "claims", "speed_claims",
         ]  # fmt: skip
+
+    # One model's detail leads with its headline claim (core.verdict.headline_claim: ImageNet-1k's when it has
+    # one, else its best top-1) and names that claim's dataset; `claims` lists every claim.
+    def get_top1_dataset(self, model: ModelEntry) -> str | None:
+        headline = headline_claim(model.claims.all())
+        return headline.dataset if headline else None
+
+    def get_claimed_top1(self, model: ModelEntry) -> float | None:
+        return model.claimed_top1
+
+    def get_verified_top1(self, model: ModelEntry) -> float | None:
+        return model.verified_top1
 
     @extend_schema_field(SpeedClaimSerializer(many=True))
     def get_speed_claims(self, model: ModelEntry) -> list[dict]:
