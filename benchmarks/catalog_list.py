@@ -38,9 +38,9 @@ def recreate_postgres_database(url: str) -> None:
         connection.execute(f'CREATE DATABASE "{name}"')
 
 
-def setup_django(var_dir: str, database_url: str | None = None) -> None:
+def setup_django(var_dir: str, database_url: str | None = None, *, reuse: bool = False) -> None:
     os.environ["DEPOT_VAR_DIR"] = var_dir
-    if database_url:
+    if database_url and not reuse:
         recreate_postgres_database(database_url)
         os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
@@ -236,13 +236,19 @@ def main() -> None:
     parser.add_argument(
         "--database-url", help="a PostgreSQL database to (re)create and use instead of SQLite"
     )
+    parser.add_argument(
+        "--reuse-database",
+        action="store_true",
+        help="with --database-url: keep the entries a previous run left there (migrated to this code) and only "
+        "add what a size needs beyond them; for re-measuring one size without rebuilding it",
+    )
     args = parser.parse_args()
     sizes = parse_sizes(args)
     with tempfile.TemporaryDirectory() as var_dir:
-        setup_django(var_dir, args.database_url)
+        setup_django(var_dir, args.database_url, reuse=args.reuse_database)
         from django.test import Client
 
-        from catalog.models import AccuracyClaim, DatasetTop1Claim
+        from catalog.models import AccuracyClaim, DatasetTop1Claim, ModelEntry
         from hub.pagination import EXACT_COUNT_LIMIT
 
         client = Client()
@@ -251,11 +257,14 @@ def main() -> None:
             f"{engine}, in-process, {args.repeat} requests per variant and size; counts exact up to "
             f"{EXACT_COUNT_LIMIT:,}; 'x unfiltered' is p50 over the unfiltered sorted API list's p50"
         )
-        built = 0
+        built = ModelEntry.objects.count()
         for size in sizes:
             started = time.perf_counter()
-            populate(built, size, args.claims_per_entry)
-            built = size
+            if size > built:
+                populate(built, size, args.claims_per_entry)
+                built = size
+            elif size < built:
+                print(f"\n(the database holds {built:,} entries: measuring those, not {size:,})")
             summary = (
                 f"{AccuracyClaim.objects.count():,} claims, {DatasetTop1Claim.objects.count():,} per-dataset "
                 f"top-1 rows; grown in {time.perf_counter() - started:.0f} s"

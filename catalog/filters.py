@@ -12,8 +12,8 @@ from decimal import Decimal
 import django_filters
 from django import forms
 from django.db import connections
-from django.db.models import BooleanField, Expression, F, FilteredRelation, Q, QuerySet, Value
-from django.db.models.functions import Coalesce
+from django.db.models import BooleanField, Case, Expression, F, FilteredRelation, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce, Collate
 
 from catalog.models import DEFAULT_TOP1_DATASET, DatasetTop1Claim, Domain, Library, ModelEntry, Task
 from core import search
@@ -197,7 +197,15 @@ class CatalogFilterSet(django_filters.FilterSet):
         # The accuracy annotations first: min_top1, min_claim and the orderings read them, in any order.
         dataset = self.form.cleaned_data.get("claim_dataset")
         queryset = with_top1_on(queryset, dataset=dataset or DEFAULT_TOP1_DATASET, only_claimed=bool(dataset))
-        return super().filter_queryset(queryset)
+        queryset = super().filter_queryset(queryset)
+        # The search last, on everything else: without an ordering its matches are ranked by relevance, and the
+        # ranking's first tier is read from the filtered rows without the word match (which that tier implies).
+        words = search.query_words(self.form.cleaned_data.get("search") or "")
+        if not words:
+            return queryset
+        if self.form.cleaned_data.get("ordering"):
+            return search_filter(queryset, query_words=words)
+        return ranked_search(queryset, query_words=words)
 
     def filter_claim_dataset(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset  # applied first, in filter_queryset
@@ -206,7 +214,7 @@ class CatalogFilterSet(django_filters.FilterSet):
         return queryset.filter(**{f"{CLAIM_ANNOTATION}__gte": value})
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return search_filter(queryset, query=value)
+        return queryset  # applied last, in filter_queryset
 
     def filter_size_mb_max(self, queryset: QuerySet, name: str, value: float) -> QuerySet:
         limit = int(value * 1_000_000)
@@ -246,10 +254,10 @@ class MatchesSearchVector(Expression):
         return f"{alias}.\"search_vector\" @@ to_tsquery('simple'::regconfig, %s)", [self.tsquery]
 
 
-def search_filter(queryset: QuerySet, *, query: str) -> QuerySet:
-    """Entries with every word of `query` (core.search): each starts a word of the entry, or lies inside a
+def search_filter(queryset: QuerySet, *, query_words: list[str]) -> QuerySet:
+    """Entries with every one of `query_words` (core.search): each starts a word of the entry, or lies inside a
     word of its name. PostgreSQL asks the GIN index; SQLite scans with one LIKE per word (same answers)."""
-    words = search.query_words(query)
+    words = query_words
     if not words:
         return queryset
     if connections[queryset.db].vendor == "postgresql":
@@ -258,6 +266,60 @@ def search_filter(queryset: QuerySet, *, query: str) -> QuerySet:
         # search_text starts with a space and separates words by one: " " + word matches at a word's start.
         queryset = queryset.filter(search_text__contains=f" {word}")
     return queryset
+
+
+def _byte_ordered(queryset: QuerySet) -> Expression:
+    """search_name in byte order, the ranking's order within a tier: SQLite's default collation already is; on
+    PostgreSQL "C", the collation of migration 0007's index (a database's own, e.g. C.UTF-8, may not be)."""
+    if connections[queryset.db].vendor == "postgresql":
+        return Collate(F("search_name"), "C")
+    return F("search_name")
+
+
+RANK_NAME = "search_name_bytes"
+
+
+class RankedSearchQuerySet(QuerySet):
+    """A search's matches by relevance (core.search: tier, then the name's words), read a slice at a time in two
+    steps: first the names that start with the query (tier 0, one index range in rank order, no word match or
+    ranking needed), then, only when a slice reaches past them, the other matches ranked. Every other use (count,
+    facets, plot, a further filter or order_by) is a clone without the two steps: the one ranked query, the
+    same rows in the same order."""
+
+    _ranked_parts: "tuple[QuerySet, QuerySet] | None" = None
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice) or self._ranked_parts is None or key.step is not None:
+            return super().__getitem__(key)
+        start, stop = key.start or 0, key.stop
+        if start < 0 or stop is None or stop < 0:
+            return super().__getitem__(key)
+        first_tier, others = self._ranked_parts
+        rows = list(first_tier[start:stop])
+        if len(rows) == stop - start:
+            return rows
+        # Fewer names start with the query than this slice reaches: how many do tells where the others begin.
+        in_first_tier = start + len(rows) if rows or start == 0 else first_tier.count()
+        rest_start = max(0, start - in_first_tier)
+        return rows + list(others[rest_start : stop - in_first_tier])
+
+
+def ranked_search(queryset: QuerySet, *, query_words: list[str]) -> QuerySet:
+    """The entries matching every query word, by relevance (core.search's tiers), ties by id."""
+    key = search.query_key(query_words)
+    queryset = queryset.annotate(**{RANK_NAME: _byte_ordered(queryset)})
+    starts_name = Q(**{f"{RANK_NAME}__startswith": key})
+    words_start_name_words = Q(*[Q(search_name__contains=f" {word}") for word in query_words])
+    tier = Case(When(starts_name, then=0), When(words_start_name_words, then=1), default=2)
+    order = [RANK_NAME, "namespace", "name"]
+    matches = search_filter(queryset, query_words=query_words)
+    ranked = matches.order_by(tier, *order)
+    result = RankedSearchQuerySet(model=ranked.model, query=ranked.query.chain(), using=ranked.db)
+    result._ranked_parts = (
+        queryset.filter(starts_name).order_by(*order),  # starting the name implies matching every word
+        matches.exclude(starts_name).order_by(tier, *order),
+    )
+    return result
 
 
 def with_top1_on(queryset: QuerySet, *, dataset: str, only_claimed: bool) -> QuerySet:

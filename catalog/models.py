@@ -103,6 +103,9 @@ class ModelEntry(models.Model):
     # services on every write. On PostgreSQL a generated tsvector column beside it, `search_vector`, holds the
     # same words under a GIN index (migration 0004; not in the model state, so Django never writes it).
     search_text = models.TextField(blank=True, editable=False)
+    # The name's words (core.search.name_key), stamped likewise: relevance ranks a search's matches on it, and on
+    # PostgreSQL a byte-ordered btree on it (migration 0007) reads the names a query starts, in rank order.
+    search_name = models.CharField(max_length=200, blank=True, editable=False)
 
     num_params = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
     weights_size_bytes = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
@@ -187,6 +190,9 @@ class ModelEntry(models.Model):
             errors["model_args"] = timm_model_args.describe(refused)
         if errors:
             raise ValidationError(errors)
+
+    def build_search_name(self) -> str:
+        return search.name_key(self.name)
 
     def build_search_text(self) -> str:
         return search.document_text(

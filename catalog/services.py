@@ -66,9 +66,11 @@ def normalise_tags(tags: str | Iterable[str]) -> str:
 
 
 def _stamp(model: ModelEntry) -> None:
-    """The columns derived from the row's own fields (search_text, size_estimate_bytes, revision), recomputed on
-    every save so they can never drift; those derived from claims and runs are model_derived_refresh's."""
+    """The columns derived from the row's own fields (search_text, search_name, size_estimate_bytes, revision),
+    recomputed on every save so they can never drift; those derived from claims and runs are
+    model_derived_refresh's."""
     model.search_text = model.build_search_text()
+    model.search_name = model.build_search_name()
     model.size_estimate_bytes = estimate_size_bytes(model.num_params)
     model.revision = hfconfig.content_revision(
         model, weights_sha256=model.weights.sha256 if model.weights else None
@@ -275,7 +277,7 @@ def model_derived_refresh(*, model_ids: Iterable[int]) -> None:
     default list sorts on an indexed column). Called after any change to
     what they summarise: claims (claim_record, claims_import, timm_results_import, the admin), weights
     (weights_attach, so uploads and fetches too), succeeded or deleted runs and registered or deleted datasets
-    (evaluation calls it). The other derived columns, search_text, size_estimate_bytes and revision, are
+    (evaluation calls it). The other derived columns, search_text, search_name, size_estimate_bytes and revision, are
     stamped from the row's own fields on every save by `_stamp`.
 
     Bulk: a fixed handful of queries (plus one per TIMM_BATCH_SIZE rows written) for any number of models;
@@ -519,8 +521,8 @@ def _timm_entry(record: Any, stats: Any | None) -> ModelEntry:
 TIMM_UPDATE_FIELDS = [
     "title", "summary", "card", "domain", "task", "library", "architecture", "pretrained_on", "license",
     "paper_ids", "tags", "num_params", "gmacs", "input_size", "num_classes", "mean", "std", "interpolation",
-    "crop_pct", "crop_mode", "source_kind", "hf_repo_id", "search_text", "size_estimate_bytes", "revision",
-    "updated",
+    "crop_pct", "crop_mode", "source_kind", "hf_repo_id", "search_text", "search_name", "size_estimate_bytes",
+    "revision", "updated",
 ]  # fmt: skip
 
 
