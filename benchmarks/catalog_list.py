@@ -72,7 +72,7 @@ DOMAINS = ["vision"] * 8 + ["nlp", "audio"]
 
 def populate(start: int, stop: int, claims_per_entry: int) -> None:
     """Add entries start..stop-1 (and their claims) through the bulk services; deterministic per index."""
-    from catalog.models import AccuracyClaim, ModelEntry
+    from catalog.models import AccuracyClaim, DatasetTop1Claim, ModelEntry
     from catalog.services import catalog_analyze, model_bulk_create, model_derived_refresh
 
     rng = random.Random(start)
@@ -119,7 +119,11 @@ def populate(start: int, stop: int, claims_per_entry: int) -> None:
     for first in range(0, len(pks), 5000):
         model_derived_refresh(model_ids=pks[first : first + 5000])
     # One entry in five is measured by the hub; the bench has no runs, so it sets the columns a run would.
-    ModelEntry.objects.filter(pk__in=pks[::5]).update(verified_top1=70.0, verification="verified")
+    # Lists rank on ImageNet-1k by default, so its columns and claim row carry the measurement too.
+    ModelEntry.objects.filter(pk__in=pks[::5]).update(
+        verified_top1=70.0, in1k_verified_top1=70.0, verification="verified"
+    )
+    DatasetTop1Claim.objects.filter(model_id__in=pks[::5], dataset="imagenet-1k").update(verified_value=70.0)
     catalog_analyze()
     vacuum()
 
@@ -251,7 +255,7 @@ def main() -> None:
         from catalog.models import AccuracyClaim, DatasetTop1Claim, ModelEntry
         from hub.pagination import EXACT_COUNT_LIMIT
 
-        client = Client()
+        client = Client(HTTP_HOST="127.0.0.1")  # an allowed host (testserver is not, outside tests)
         engine = "PostgreSQL" if args.database_url else "SQLite (WAL)"
         print(
             f"{engine}, in-process, {args.repeat} requests per variant and size; counts exact up to "
