@@ -40,8 +40,9 @@ def recreate_postgres_database(url: str) -> None:
 
 def setup_django(var_dir: str, database_url: str | None = None, *, reuse: bool = False) -> None:
     os.environ["DEPOT_VAR_DIR"] = var_dir
-    if database_url and not reuse:
-        recreate_postgres_database(database_url)
+    if database_url:
+        if not reuse:
+            recreate_postgres_database(database_url)
         os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
     os.environ["DEPOT_API_THROTTLE_ANON"] = "1000000/min"
