@@ -9,7 +9,8 @@ unfiltered list. It prints measured figures; it asserts nothing about time.
 Run: .venv/bin/python benchmarks/catalog_list.py [--sizes 1000,10000,20000] [--repeat 50] [--claims-per-entry 10]
      .venv/bin/python benchmarks/catalog_list.py --database-url postgres://postgres@127.0.0.1/depot_bench
 (--database-url: a PostgreSQL database the script may drop and recreate; sizes then default to 1000,10000,100000.
---entries N is --sizes N.)
+--entries N is --sizes N. --reuse-database keeps what a previous run built there, migrated to this code, and
+measures it, adding entries only up to a larger size: re-measuring 100,000 entries without building them again.)
 """
 
 import argparse
