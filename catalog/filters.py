@@ -12,10 +12,10 @@ from decimal import Decimal
 import django_filters
 from django import forms
 from django.db import connections
-from django.db.models import BooleanField, Expression, F, FilteredRelation, Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models import BooleanField, Case, Expression, F, FilteredRelation, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce, Collate
 
-from catalog.models import DatasetTop1Claim, Domain, Library, ModelEntry, Task
+from catalog.models import DEFAULT_TOP1_DATASET, DatasetTop1Claim, Domain, Library, ModelEntry, Task
 from core import search
 from core.verdict import VerdictStatus
 
@@ -87,20 +87,25 @@ class BooleanChoiceFilter(django_filters.Filter):
 
 # The size of a model without stored weights is its estimate (num_params x bytes per parameter).
 SIZE_OR_ESTIMATE = Coalesce("weights_size_bytes", "size_estimate_bytes")
-# Annotation holding the top-1 claimed on `claim_dataset` (absent without that parameter).
+# Annotations every filtered list carries: the dataset its accuracy is on (claim_dataset, else
+# DEFAULT_TOP1_DATASET), the best top-1 claimed there and the hub's measurement of that claim.
+DATASET_ANNOTATION = "top1_dataset"
 CLAIM_ANNOTATION = "claim_top1"
+VERIFIED_ANNOTATION = "claim_verified_top1"
+VERIFICATION_ANNOTATION = "claim_verification"
 
-# ordering value -> column or expression; missing values sort last in both directions
+# ordering value -> column or expression; missing values sort last in both directions. Accuracy orderings are on
+# the list's one dataset: a model without a top-1 on it sorts after every model with one.
 ORDERING_FIELDS = {
     "name": "name",
     "num_params": "num_params",
     "size": SIZE_OR_ESTIMATE,
     "gmacs": "gmacs",
-    "claimed_top1": "claimed_top1",
-    "verified_top1": "verified_top1",
+    "claimed_top1": CLAIM_ANNOTATION,
+    "verified_top1": VERIFIED_ANNOTATION,
     "downloads": "downloads",
     "created": "created",
-    "claim": CLAIM_ANNOTATION,  # needs claim_dataset
+    "claim": CLAIM_ANNOTATION,  # the name it had when it needed claim_dataset; the same as claimed_top1
 }
 ORDERING_CHOICES = [(key, key) for key in ORDERING_FIELDS] + [
     (f"-{key}", f"-{key}") for key in ORDERING_FIELDS
@@ -109,13 +114,6 @@ ORDERING_CHOICES = [(key, key) for key in ORDERING_FIELDS] + [
 
 def datasets_with_claims() -> list[str]:
     return sorted(DatasetTop1Claim.objects.order_by().values_list("dataset", flat=True).distinct())
-
-
-def _needs_dataset(parameter: str) -> forms.ValidationError:
-    return forms.ValidationError(
-        "%(parameter)s needs claim_dataset (the dataset whose top-1 claim to use), e.g. claim_dataset=imagenet-1k.",
-        params={"parameter": parameter},
-    )
 
 
 def _unknown_dataset(dataset: str) -> forms.ValidationError:
@@ -127,15 +125,11 @@ def _unknown_dataset(dataset: str) -> forms.ValidationError:
 
 
 class CatalogFilterForm(forms.Form):
-    """Checks that need more than one parameter: the claim filters and orderings need claim_dataset."""
+    """Checks that need the database: a claim_dataset must be one somebody claims a top-1 on."""
 
     def clean(self) -> dict:
         cleaned = super().clean()
         dataset = cleaned.get("claim_dataset")
-        if cleaned.get("min_claim") is not None and not dataset:
-            self.add_error("min_claim", _needs_dataset("min_claim"))
-        if (cleaned.get("ordering") or "").lstrip("-") == "claim" and not dataset:
-            self.add_error("ordering", _needs_dataset(f"ordering={cleaned['ordering']}"))
         if dataset and not DatasetTop1Claim.objects.filter(dataset=dataset).exists():
             self.add_error("claim_dataset", _unknown_dataset(dataset))
         return cleaned
@@ -183,20 +177,21 @@ class CatalogFilterSet(django_filters.FilterSet):
         method="filter_min_top1",
         min_value=0,
         max_value=100,
-        help_text="Claimed or verified top-1 at least this (percent).",
+        help_text="Top-1 claimed or verified on the list's dataset (claim_dataset, else imagenet-1k) at least "
+        "this (percent).",
     )
     claim_dataset = django_filters.CharFilter(
         method="filter_claim_dataset",
         max_length=96,
-        help_text="Only models with a top-1 claim on this dataset (imagenet-1k, imagenet-real, "
-        "imagenetv2-matched-frequency, imagenet-sketch, imagenet-a, imagenet-r, ...); enables min_claim and "
-        "ordering=claim.",
+        help_text="The dataset accuracy is on: only models with a top-1 claim on it (imagenet-1k, imagenet-real, "
+        "imagenetv2-matched-frequency, imagenet-sketch, imagenet-a, imagenet-r, ...). Without it, accuracy is "
+        "on imagenet-1k and models without a claim there are listed after those with one.",
     )
     min_claim = NumberFilter(
         method="filter_min_claim",
         min_value=0,
         max_value=100,
-        help_text="Top-1 claimed on claim_dataset at least this (percent).",
+        help_text="Top-1 claimed on the list's dataset (claim_dataset, else imagenet-1k) at least this (percent).",
     )
     verified = BooleanChoiceFilter(
         method="filter_verified", help_text="true: only models whose headline claim the hub verified."
@@ -204,7 +199,8 @@ class CatalogFilterSet(django_filters.FilterSet):
     ordering = django_filters.ChoiceFilter(
         method="filter_ordering",
         choices=ORDERING_CHOICES,
-        help_text="Prefix with - for descending. Missing values sort last.",
+        help_text="Prefix with - for descending. Missing values sort last. claimed_top1, verified_top1 and "
+        "claim (the same as claimed_top1) are on the list's dataset: claim_dataset, else imagenet-1k.",
     )
 
     class Meta:
@@ -213,11 +209,18 @@ class CatalogFilterSet(django_filters.FilterSet):
         form = CatalogFilterForm
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
-        # The claim annotation first: min_claim and ordering=claim read it, whatever order they come in.
+        # The accuracy annotations first: min_top1, min_claim and the orderings read them, in any order.
         dataset = self.form.cleaned_data.get("claim_dataset")
-        if dataset:
-            queryset = with_dataset_claim(queryset, dataset=dataset)
-        return super().filter_queryset(queryset)
+        queryset = with_top1_on(queryset, dataset=dataset or DEFAULT_TOP1_DATASET, only_claimed=bool(dataset))
+        queryset = super().filter_queryset(queryset)
+        # The search last, on everything else: without an ordering its matches are ranked by relevance, and the
+        # ranking's first tier is read from the filtered rows without the word match (which that tier implies).
+        words = search.query_words(self.form.cleaned_data.get("search") or "")
+        if not words:
+            return queryset
+        if self.form.cleaned_data.get("ordering"):
+            return search_filter(queryset, query_words=words)
+        return ranked_search(queryset, query_words=words)
 
     def filter_claim_dataset(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset  # applied first, in filter_queryset
@@ -226,7 +229,7 @@ class CatalogFilterSet(django_filters.FilterSet):
         return queryset.filter(**{f"{CLAIM_ANNOTATION}__gte": value})
 
     def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return search_filter(queryset, query=value)
+        return queryset  # applied last, in filter_queryset
 
     def filter_size_mb_max(self, queryset: QuerySet, name: str, value: float) -> QuerySet:
         limit = int(value * 1_000_000)
@@ -236,7 +239,9 @@ class CatalogFilterSet(django_filters.FilterSet):
         )
 
     def filter_min_top1(self, queryset: QuerySet, name: str, value: float) -> QuerySet:
-        return queryset.filter(Q(claimed_top1__gte=value) | Q(verified_top1__gte=value))
+        return queryset.filter(
+            Q(**{f"{CLAIM_ANNOTATION}__gte": value}) | Q(**{f"{VERIFIED_ANNOTATION}__gte": value})
+        )
 
     def filter_verified(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
         if value:
@@ -264,10 +269,10 @@ class MatchesSearchVector(Expression):
         return f"{alias}.\"search_vector\" @@ to_tsquery('simple'::regconfig, %s)", [self.tsquery]
 
 
-def search_filter(queryset: QuerySet, *, query: str) -> QuerySet:
-    """Entries with every word of `query` (core.search): each starts a word of the entry, or lies inside a
+def search_filter(queryset: QuerySet, *, query_words: list[str]) -> QuerySet:
+    """Entries with every one of `query_words` (core.search): each starts a word of the entry, or lies inside a
     word of its name. PostgreSQL asks the GIN index; SQLite scans with one LIKE per word (same answers)."""
-    words = search.query_words(query)
+    words = query_words
     if not words:
         return queryset
     if connections[queryset.db].vendor == "postgresql":
@@ -278,15 +283,89 @@ def search_filter(queryset: QuerySet, *, query: str) -> QuerySet:
     return queryset
 
 
-def with_dataset_claim(queryset: QuerySet, *, dataset: str) -> QuerySet:
-    """Models with a top-1 claim on `dataset`, annotated with it: one join on the (model, dataset) summary."""
+def _byte_ordered(queryset: QuerySet) -> Expression:
+    """search_name in byte order, the ranking's order within a tier: SQLite's default collation already is; on
+    PostgreSQL "C", the collation of migration 0007's index (a database's own, e.g. C.UTF-8, may not be)."""
+    if connections[queryset.db].vendor == "postgresql":
+        return Collate(F("search_name"), "C")
+    return F("search_name")
+
+
+RANK_NAME = "search_name_bytes"
+
+
+class RankedSearchQuerySet(QuerySet):
+    """A search's matches by relevance (core.search: tier, then the name's words), read a slice at a time in two
+    steps: first the names that start with the query (tier 0, one index range in rank order, no word match or
+    ranking needed), then, only when a slice reaches past them, the other matches ranked. Every other use (count,
+    facets, plot, a further filter or order_by) is a clone without the two steps: the one ranked query, the
+    same rows in the same order."""
+
+    _ranked_parts: "tuple[QuerySet, QuerySet] | None" = None
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice) or self._ranked_parts is None or key.step is not None:
+            return super().__getitem__(key)
+        start, stop = key.start or 0, key.stop
+        if start < 0 or stop is None or stop < 0:
+            return super().__getitem__(key)
+        first_tier, others = self._ranked_parts
+        rows = list(first_tier[start:stop])
+        if len(rows) == stop - start:
+            return rows
+        # Fewer names start with the query than this slice reaches: how many do tells where the others begin.
+        in_first_tier = start + len(rows) if rows or start == 0 else first_tier.count()
+        rest_start = max(0, start - in_first_tier)
+        return rows + list(others[rest_start : stop - in_first_tier])
+
+
+def ranked_search(queryset: QuerySet, *, query_words: list[str]) -> QuerySet:
+    """The entries matching every query word, by relevance (core.search's tiers), ties by id."""
+    key = search.query_key(query_words)
+    queryset = queryset.annotate(**{RANK_NAME: _byte_ordered(queryset)})
+    starts_name = Q(**{f"{RANK_NAME}__startswith": key})
+    words_start_name_words = Q(*[Q(search_name__contains=f" {word}") for word in query_words])
+    tier = Case(When(starts_name, then=0), When(words_start_name_words, then=1), default=2)
+    order = [RANK_NAME, "namespace", "name"]
+    matches = search_filter(queryset, query_words=query_words)
+    ranked = matches.order_by(tier, *order)
+    result = RankedSearchQuerySet(model=ranked.model, query=ranked.query.chain(), using=ranked.db)
+    result._ranked_parts = (
+        queryset.filter(starts_name).order_by(*order),  # starting the name implies matching every word
+        matches.exclude(starts_name).order_by(tier, *order),
+    )
+    return result
+
+
+def with_top1_on(queryset: QuerySet, *, dataset: str, only_claimed: bool) -> QuerySet:
+    """The rows annotated with the dataset, the best top-1 claimed on it and the hub's measurement of that claim
+    (null where the model has none); `only_claimed`: only models with a claim there.
+
+    On DEFAULT_TOP1_DATASET the values are the entry's own in1k_* columns (indexed, no join); on another, one join
+    on the (model, dataset) summary, an inner one, since that list only holds models claiming on it."""
+    queryset = queryset.annotate(**{DATASET_ANNOTATION: Value(dataset)})
+    if dataset == DEFAULT_TOP1_DATASET:
+        queryset = queryset.annotate(
+            **{
+                CLAIM_ANNOTATION: F("in1k_claimed_top1"),
+                VERIFIED_ANNOTATION: F("in1k_verified_top1"),
+                VERIFICATION_ANNOTATION: F("in1k_verification"),
+            }
+        )
+        return queryset.filter(in1k_claimed_top1__isnull=False) if only_claimed else queryset
     return (
         queryset.annotate(
             dataset_claim=FilteredRelation(
                 "dataset_top1_claims", condition=Q(dataset_top1_claims__dataset=dataset)
             )
         )
-        .annotate(**{CLAIM_ANNOTATION: F("dataset_claim__value")})
+        .annotate(
+            **{
+                CLAIM_ANNOTATION: F("dataset_claim__value"),
+                VERIFIED_ANNOTATION: F("dataset_claim__verified_value"),
+                VERIFICATION_ANNOTATION: F("dataset_claim__verification"),
+            }
+        )
         .filter(**{f"{CLAIM_ANNOTATION}__isnull": False})
     )
 

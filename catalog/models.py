@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from core import label_spaces, model_metadata, search
 from core import model_args as timm_model_args
-from core.verdict import ENTRY_VERDICT_CHOICES
+from core.verdict import ENTRY_VERDICT_CHOICES, HEADLINE_DATASET
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}"
 name_validator = RegexValidator(
@@ -115,6 +115,9 @@ class ModelEntry(models.Model):
     # services on every write. On PostgreSQL a generated tsvector column beside it, `search_vector`, holds the
     # same words under a GIN index (migration 0004; not in the model state, so Django never writes it).
     search_text = models.TextField(blank=True, editable=False)
+    # The name's words (core.search.name_key), stamped likewise: relevance ranks a search's matches on it, and on
+    # PostgreSQL a byte-ordered btree on it (migration 0007) reads the names a query starts, in rank order.
+    search_name = models.CharField(max_length=200, blank=True, editable=False)
 
     num_params = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
     weights_size_bytes = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
@@ -155,6 +158,14 @@ class ModelEntry(models.Model):
     # The verdict on the headline claim (core.verdict): "" without one, or while it is pending (the hub holds
     # its dataset but has not measured these weights on it yet).
     verification = models.CharField(max_length=16, choices=ENTRY_VERDICT_CHOICES, blank=True, db_index=True)
+    # The best top-1 claimed on DEFAULT_TOP1_DATASET (ImageNet-1k) and the hub's measurement of that claim; null
+    # without a claim there. Lists, min_top1, the plot and compare rank on one dataset at a time, this one unless
+    # the query names another (then DatasetTop1Claim serves): columns so the default list is one indexed scan.
+    # Written only by services.model_derived_refresh, in the same transaction as every claim, weights or run change.
+    in1k_claimed_top1 = models.FloatField(null=True, blank=True, db_index=True, editable=False)
+    in1k_verified_top1 = models.FloatField(null=True, blank=True, db_index=True, editable=False)
+    # The verdict on that claim (verified/disagrees/pending/unverifiable: core.verdict, the sample-size rule).
+    in1k_verification = models.CharField(max_length=16, blank=True, editable=False)
     downloads = models.PositiveBigIntegerField(default=0, db_index=True)
 
     created = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -226,6 +237,9 @@ class ModelEntry(models.Model):
             return "A model cannot be fine-tuned from itself."
         return ""
 
+    def build_search_name(self) -> str:
+        return search.name_key(self.name)
+
     def build_search_text(self) -> str:
         return search.document_text(
             name=self.name, fields=[self.namespace, self.title, self.summary, self.tags]
@@ -258,6 +272,9 @@ class ModelEntry(models.Model):
         """The estimate, only while the real size is unknown."""
         return self.size_estimate_bytes if self.weights_size_bytes is None else None
 
+
+# The dataset lists rank on when a query names none (claim_dataset); ModelEntry's in1k_* columns hold its values.
+DEFAULT_TOP1_DATASET = HEADLINE_DATASET
 
 # The facets the catalog page counts; CatalogFacetCount holds the unfiltered catalog's counts of them.
 FACET_FIELDS = ("domain", "task", "library", "license", "pretrained_on", "base_model")
@@ -425,6 +442,11 @@ class DatasetTop1Claim(models.Model):
     model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="dataset_top1_claims")
     dataset = models.CharField(max_length=96)
     value = models.FloatField()
+    # The hub's own top-1 for that best claim (same dataset and split, current weights); null until measured.
+    verified_value = models.FloatField(null=True, blank=True)
+    # The verdict on that claim, judged with the measurement's sample size (core.verdict), never recomputed
+    # from verified_value alone: a bare top-1 does not know how many images it was measured on.
+    verification = models.CharField(max_length=16, blank=True)
 
     class Meta:
         constraints = [

@@ -9,14 +9,16 @@ from django.db import connections
 from django.db.models import Count, Prefetch, QuerySet
 
 from catalog import measurements
-from catalog.filters import CatalogFilterSet, unknown_parameters
+from catalog.filters import CLAIM_ANNOTATION, VERIFIED_ANNOTATION, CatalogFilterSet, unknown_parameters
 from catalog.measurements import MeasuredRun
 from catalog.models import (
     CASE_INSENSITIVE_FACETS,
+    DEFAULT_TOP1_DATASET,
     FACET_FIELDS,
     AccuracyClaim,
     CatalogFacetCount,
     ClaimSource,
+    DatasetTop1Claim,
     Metric,
     ModelEntry,
     SpeedClaim,
@@ -437,21 +439,73 @@ def _facet_summary(
 
 
 def scatter_points(*, queryset: QuerySet[ModelEntry], limit: int = 400) -> list[dict]:
-    """(params, top-1) points for the accuracy-vs-size plot: verified where measured, else claimed."""
-    rows = (
-        queryset.filter(num_params__gt=0)
-        .exclude(claimed_top1__isnull=True, verified_top1__isnull=True)
-        .values("namespace", "name", "num_params", "claimed_top1", "verified_top1", "verification")[:limit]
+    """(params, top-1) points for the accuracy-vs-size plot of a model_list result, on its one dataset (its
+    top1_dataset annotation): the hub's measurement where it made one, else the claim. Models without a top-1 on
+    that dataset are not plotted."""
+    rows = queryset.filter(num_params__gt=0, **{f"{CLAIM_ANNOTATION}__isnull": False}).values(
+        "namespace", "name", "num_params", CLAIM_ANNOTATION, VERIFIED_ANNOTATION
+    )[:limit]
+    return [_scatter_point(row) for row in rows]
+
+
+def _scatter_point(row: Mapping) -> dict:
+    claimed, measured = row[CLAIM_ANNOTATION], row[VERIFIED_ANNOTATION]
+    # Judged here, on this dataset's claim: the entry's verification column is about its headline claim only.
+    status = judge_claim(claimed, measured, dataset_on_hub=False).status if measured is not None else ""
+    return {
+        "model_id": f"{row['namespace']}/{row['name']}",
+        "num_params": row["num_params"],
+        "top1": claimed if measured is None else measured,
+        "verified": measured is not None,
+        "verification": status,
+    }
+
+
+def top1_dataset(*, query: Mapping[str, str]) -> str:
+    """The dataset a catalog query's accuracy is on: its claim_dataset, else DEFAULT_TOP1_DATASET."""
+    return query.get("claim_dataset") or DEFAULT_TOP1_DATASET
+
+
+@dataclass(frozen=True)
+class DatasetChoice:
+    dataset: str
+    label: str
+
+
+def top1_dataset_choices(*, chosen: str = "") -> list[DatasetChoice]:
+    """The datasets the pages offer to rank on: timm's test sets, those the hub holds that some model claims a
+    top-1 on (the demo's digits), and the one the query chose. Probes per dataset, never a scan of the claims."""
+    choices = [DatasetChoice(test_set.dataset, test_set.label) for test_set in TEST_SETS]
+    offered = {choice.dataset for choice in choices}
+    for name in [*dataset_names(), chosen] if chosen else dataset_names():
+        if name not in offered and DatasetTop1Claim.objects.filter(dataset=name).exists():
+            choices.append(DatasetChoice(name, name))
+            offered.add(name)
+    return choices
+
+
+@dataclass(frozen=True)
+class ComparedTop1:
+    model: ModelEntry
+    claimed: float | None
+    verified: float | None
+    verification: str  # the verdict on that claim (the sample-size rule); "" without a claim there
+    rank: int | None  # 1 = the best claim on the dataset among the compared; None without a claim there
+
+
+def compare_on_dataset(*, models: list[ModelEntry], dataset: str) -> list[ComparedTop1]:
+    """Each compared model's top-1 on one dataset (claimed, and measured by the hub), in the order given, with
+    its rank among them by claim; models without a claim there have no rank. One query."""
+    rows = DatasetTop1Claim.objects.filter(model__in=models, dataset=dataset).values_list(
+        "model_id", "value", "verified_value", "verification"
     )
+    found = {model_id: (value, verified, verdict) for model_id, value, verified, verdict in rows}
+    values = [value for value, _verified, _verdict in found.values()]
+    # Competition ranking: equal claims share a rank (1, 1, 3).
+    rank_of = {pk: 1 + sum(other > row[0] for other in values) for pk, row in found.items()}
     return [
-        {
-            "model_id": f"{row['namespace']}/{row['name']}",
-            "num_params": row["num_params"],
-            "top1": row["verified_top1"] if row["verified_top1"] is not None else row["claimed_top1"],
-            "verified": row["verified_top1"] is not None,
-            "verification": row["verification"],
-        }
-        for row in rows
+        ComparedTop1(model, *found.get(model.pk, (None, None, "")), rank=rank_of.get(model.pk))
+        for model in models
     ]
 
 

@@ -24,6 +24,7 @@ from catalog import measurements
 from catalog.measurements import MeasuredRun
 from catalog.models import (
     ACTIVE_MIRROR_STATUSES,
+    DEFAULT_TOP1_DATASET,
     FACET_FIELDS,
     AccuracyClaim,
     CatalogFacetCount,
@@ -73,9 +74,11 @@ def normalise_tags(tags: str | Iterable[str]) -> str:
 
 
 def _stamp(model: ModelEntry) -> None:
-    """The columns derived from the row's own fields (search_text, size_estimate_bytes, revision), recomputed on
-    every save so they can never drift; those derived from claims and runs are model_derived_refresh's."""
+    """The columns derived from the row's own fields (search_text, search_name, size_estimate_bytes, revision),
+    recomputed on every save so they can never drift; those derived from claims and runs are
+    model_derived_refresh's."""
     model.search_text = model.build_search_text()
+    model.search_name = model.build_search_name()
     model.size_estimate_bytes = estimate_size_bytes(model.num_params)
     model.revision = hfconfig.content_revision(
         model, weights_sha256=model.weights.sha256 if model.weights else None, files=_repo_file_digests(model)
@@ -156,7 +159,11 @@ def model_check_weights_fit(*, model: ModelEntry) -> None:
 
 # Columns only model_derived_refresh (and model_record_download) write: a save of a row loaded earlier must
 # never put back the values it read, when a run or a claim changed them meanwhile.
-SERVICE_OWNED_COLUMNS = frozenset({"claimed_top1", "verified_top1", "verification", "downloads", "created"})
+SERVICE_OWNED_COLUMNS = frozenset(
+    {"claimed_top1", "verified_top1", "verification", "in1k_claimed_top1", "in1k_verified_top1",
+     "in1k_verification", "downloads",
+     "created"}
+)  # fmt: skip
 
 
 def _save_own_fields(model: ModelEntry) -> None:
@@ -306,7 +313,10 @@ def repo_files_release(*, names: Iterable[str]) -> None:
             default_storage.delete(name)
 
 
-DERIVED_VERDICT_COLUMNS = ["claimed_top1", "verified_top1", "verification"]
+DERIVED_VERDICT_COLUMNS = [
+    "claimed_top1", "verified_top1", "verification", "in1k_claimed_top1", "in1k_verified_top1",
+    "in1k_verification",
+]  # fmt: skip
 
 
 @transaction.atomic
@@ -315,10 +325,12 @@ def model_derived_refresh(*, model_ids: Iterable[int]) -> None:
 
     The one writer of claimed_top1 (the headline claim, core.verdict.headline_claim), verified_top1 and
     verification (the verdict on that claim, as catalog.selectors.claim_verdict gives it on the model page;
-    "" while it is pending) and the DatasetTop1Claim rows (best top-1 per dataset). Called after any change to
+    "" while it is pending), the DatasetTop1Claim rows (best top-1 per dataset, with the hub's measurement of
+    it) and in1k_claimed_top1/in1k_verified_top1 (the row on DEFAULT_TOP1_DATASET, copied onto the entry so the
+    default list sorts on an indexed column). Called after any change to
     what they summarise: claims (claim_record, claims_import, timm_results_import, the admin), weights
     (weights_attach, so uploads and fetches too), succeeded or deleted runs and registered or deleted datasets
-    (evaluation calls it). The other derived columns, search_text, size_estimate_bytes and revision, are
+    (evaluation calls it). The other derived columns, search_text, search_name, size_estimate_bytes and revision, are
     stamped from the row's own fields on every save by `_stamp`.
 
     Bulk: a fixed handful of queries (plus one per TIMM_BATCH_SIZE rows written) for any number of models;
@@ -342,20 +354,40 @@ def model_derived_refresh(*, model_ids: Iterable[int]) -> None:
     dataset_names = set(port.dataset_names())
     changed, per_dataset = [], []
     for pk, values in stored.items():
-        claims = claims_by_model[pk]
-        derived = _derived_verdict_columns(claims, runs_by_model.get(pk, []), dataset_names)
+        claims, runs = claims_by_model[pk], runs_by_model.get(pk, [])
+        best = _per_dataset_top1(pk, claims, runs, dataset_names)
+        default = next((row for row in best if row.dataset == DEFAULT_TOP1_DATASET), None)
+        derived = (
+            *_derived_verdict_columns(claims, runs, dataset_names),
+            default.value if default else None,
+            default.verified_value if default else None,
+            default.verification if default else "",
+        )
         if derived != values:  # a re-import that changes nothing writes no row
             changed.append(ModelEntry(pk=pk, **dict(zip(DERIVED_VERDICT_COLUMNS, derived, strict=True))))
-        best_by_dataset: dict[str, float] = {}
-        for claim in claims:
-            best_by_dataset[claim.dataset] = max(claim.value, best_by_dataset.get(claim.dataset, claim.value))
-        per_dataset += [
-            DatasetTop1Claim(model_id=pk, dataset=dataset, value=value)
-            for dataset, value in best_by_dataset.items()
-        ]
+        per_dataset += best
     ModelEntry.objects.bulk_update(changed, DERIVED_VERDICT_COLUMNS, batch_size=TIMM_BATCH_SIZE)
     DatasetTop1Claim.objects.filter(model_id__in=model_ids).delete()
     DatasetTop1Claim.objects.bulk_create(per_dataset, batch_size=TIMM_BATCH_SIZE)
+
+
+def _per_dataset_top1(
+    pk: int, claims: list[AccuracyClaim], runs: list[MeasuredRun], dataset_names: set[str]
+) -> list[DatasetTop1Claim]:
+    """One row per dataset the entry claims a top-1 on: its best claim there and the hub's measurement of it."""
+    best: dict[str, AccuracyClaim] = {}
+    for claim in claims:
+        if claim.dataset not in best or claim.value > best[claim.dataset].value:
+            best[claim.dataset] = claim
+    rows = []
+    for dataset, claim in best.items():
+        verdict = claim_verdict(claim=claim, runs=runs, dataset_names=dataset_names)
+        row = DatasetTop1Claim(
+            model_id=pk, dataset=dataset, value=claim.value, verified_value=verdict.measured,
+            verification=verdict.status,
+        )  # fmt: skip
+        rows.append(row)
+    return rows
 
 
 def _derived_verdict_columns(
@@ -564,8 +596,8 @@ def _timm_entry(record: Any, stats: Any | None) -> ModelEntry:
 TIMM_UPDATE_FIELDS = [
     "title", "summary", "card", "domain", "task", "library", "architecture", "pretrained_on", "fine_tuned_on",
     "base_model", "license", "paper_ids", "tags", "num_params", "gmacs", "input_size", "num_classes", "label_space",
-    "mean", "std",
-    "interpolation", "crop_pct", "crop_mode", "source_kind", "hf_repo_id", "search_text", "size_estimate_bytes",
+    "mean", "std", "interpolation", "crop_pct", "crop_mode", "source_kind", "hf_repo_id", "search_text",
+    "search_name", "size_estimate_bytes",
     "revision", "updated",
 ]  # fmt: skip
 

@@ -1,5 +1,7 @@
 """Server-rendered catalog pages. They parse the request, call selectors, and render; nothing else."""
 
+from urllib.parse import urlencode
+
 from django import forms
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
@@ -13,7 +15,7 @@ from django.views.decorators.http import require_POST
 from catalog import bundles, selectors, services
 from catalog.filters import ORDERING_FIELDS
 from catalog.forms import RunConfigForm, StarterBundleForm
-from catalog.models import Domain, Library, ModelEntry, Task
+from catalog.models import DEFAULT_TOP1_DATASET, Domain, Library, ModelEntry, Task
 from catalog.rendering import (
     SVG,
     catalog_row,
@@ -70,12 +72,12 @@ def labelled_errors(errors: dict[str, list[str]]) -> list[dict]:
 
 
 MAX_COMPARE = 6
+# Accuracy sorts name the list's dataset ({dataset}): they rank on it alone.
 SORT_LABELS = {
     "name": "Name",
     "-downloads": "Most downloaded",
-    "-claimed_top1": "Claimed top-1 (high first)",
-    "-verified_top1": "Verified top-1 (high first)",
-    "-claim": "Top-1 on the chosen test set (high first)",
+    "-claimed_top1": "Claimed top-1 on {dataset} (high first)",
+    "-verified_top1": "Verified top-1 on {dataset} (high first)",
     "num_params": "Parameters (small first)",
     "-num_params": "Parameters (large first)",
     "size": "File size (small first)",
@@ -158,9 +160,13 @@ def catalog_index(request: HttpRequest) -> HttpResponse:
         errors = error.message_dict
     query_without_page = request.GET.copy()
     query_without_page.pop("page", None)
+    dataset = selectors.top1_dataset(query=request.GET)
+    rows = [catalog_row(model) for model in page.object_list] if page else []
     context = {
         "page": page,
-        "rows": [catalog_row(model) for model in page.object_list] if page else [],
+        "rows": rows,
+        "compare_url": _compare_url(request, [row.model_id for row in rows[:MAX_COMPARE]]),
+        "compare_count": min(len(rows), MAX_COMPARE),
         "errors": errors,
         "error_list": labelled_errors(errors),
         "facets": summary.facets if summary else {},
@@ -171,9 +177,12 @@ def catalog_index(request: HttpRequest) -> HttpResponse:
         "query": request.GET,
         "query_without_page": query_without_page.urlencode(),
         "hidden_filters": [(key, request.GET[key]) for key in HIDDEN_FILTERS if request.GET.get(key)],
-        "sort_labels": SORT_LABELS,
+        "sort_labels": {value: label.format(dataset=dataset) for value, label in SORT_LABELS.items()},
         "all_orderings": sorted(ORDERING_FIELDS),
         "test_sets": TEST_SETS,
+        "dataset_choices": selectors.top1_dataset_choices(chosen=request.GET.get("claim_dataset", "")),
+        "default_dataset": DEFAULT_TOP1_DATASET,
+        "top1_dataset": dataset,
         "claim_dataset": request.GET.get("claim_dataset", ""),
         "domains": Domain.choices,
         "tasks": Task.choices,
@@ -239,11 +248,12 @@ def catalog_plot(request: HttpRequest) -> HttpResponse:
         return HttpResponse(
             empty_svg(f"Invalid query: {', '.join(error.message_dict)}"), content_type=SVG, status=400
         )
+    dataset = selectors.top1_dataset(query=request.GET)
     plot = scatter_plot(selectors.scatter_points(queryset=queryset))
     body = (
-        scatter_svg(plot, standalone=True)
+        scatter_svg(plot, dataset=dataset, standalone=True)
         if plot
-        else empty_svg("No model here has both a size and a top-1.")
+        else empty_svg(f"No model here has both a size and a top-1 on {dataset}.")
     )
     response = HttpResponse(body, content_type=SVG)
     response["Cache-Control"] = "public, max-age=60"
@@ -309,8 +319,19 @@ def model_mirror_weights(request: HttpRequest, namespace: str, name: str) -> Htt
     return redirect(model.get_absolute_url() + "#weights")
 
 
+def _compare_url(request: HttpRequest, model_ids: list[str]) -> str:
+    """The compare page for these models, on the list's chosen dataset (claim_dataset travels along)."""
+    if len(model_ids) < 2:
+        return ""
+    query = {"models": ",".join(model_ids)}
+    if request.GET.get("claim_dataset"):
+        query["claim_dataset"] = request.GET["claim_dataset"]
+    return f"/compare/?{urlencode(query)}"
+
+
 def compare(request: HttpRequest) -> HttpResponse:
     model_ids = [item.strip() for item in request.GET.get("models", "").split(",") if item.strip()]
+    dataset = selectors.top1_dataset(query=request.GET)
     error = ""
     if not model_ids:
         error = "Choose models to compare: /compare/?models=namespace/name,namespace/name"
@@ -321,6 +342,11 @@ def compare(request: HttpRequest) -> HttpResponse:
         "models": models,
         "missing": missing,
         "error": error,
+        "top1_dataset": dataset,
+        "default_dataset": DEFAULT_TOP1_DATASET,
+        "claim_dataset": request.GET.get("claim_dataset", ""),
+        "dataset_choices": selectors.top1_dataset_choices(chosen=request.GET.get("claim_dataset", "")),
+        "ranked": selectors.compare_on_dataset(models=models, dataset=dataset),
         "test_sets": [
             (test_set.label, [_result_on(model, test_set.dataset) for model in models])
             for test_set in TEST_SETS

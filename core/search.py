@@ -9,8 +9,12 @@ too, so `resnet50` finds `cspresnet50` and `net50` finds `resnet50`.
 The stored text is these words separated by single spaces (with a leading space, so "starts a word" is one
 substring test, `' ' + word`, on any database). PostgreSQL indexes the same text as a `tsvector` (migration
 catalog.0004) and asks `word:* & word:*`; SQLite runs the equivalent LIKE per word; both answer the same.
-A later relevance ranking can order the matches (only they: the GIN index finds them) by an exact or prefix match
-of the whole name, kept in its own column, then by ts_rank over the stored tsvector, without re-parsing any text.
+Relevance (a query without an ordering): the model name's words, joined as the query's are (`name_key`,
+`query_key`), rank the matches in three tiers: (0) the name starts with the query (`resnet50` -> `resnet50.a1_in1k`,
+`vit small` -> `vit_small_patch16_224`; the exact name first, since it sorts before its extensions), (1) every query
+word starts a word of the name (`small vit`), (2) the other matches (`cspresnet50`, a word of the title or tags).
+Within a tier, by the name's words in byte order. Tier 0 is a prefix of one indexed column, so a page of a broad
+query is read from an index, in order, without ranking every match.
 """
 
 import re
@@ -49,3 +53,14 @@ def tsquery(query_words: list[str]) -> str:
     """A PostgreSQL to_tsquery text: every word as a prefix. Safe to pass as a parameter: words hold only
     letters and digits, none of tsquery's operators."""
     return " & ".join(f"{word}:*" for word in query_words)
+
+
+def name_key(name: str) -> str:
+    """The name's words, each after a space (`" vit small patch16 224"`): what a prefix of the name is tested on."""
+    return "".join(f" {word}" for word in words(name))
+
+
+def query_key(query_words: list[str]) -> str:
+    """The query's words as name_key writes a name's, so `name_key(name).startswith(query_key(words))` says the
+    name starts with the query (its last word may end inside a word of the name)."""
+    return "".join(f" {word}" for word in query_words)

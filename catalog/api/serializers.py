@@ -8,9 +8,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog import selectors
-from catalog.filters import CLAIM_ANNOTATION
+from catalog.filters import CLAIM_ANNOTATION, DATASET_ANNOTATION, VERIFIED_ANNOTATION
 from catalog.models import (
     BYTES_PER_PARAMETER,
+    DEFAULT_TOP1_DATASET,
     ESTIMATE_DTYPE,
     AccuracyClaim,
     ClaimSource,
@@ -26,6 +27,7 @@ from catalog.models import (
     WeightsMirror,
 )
 from core.starter.options import BUNDLE_OPTIONS
+from core.verdict import headline_claim
 from hub.options import options_serializer
 
 
@@ -61,8 +63,10 @@ class ModelRowsSerializer(serializers.ListSerializer):
             "fine_tuned_on": model.fine_tuned_on, "base_model": model.base_model, "license": model.license,
             "tags": model.tag_list, "num_params": model.num_params, "size_bytes": model.weights_size_bytes,
             "estimated_size_bytes": model.estimated_size_bytes,
-            "gmacs": model.gmacs, "claimed_top1": model.claimed_top1, "verified_top1": model.verified_top1,
-            "claim_top1": getattr(model, CLAIM_ANNOTATION, None),
+            "gmacs": model.gmacs, "top1_dataset": getattr(model, DATASET_ANNOTATION, DEFAULT_TOP1_DATASET),
+            "claimed_top1": getattr(model, CLAIM_ANNOTATION, model.in1k_claimed_top1),
+            "verified_top1": getattr(model, VERIFIED_ANNOTATION, model.in1k_verified_top1),
+            "claim_top1": getattr(model, CLAIM_ANNOTATION, model.in1k_claimed_top1),
             "verification": model.verification, "downloads": model.downloads,
             "url": f"{base}/api/v1/models/{model.namespace}/{model.name}/",
             "html_url": f"{base}/models/{model.namespace}/{model.name}/",
@@ -85,9 +89,17 @@ class ModelListSerializer(serializers.ModelSerializer):
         help_text=f"An ESTIMATE (num_params x {BYTES_PER_PARAMETER[ESTIMATE_DTYPE]} bytes, {ESTIMATE_DTYPE}) "
         "while no weights are stored; null once size_bytes is known.",
     )
-    claim_top1 = serializers.SerializerMethodField(
-        help_text="Top-1 claimed on the claim_dataset query parameter; null without it."
+    top1_dataset = serializers.SerializerMethodField(
+        help_text="The dataset claimed_top1 and verified_top1 are on: the claim_dataset query parameter, else "
+        f"{DEFAULT_TOP1_DATASET}."
     )
+    claimed_top1 = serializers.SerializerMethodField(
+        help_text="The best top-1 claimed on top1_dataset (percent); null when the model claims none there."
+    )
+    verified_top1 = serializers.SerializerMethodField(
+        help_text="The hub's own top-1 for that claim (same dataset and split); null until it measured it."
+    )
+    claim_top1 = serializers.SerializerMethodField(help_text="The same as claimed_top1 (its earlier name).")
     url = serializers.SerializerMethodField()
     html_url = serializers.SerializerMethodField()
 
@@ -96,14 +108,24 @@ class ModelListSerializer(serializers.ModelSerializer):
         fields = [
             "id", "namespace", "name", "title", "summary", "domain", "task", "library", "architecture",
             "pretrained_on", "fine_tuned_on", "base_model", "license", "tags", "num_params", "size_bytes",
-            "estimated_size_bytes", "gmacs",
-            "claimed_top1", "verified_top1", "claim_top1", "verification", "downloads", "url", "html_url",
+            "estimated_size_bytes", "gmacs", "top1_dataset", "claimed_top1", "verified_top1", "claim_top1",
+            "verification", "downloads", "url", "html_url",
             "created", "updated",
         ]  # fmt: skip
         list_serializer_class = ModelRowsSerializer
 
+    # The shapes, for the schema; rows are built by ModelRowsSerializer._row.
+    def get_top1_dataset(self, model: ModelEntry) -> str:
+        return getattr(model, DATASET_ANNOTATION, DEFAULT_TOP1_DATASET)
+
+    def get_claimed_top1(self, model: ModelEntry) -> float | None:
+        return getattr(model, CLAIM_ANNOTATION, model.in1k_claimed_top1)
+
+    def get_verified_top1(self, model: ModelEntry) -> float | None:
+        return getattr(model, VERIFIED_ANNOTATION, model.in1k_verified_top1)
+
     def get_claim_top1(self, model: ModelEntry) -> float | None:
-        return getattr(model, CLAIM_ANNOTATION, None)
+        return self.get_claimed_top1(model)
 
     def _absolute(self, path: str) -> str:
         request = self.context.get("request")
@@ -205,6 +227,18 @@ class ModelDetailSerializer(ModelListSerializer):
     @extend_schema_field(ClaimSerializer(many=True))
     def get_retired_claims(self, model: ModelEntry) -> list[dict]:
         return ClaimSerializer(selectors.retired_claims(model=model), many=True).data
+
+    # One model's detail leads with its headline claim (core.verdict.headline_claim: ImageNet-1k's when it has
+    # one, else its best top-1) and names that claim's dataset; `claims` lists every claim.
+    def get_top1_dataset(self, model: ModelEntry) -> str | None:
+        headline = headline_claim(model.claims.all())
+        return headline.dataset if headline else None
+
+    def get_claimed_top1(self, model: ModelEntry) -> float | None:
+        return model.claimed_top1
+
+    def get_verified_top1(self, model: ModelEntry) -> float | None:
+        return model.verified_top1
 
     @extend_schema_field(SpeedClaimSerializer(many=True))
     def get_speed_claims(self, model: ModelEntry) -> list[dict]:

@@ -257,3 +257,54 @@ def test_a_run_deleted_in_the_admin_withdraws_the_verdict(admin_client, digit_mo
     assert response.status_code == 302
     assert not BenchmarkRun.objects.exists()
     assert (entry(digit_model).verification, entry(digit_model).verified_top1) == ("", None)
+
+
+def expected_top1_per_dataset() -> dict[tuple[int, str], float]:
+    """From the claims table itself: every entry's best top-1 per dataset."""
+    best: dict[tuple[int, str], float] = {}
+    for model_id, dataset, value in AccuracyClaim.objects.filter(metric__in=["top1", "accuracy"]).values_list(
+        "model_id", "dataset", "value"
+    ):
+        best[(model_id, dataset)] = max(value, best.get((model_id, dataset), value))
+    return best
+
+
+def test_the_per_dataset_columns_agree_with_the_claims_table_after_every_kind_of_write(make_model):
+    first = make_model(name="first", claims=[{"dataset": "imagenet-1k", "metric": "top1", "value": 70.0}])
+    second = make_model(name="second", claims=[{"dataset": "digits", "metric": "top1", "value": 99.0}])
+    services.claim_record(model=first, dataset="imagenet-1k", metric="top1", value=72.5, source="paper")
+    services.claim_record(model=first, dataset="imagenet-1k", metric="top5", value=91.0)  # not a top-1
+    services.claim_record(model=second, dataset="imagenet-1k", metric="accuracy", value=61.0)
+    moved = services.claim_record(model=second, dataset="imagenet-sketch", metric="top1", value=20.0)
+    moved.model = first  # the admin's edit of a claim's model
+    services.claim_save(claim=moved)
+    services.claims_delete(claims=AccuracyClaim.objects.filter(model=first, source="paper"))
+
+    expected = expected_top1_per_dataset()
+    stored = dict(
+        ((model_id, dataset), value)
+        for model_id, dataset, value in DatasetTop1Claim.objects.values_list("model_id", "dataset", "value")
+    )
+    assert stored == expected
+    for model in ModelEntry.objects.all():
+        assert model.in1k_claimed_top1 == expected.get((model.pk, "imagenet-1k")), model
+    assert (entry(first).in1k_claimed_top1, entry(second).in1k_claimed_top1) == (70.0, 61.0)
+
+
+def test_a_run_measures_the_claim_on_its_dataset_for_lists_on_that_dataset(
+    api_client, digit_model, small_digits
+):
+    services.claim_record(model=digit_model, dataset="imagenet-1k", metric="top1", value=80.0)  # the headline
+    claim_on_small_digits(digit_model, 50.0)
+    run = run_on_small_digits(digit_model, small_digits)
+    assert run.status == "succeeded", run.error
+    assert DatasetTop1Claim.objects.get(model=digit_model, dataset="digits-small").verified_value == run.top1
+    assert entry(digit_model).in1k_verified_top1 is None  # nothing measured on ImageNet-1k
+    row = api_client.get("/api/v1/models/?claim_dataset=digits-small").json()["results"][0]
+    assert (row["top1_dataset"], row["claimed_top1"], row["verified_top1"]) == (
+        "digits-small",
+        50.0,
+        run.top1,
+    )
+    row = api_client.get("/api/v1/models/").json()["results"][0]
+    assert (row["top1_dataset"], row["claimed_top1"], row["verified_top1"]) == ("imagenet-1k", 80.0, None)

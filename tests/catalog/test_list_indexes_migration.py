@@ -93,14 +93,20 @@ def test_postgresql_gets_the_indexes_and_the_migration_reverses(scratch_database
         plan = "\n".join(
             row[0]
             for row in conn.execute(
-                'EXPLAIN SELECT id FROM catalog_modelentry ORDER BY "claimed_top1" DESC NULLS LAST, '
+                'EXPLAIN SELECT id FROM catalog_modelentry ORDER BY "in1k_claimed_top1" DESC NULLS LAST, '
                 '"namespace", "name" LIMIT 25'
             )
         )
-    assert "catalog_me_ord_claimed_top1_desc" in plan, plan
-    result = _migrate(url, tmp_path, "catalog", "0003")  # 0004 reversed: the trigram index is back
+    assert "catalog_me_ord_in1k_claimed_top1_desc" in plan, plan
+    # 0006 moved the accuracy orderings' indexes from the headline columns to the ImageNet-1k ones
+    assert not {
+        name for name in indexes if name.startswith(("catalog_me_ord_claimed", "catalog_me_ord_verified"))
+    }
+    result = _migrate(url, tmp_path, "catalog", "0003")  # 0004-0007 reversed: the trigram index is back
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert _list_indexes(url) - {TRIGRAM_INDEX} == indexes - new_in_0004
+    headline = {name.replace("_in1k_", "_") for name in indexes if "_in1k_" in name}
+    expected = {name for name in indexes if "_in1k_" not in name} | headline
+    assert _list_indexes(url) - {TRIGRAM_INDEX} == expected - new_in_0004
     assert TRIGRAM_INDEX in _list_indexes(url) and not _has_search_vector(url)
     result = _migrate(url, tmp_path, "catalog", "0002")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -30,14 +30,62 @@ def test_the_catalog_lists_models_with_facets_and_a_plot(client, catalog):
     assert "All 3 models" in html
     for model_id in ("demo/tiny-cnn", "acme/bert-mini", "demo/big-vit"):
         assert f'href="/models/{model_id}/"' in html
-    assert "1.2M" in html and "97.25%" in html
+    # accuracy is on ImageNet-1k unless the query names another: tiny-cnn's 97.25% is on digits
+    assert "1.2M" in html and "84.00%" in html and "97.25%" not in html
     assert re.search(r"Vision</a> <span class=\"n\">2</span>", html)
     assert '<object data="/plot.svg"' in html
     plot = client.get("/plot.svg")
     assert plot["Content-Type"] == "image/svg+xml"
     svg = plot.content.decode()
-    assert svg.count("<circle") == 2  # the two models with both a size and a top-1
-    assert 'href="/models/demo/tiny-cnn/" target="_top"' in svg and "97.25% top-1" in svg
+    assert svg.count("<circle") == 1  # the one model with both a size and a top-1 on ImageNet-1k
+    assert 'href="/models/demo/big-vit/" target="_top"' in svg and "84.00% top-1" in svg
+    svg = client.get("/plot.svg?claim_dataset=digits").content.decode()
+    assert svg.count("<circle") == 1 and 'href="/models/demo/tiny-cnn/" target="_top"' in svg
+
+
+def test_every_accuracy_header_and_the_plot_axis_name_the_dataset(client, catalog):
+    html = client.get("/").content.decode()
+    header = html.split('<table class="models">')[1].split("</thead>")[0]
+    assert "Claimed top-1 on imagenet-1k" in header and "Verified top-1 on imagenet-1k" in header
+    assert "top-1 on imagenet-1k (%)" in client.get("/plot.svg").content.decode()
+    html = client.get("/?claim_dataset=digits&ordering=-claimed_top1").content.decode()
+    header = html.split('<table class="models">')[1].split("</thead>")[0]
+    assert "Claimed top-1 on digits" in header and "imagenet-1k" not in header
+    assert "97.25%" in html and "demo/big-vit" not in html  # only models claiming on digits
+    assert "Claimed top-1 on digits (high first)" in html  # the sort menu names it too
+    assert "top-1 on digits (%)" in client.get("/plot.svg?claim_dataset=digits").content.decode()
+
+
+def test_the_chosen_dataset_travels_in_the_pages_links(client, catalog, make_model):
+    make_model(
+        name="small-vit",
+        num_params=5_000_000,
+        claims=[{"dataset": "digits", "metric": "top1", "value": 90.0}],
+    )
+    html = client.get("/?claim_dataset=digits&ordering=-claimed_top1").content.decode()
+    assert '<object data="/plot.svg?claim_dataset=digits&amp;ordering=-claimed_top1"' in html
+    assert 'href="/compare/?models=demo%2Ftiny-cnn%2Cdemo%2Fsmall-vit&amp;claim_dataset=digits"' in html
+    assert '<option value="digits" selected>' in html
+    facet = re.search(r'<a href="(\?[^"]*domain=vision[^"]*)"', html).group(1)
+    assert "claim_dataset=digits" in facet
+
+
+def test_the_compare_page_ranks_on_one_dataset(client, catalog, make_model):
+    make_model(name="small-vit", claims=[{"dataset": "digits", "metric": "top1", "value": 99.0}])
+    html = client.get("/compare/?models=demo/tiny-cnn,demo/big-vit,demo/small-vit").content.decode()
+    row = html.split('<tr class="top1-on">')[1].split("</tr>")[0]
+    assert "Claimed top-1 on imagenet-1k" in row
+    assert re.findall(r"<td[^>]*>(.*?)</td>", row) == ["—", '84.00% <span class="muted">#1</span>', "—"]
+    html = client.get(
+        "/compare/?models=demo/tiny-cnn,demo/big-vit,demo/small-vit&claim_dataset=digits"
+    ).content
+    row = html.decode().split('<tr class="top1-on">')[1].split("</tr>")[0]
+    assert "Claimed top-1 on digits" in row
+    assert re.findall(r"<td[^>]*>(.*?)</td>", row) == [
+        '97.25% <span class="muted">#2</span>',
+        "—",
+        '99.00% <span class="muted">#1</span>',
+    ]
 
 
 def test_the_plot_follows_the_query_and_refuses_a_bad_one(client, catalog):

@@ -28,6 +28,8 @@ SUITE = [
     "tests/catalog/api/test_model_list.py",
     "tests/catalog/api/test_list_counts.py",
     "tests/catalog/api/test_claim_filters.py",
+    "tests/catalog/api/test_top1_on_one_dataset.py",
+    "tests/catalog/test_search_rank.py",
     "tests/catalog/test_list_search_and_facets.py",
     "tests/catalog/test_weights_upload.py",
     "tests/catalog/test_import_timm.py",

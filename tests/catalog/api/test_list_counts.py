@@ -62,3 +62,22 @@ def test_a_small_result_stays_exact_under_a_low_limit(api_client, seven_models, 
     monkeypatch.setattr(StrictPageNumberPagination, "exact_count_limit", 3)
     body = api_client.get(f"{URL}?params_max=2").json()
     assert (body["count"], body["count_is_estimate"], body["num_pages"]) == (2, False, 1)
+
+
+def test_a_result_the_planner_puts_far_past_the_limit_is_not_counted_on_postgresql(seven_models, monkeypatch):
+    from catalog.models import ModelEntry
+    from hub import pagination
+
+    counted = []
+    monkeypatch.setattr(pagination, "planner_estimate", lambda queryset: 50 if ON_POSTGRES else None)
+    original_count = ModelEntry.objects.all().__class__.count
+    monkeypatch.setattr(
+        ModelEntry.objects.all().__class__, "count", lambda self: counted.append(1) or original_count(self)
+    )
+    count, is_estimate = count_rows(ModelEntry.objects.all(), exact_up_to=10)  # 50 > 3 x 10: not counted
+    if ON_POSTGRES:
+        assert (count, is_estimate, counted) == (50, True, [])
+        assert count_rows(ModelEntry.objects.all(), exact_up_to=20) == (7, False)  # 50 <= 3 x 20: counted
+        assert counted == [1]
+    else:
+        assert (count, is_estimate) == (7, False)
