@@ -5,7 +5,6 @@ because every variable that could point elsewhere (DATABASE_URL, CELERY_BROKER_U
 replaced or removed from the child's environment.
 """
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -96,18 +95,16 @@ class ThrowawayServer:
 
 
 def server_command(port: int) -> list[str]:
-    """gunicorn when installed (what production runs), else Django's development server. Both log every
-    request with its status, which is how the caller counts requests and 5xx independently of the fuzzer."""
-    if importlib.util.find_spec("gunicorn"):
-        return [sys.executable, "-m", "gunicorn", "hub.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                "--workers", "1", "--threads", "4", "--timeout", "120", "--access-logfile", "-",
-                "--access-logformat", '"%(r)s" %(s)s %(b)s']  # fmt: skip
-    return [sys.executable, str(ROOT / "manage.py"), "runserver", f"127.0.0.1:{port}", "--noreload"]
+    """What `make run` serves (scripts/serve.sh): gunicorn with hub/gunicorn_conf.py, uvicorn workers over
+    hub.asgi. It logs every request with its status, which is how the caller counts requests and 5xx
+    independently of the fuzzer. DEPOT_WEB_WORKERS (1 unless the caller's environment says) sets the processes."""
+    return [sys.executable, "-m", "gunicorn", "-c", "python:hub.gunicorn_conf", "--bind", f"127.0.0.1:{port}"]
 
 
-def start(var_dir: Path) -> ThrowawayServer:
+def start(var_dir: Path, **environment: str) -> ThrowawayServer:
+    """Migrated, seeded and answering; `environment` overrides the throwaway defaults (e.g. a rate)."""
     var_dir.mkdir(parents=True, exist_ok=True)
-    env = throwaway_environment(var_dir)
+    env = throwaway_environment(var_dir) | {"DEPOT_WEB_WORKERS": "1"} | environment
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
     seeded = subprocess.run(
