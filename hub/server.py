@@ -166,3 +166,9 @@ class DepotUvicornWorker(UvicornWorker):
         "lifespan": "off",
         "server_header": False,  # no version banner
     }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Which process served a request: uvicorn's access lines carry no pid (the handlers are gunicorn's).
+        for handler in logging.getLogger("uvicorn.access").handlers:
+            handler.setFormatter(logging.Formatter("[%(process)d] %(message)s"))

@@ -116,6 +116,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "hub.security.PublicThrottleMiddleware",
+    "hub.login_guard.AdminLoginGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -194,6 +195,13 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 LOGIN_URL = "/admin/login/"
+# /admin/login/ (hub/login_guard.py): attempts per client address, and the failures that lock a username or an
+# address out for a quarter of an hour (or until `manage.py unlock_login`).
+LOGIN_ATTEMPTS = 10
+LOGIN_ATTEMPTS_WINDOW = 60
+LOGIN_FAILURES_PER_USERNAME = 5
+LOGIN_FAILURES_PER_IP = 20
+LOGIN_LOCKOUT_WINDOW = 15 * 60
 # A CSRF refusal in the error shape on API and Hugging Face paths (HTML elsewhere), like 400/404/500.
 CSRF_FAILURE_VIEW = "hub.errors.csrf_failure"
 

@@ -23,7 +23,7 @@ FLOOD_SOURCE = (
 def server(tmp_path_factory):
     started = throwaway_server.start(
         tmp_path_factory.mktemp("served") / "var",
-        DEPOT_WEB_WORKERS="3",
+        DEPOT_WEB_WORKERS="2",
         DEPOT_API_THROTTLE_ANON=f"{RATE}/min",
         DEPOT_TRUSTED_PROXIES=TRUSTED_PROXY,
     )
@@ -71,12 +71,12 @@ def test_2400_anonymous_requests_across_all_web_processes_get_no_more_than_the_r
     with ThreadPoolExecutor(max_workers=12) as pool:
         statuses = Counter(pool.map(one, range(REQUESTS)))
     served_by = Counter(
-        line.split("]")[1].strip(" [")
+        line.split("]")[0].strip("[")
         for line in server.access_log().splitlines()
         if '"GET /plot.svg' in line
     )
     print(f"{REQUESTS} requests to /plot.svg: {dict(statuses)}; answered by processes {dict(served_by)}")
-    assert len(worker_pids(server)) == 3
+    assert len(worker_pids(server)) == 2
     assert len(served_by) >= 2, served_by  # the limit held across processes, not inside one
     assert set(statuses) <= {200, 429}
     assert statuses[200] <= RATE

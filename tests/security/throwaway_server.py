@@ -118,7 +118,7 @@ def start(var_dir: Path, **environment: str) -> ThrowawayServer:
             server_command(port), env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # each web process imports torch as it starts: slow on a busy machine
     while True:
         try:
             with urllib.request.urlopen(f"{url}/api/schema/?format=json", timeout=5):
