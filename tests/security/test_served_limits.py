@@ -71,9 +71,7 @@ def test_2400_anonymous_requests_across_all_web_processes_get_no_more_than_the_r
     with ThreadPoolExecutor(max_workers=12) as pool:
         statuses = Counter(pool.map(one, range(REQUESTS)))
     served_by = Counter(
-        line.split("]")[0].strip("[")
-        for line in server.access_log().splitlines()
-        if '"GET /plot.svg' in line
+        line.split("]")[0].strip("[") for line in server.access_log().splitlines() if '"GET /plot.svg' in line
     )
     print(f"{REQUESTS} requests to /plot.svg: {dict(statuses)}; answered by processes {dict(served_by)}")
     assert len(worker_pids(server)) == 2
