@@ -57,12 +57,14 @@ def interruptible() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def wait_for_page(url: str, process: subprocess.Popen, seconds: float) -> requests.Response:
+def wait_for_page(
+    url: str, process: subprocess.Popen, seconds: float, read_timeout: float = 60
+) -> requests.Response:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         assert process.poll() is None, "serve.sh exited before serving"
         try:
-            return requests.get(url, timeout=60)
+            return requests.get(url, timeout=read_timeout)
         except requests.ConnectionError:
             time.sleep(0.3)
     raise AssertionError(f"nothing answered on {url} within {seconds} s")

@@ -101,8 +101,9 @@ def server_command(port: int) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "-c", "python:hub.gunicorn_conf", "--bind", f"127.0.0.1:{port}"]
 
 
-def start(var_dir: Path, **environment: str) -> ThrowawayServer:
-    """Migrated, seeded and answering; `environment` overrides the throwaway defaults (e.g. a rate)."""
+def prepare(var_dir: Path, **environment: str) -> tuple[dict[str, str], str]:
+    """A migrated, seeded var dir: (the server's environment, a staff token). `environment` overrides the
+    throwaway defaults (e.g. a rate)."""
     var_dir.mkdir(parents=True, exist_ok=True)
     env = throwaway_environment(var_dir) | {"DEPOT_WEB_WORKERS": "1"} | environment
     manage = [sys.executable, str(ROOT / "manage.py")]
@@ -110,7 +111,12 @@ def start(var_dir: Path, **environment: str) -> ThrowawayServer:
     seeded = subprocess.run(
         [*manage, "shell", "-c", SEED], env=env, cwd=var_dir, check=True, capture_output=True, text=True
     )
-    token = seeded.stdout.strip().splitlines()[-1]
+    return env, seeded.stdout.strip().splitlines()[-1]
+
+
+def start(var_dir: Path, **environment: str) -> ThrowawayServer:
+    """The server of `prepare`, answering."""
+    env, token = prepare(var_dir, **environment)
     port = free_port()
     log_path = var_dir / "server.log"
     with open(log_path, "w") as log:
