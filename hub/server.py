@@ -10,9 +10,11 @@ may take to send a request. `DepotH11Protocol` adds both, so a connection cannot
 - while a body is being sent, `DEPOT_HTTP_BODY_TIMEOUT` seconds may pass between two pieces of it (an upload
   of gigabytes takes long, but a client that stops sending is cut off).
 
-Either way the client gets a 408 in the API's error shape and the connection is closed. A request line longer
-than `MAX_REQUEST_LINE_BYTES` is a 414 before h11 reads further; any other malformed or oversized head is a 400
-in the same shape (uvicorn's own answer is plain text).
+Either way the client gets a 408 in the API's error shape and the connection is closed. A body larger than
+any upload may be (DEPOT_MAX_UPLOAD_MB and 1 MB of multipart framing) is a 413 as soon as it gets there, also
+when it is sent without a Content-Length: Django's ASGI handler would otherwise spool all of it to disk.
+A request line longer than `MAX_REQUEST_LINE_BYTES` is a 414 before h11 reads further; any other malformed or
+oversized head is a 400 in the same shape (uvicorn's own answer is plain text).
 """
 
 import asyncio
@@ -47,6 +49,13 @@ MAX_REQUEST_LINE_BYTES = 16 * 1024
 MAX_HEAD_BYTES = 32 * 1024
 
 
+def body_limit() -> int:
+    """The largest request body worth reading: the upload limit and room for multipart framing."""
+    from django.conf import settings  # configured by hub.asgi before the first connection
+
+    return settings.MAX_UPLOAD_BYTES + 1_000_000
+
+
 def error_bytes(status: int, reason: str, error: str, detail: str) -> bytes:
     """A complete HTTP/1.1 response that closes the connection: the API's error shape, written raw because
     h11 cannot answer before it has read a request."""
@@ -68,6 +77,7 @@ class DepotH11Protocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        self._body_bytes = 0
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
@@ -80,6 +90,12 @@ class DepotH11Protocol(H11Protocol):
     def data_received(self, data: bytes) -> None:
         if self._request_line_too_long(data):
             self._refuse(414, "URI Too Long", "The request line is too long.", "uri_too_long")
+            return
+        if self._body_too_large(data):
+            self._abandon_request()
+            self._refuse(
+                413, "Content Too Large", "The request body is over the upload limit.", "body_too_large"
+            )
             return
         super().data_received(data)
         self._follow_request_state()
@@ -99,6 +115,7 @@ class DepotH11Protocol(H11Protocol):
             return
         state = self.conn.their_state
         if state is h11.IDLE:
+            self._body_bytes = 0
             if self._head_timer is None:  # a deadline for the whole head, not reset by each byte
                 self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
             return
@@ -126,12 +143,21 @@ class DepotH11Protocol(H11Protocol):
             408, "Request Timeout", f"The request head took more than {self.header_timeout:g} s.", "timeout"
         )
 
-    def _body_timed_out(self) -> None:
-        self._body_timer = None
+    def _abandon_request(self) -> None:
         if self.cycle is not None and not self.cycle.response_started:
             # The application is waiting for the rest of the body: it sees a disconnect and answers nothing.
             self.cycle.disconnected = True
             self.cycle.message_event.set()
+
+    def _body_too_large(self, data: bytes) -> bool:
+        if self.conn.their_state is not h11.SEND_BODY:
+            return False
+        self._body_bytes += len(data)  # framing included: a bound, not an exact size
+        return self._body_bytes > body_limit()
+
+    def _body_timed_out(self) -> None:
+        self._body_timer = None
+        self._abandon_request()
         self._refuse(
             408, "Request Timeout", f"No part of the body arrived for {self.body_timeout:g} s.", "timeout"
         )

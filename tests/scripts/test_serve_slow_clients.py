@@ -199,3 +199,28 @@ def test_a_benchmark_queued_through_the_asgi_server_reaches_the_worker_after_com
         assert time.monotonic() < deadline, run
         time.sleep(0.5)
     assert run["status"] in ("failed", "succeeded"), run
+
+
+def test_a_chunked_body_over_the_upload_limit_is_a_413_before_django_spools_it(served):
+    """No Content-Length to refuse it by: the server counts the bytes (the throwaway limit is 5 MB)."""
+    head = (
+        "POST /api/v1/datasets/ HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+        f"Authorization: Token {served.token}\r\nContent-Type: multipart/form-data; boundary=x\r\n\r\n"
+    )
+    chunk = b"%x\r\n%s\r\n" % (1 << 20, b"z" * (1 << 20))
+    with socket.create_connection(("127.0.0.1", served.port), timeout=30) as connection:
+        connection.sendall(head.encode())
+        answer = b""
+        try:
+            for _ in range(12):  # 12 MB, far over 5 MB + 1 MB of framing
+                connection.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused mid-way, as it should be
+        try:
+            while part := connection.recv(65536):
+                answer += part
+        except ConnectionResetError:
+            pass
+    status, error = status_and_error(answer)
+    assert status == 413 and error["detail"] == "body_too_large", answer[:300]
+    assert requests.get(f"{served.url}/api/v1/datasets/", timeout=10).json()["count"] == 1
