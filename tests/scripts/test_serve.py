@@ -96,7 +96,8 @@ def test_serve_answers_with_gunicorn_serves_static_files_and_sigint_stops_everyt
         preexec_fn=interruptible,
     )  # fmt: skip
     try:
-        page = wait_for_page(f"http://127.0.0.1:{port}/", process, 90)
+        # The first answer waits for a worker that imports torch: minutes on a busy 2-core machine.
+        page = wait_for_page(f"http://127.0.0.1:{port}/", process, 300, read_timeout=240)
         assert page.status_code == 200
         assert "Server" not in page.headers, page.headers  # no version banner
         assert "Using worker: hub.server.DepotUvicornWorker" in (var_dir / "serve.out").read_text()
