@@ -125,13 +125,14 @@ def start(var_dir: Path, **environment: str) -> ThrowawayServer:
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180  # each web process imports torch as it starts: slow on a busy machine
+    server = ThrowawayServer(url=url, token=token, var_dir=var_dir, process=process, log_path=log_path)
     while True:
         try:
             with urllib.request.urlopen(f"{url}/api/schema/?format=json", timeout=5):
                 break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
+                server.stop()  # TERM first: gunicorn stops its workers (a KILL would orphan them)
                 raise RuntimeError(f"server did not start:\n{log_path.read_text()[-3000:]}") from None
             time.sleep(0.3)
-    return ThrowawayServer(url=url, token=token, var_dir=var_dir, process=process, log_path=log_path)
+    return server
