@@ -7,6 +7,7 @@ anonymous POST; it is refused with a 400 in the usual error shape instead.
 import re
 from typing import IO, Any
 
+from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser, get_encoding
 from rest_framework.utils import json
@@ -37,7 +38,10 @@ class DepthLimitedJSONParser(JSONParser):
         self, stream: IO[bytes], media_type: str | None = None, parser_context: dict | None = None
     ) -> Any:
         encoding = get_encoding(parser_context or {})
-        body = stream.read()
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE  # also for a body sent without a Content-Length
+        body = stream.read(limit + 1)
+        if len(body) > limit:
+            raise ParseError(f"The request body is over the {limit / 1_000_000:g} MB limit.")
         try:
             text = body.decode(encoding)
         except UnicodeDecodeError as error:

@@ -50,3 +50,8 @@ def client_address(meta: Mapping[str, str], trusted: tuple[str, ...]) -> str:
         if not _is_trusted(hop, trusted):
             return hop
     return remote
+
+
+def proxy_networks(entries: tuple[str, ...]) -> list[str]:
+    """The entries as the servers' strict parsers want them: networks without host bits (10.1.2.3/8 -> 10.0.0.0/8)."""
+    return [str(network) for network in _networks(tuple(entries))]

@@ -18,14 +18,10 @@ ERROR_DESCRIPTIONS = {
     "401": "Authentication credentials were invalid.",
     "403": "The operation needs a staff account.",
     "404": "No such object, or a page past the end.",
+    "414": "The URL is over 4,096 bytes; send fewer or shorter parameters.",
     "429": "Too many requests; retry after the `Retry-After` header's seconds.",
 }
 UPLOAD_ERRORS = {"413": "The upload is over DEPOT_MAX_UPLOAD_MB."}
-# The WSGI server refuses a request line over its limit (gunicorn: 4,094 bytes) before Depot sees it, with its
-# own plain-text or HTML body: documented without a body schema.
-URI_TOO_LONG = {
-    "414": "The URL is longer than the server accepts (about 4 KB); send fewer or shorter parameters."
-}
 
 
 class DepotAutoSchema(AutoSchema):
@@ -40,13 +36,6 @@ class DepotAutoSchema(AutoSchema):
                 responses[code] = self._get_response_for_code(
                     OpenApiResponse(ErrorSerializer, description=description), code, direction=direction
                 )
-        for code, description in URI_TOO_LONG.items():
-            responses.setdefault(
-                code,
-                self._get_response_for_code(
-                    OpenApiResponse(description=description), code, direction=direction
-                ),
-            )
         return responses
 
     def get_auth(self) -> list[dict]:

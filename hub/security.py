@@ -2,8 +2,9 @@
 
 - `client_ip`: X-Forwarded-For is believed only when the direct peer (REMOTE_ADDR) is a configured trusted
   proxy (DEPOT_TRUSTED_PROXIES); otherwise a client could name a fresh address per request and never be limited.
-- The DRF throttles below use it, and `PublicThrottleMiddleware` applies the same cache-based rates (same
-  scopes, same counters) to everything DRF does not throttle itself: pages, /plot.svg, the HF download protocol.
+- The DRF throttles below use it, and `PublicThrottleMiddleware` applies the same rates (same scopes, same
+  counters, shared by every web process: hub/hits.py) to everything DRF does not throttle itself: pages,
+  /plot.svg, the HF download protocol.
 - `ContentSecurityPolicyMiddleware`: scripts only from this origin (the pages have no inline script).
 """
 
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import throttling
 
+from hub.hits import hits
 from hub.proxies import client_address
 
 
@@ -21,16 +23,31 @@ def client_ip(request: HttpRequest) -> str:
     return client_address(request.META, tuple(getattr(settings, "TRUSTED_PROXIES", ())))
 
 
-class _ClientIdentity:
+class _SharedCounting:
+    """DRF's rates, scopes and keys, counted in the store every web process shares (hub/hits.py) in one atomic
+    step: DRF's own read-then-write of the cache lets racing processes past the rate."""
+
     def get_ident(self, request) -> str:
         return client_ip(request)
 
+    def allow_request(self, request, view) -> bool:
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        self._wait = hits().hit(self.key, limit=self.num_requests, window=self.duration)
+        return self._wait is None
 
-class AnonRateThrottle(_ClientIdentity, throttling.AnonRateThrottle):
+    def wait(self) -> float | None:
+        return getattr(self, "_wait", None)
+
+
+class AnonRateThrottle(_SharedCounting, throttling.AnonRateThrottle):
     pass
 
 
-class UserRateThrottle(_ClientIdentity, throttling.UserRateThrottle):
+class UserRateThrottle(_SharedCounting, throttling.UserRateThrottle):
     pass
 
 

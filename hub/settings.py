@@ -81,9 +81,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
-if HTTPS and TRUSTED_PROXIES:
-    # Behind a TLS-terminating proxy the request reaches Django as http; the proxy says what it was.
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# No SECURE_PROXY_SSL_HEADER: Django would believe X-Forwarded-Proto from any client. The web server sets the
+# scheme from it only for DEPOT_TRUSTED_PROXIES (hub/gunicorn_conf.py: forwarded_allow_ips).
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -108,6 +107,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "hub.limits.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "hub.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -116,6 +116,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "hub.security.PublicThrottleMiddleware",
+    "hub.login_guard.AdminLoginGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -182,6 +183,8 @@ STATIC_ROOT.mkdir(exist_ok=True)
 MEDIA_ROOT = Path(env_str("DEPOT_MEDIA_ROOT", str(VAR_DIR / "media"))).resolve()
 MEDIA_URL = "/media/"
 MAX_UPLOAD_BYTES = env_int("DEPOT_MAX_UPLOAD_MB", 2048) * 1_000_000
+# Bodies that are not file uploads (JSON, forms): the largest real one is a few KB (hub/limits.py).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5_000_000
 # Limits on an uploaded dataset zip, checked before anything is extracted (zip bombs, file floods).
 DATASET_MAX_FILES = 200_000
 DATASET_MAX_BYTES = 20_000_000_000
@@ -192,6 +195,15 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 LOGIN_URL = "/admin/login/"
+# /admin/login/ (hub/login_guard.py): attempts per client address, and the failures that lock a username or an
+# address out for a quarter of an hour (or until `manage.py unlock_login`).
+LOGIN_ATTEMPTS = 10
+LOGIN_ATTEMPTS_WINDOW = 60
+LOGIN_FAILURES_PER_USERNAME = 5
+LOGIN_FAILURES_PER_IP = 20
+LOGIN_LOCKOUT_WINDOW = 15 * 60
+# A CSRF refusal in the error shape on API and Hugging Face paths (HTML elsewhere), like 400/404/500.
+CSRF_FAILURE_VIEW = "hub.errors.csrf_failure"
 
 # --- REST API -------------------------------------------------------------------------------------------
 API_MAX_PAGE_SIZE = env_int("DEPOT_API_MAX_PAGE_SIZE", 100)
@@ -253,6 +265,10 @@ if env_str("DEPOT_CACHE_URL", ""):
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": env_str("DEPOT_CACHE_URL", ""),
     }
+# Throttle and login-failure counters, shared by every web process (hub/hits.py): on the Redis server when
+# DEPOT_CACHE_URL names one, else in a SQLite file of their own (not the catalog's database: a hit per request
+# would queue behind the catalog's writes).
+HITS_URL = env_str("DEPOT_CACHE_URL", "") or f"sqlite:///{VAR_DIR / 'hits.sqlite3'}"
 
 # --- Celery ---------------------------------------------------------------------------------------------
 # The embedded broker is SQLite through SQLAlchemy: durable, no server, shared by web and worker processes.

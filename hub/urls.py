@@ -28,5 +28,7 @@ urlpatterns = [
     ),
 ]
 
+handler400 = "hub.errors.bad_request"
+handler403 = "hub.errors.permission_denied"
 handler404 = "hub.errors.not_found"
 handler500 = "hub.errors.server_error"

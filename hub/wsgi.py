@@ -1,19 +1,13 @@
-"""The WSGI application gunicorn serves (`make run`).
+"""The WSGI application, for WSGI servers and tools; `make run` serves hub/asgi.py instead (hub/server.py)."""
 
-Each web process imports the ML stack (torch, timm, safetensors and the core modules that use them) as it
-starts, not on its first request: registering weights, checking an architecture or building a starter bundle
-needs them, and importing them took 14-19 s on the 2-core machine, paid by whichever request came first.
-"""
-
-import importlib
 import os
 
 from django.core.wsgi import get_wsgi_application
 
-# What a write may need; each is imported lazily elsewhere so the Django-free core and commands stay light.
-ML_MODULES = ("torch", "timm", "safetensors.torch", "core.weights", "core.harness", "core.starter.builder")
+from hub.startup import ML_MODULES, import_ml_stack
+
+__all__ = ["ML_MODULES", "application"]
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 application = get_wsgi_application()
-for module in ML_MODULES:
-    importlib.import_module(module)
+import_ml_stack()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Serve Depot in production mode: gunicorn (DEPOT_WEB_WORKERS processes, static files by WhiteNoise) and a
+# Serve Depot in production mode: gunicorn (DEPOT_WEB_WORKERS uvicorn processes, static files by WhiteNoise) and a
 # Celery worker for benchmark jobs. Ctrl-C (SIGINT) or SIGTERM stops both and waits for them; if either dies,
 # the other is stopped too, so nothing is left running half a service. Called by `make run`.
 set -uo pipefail
@@ -22,11 +22,10 @@ if [[ "${1:-}" == "--dev" ]]; then
   "$BIN/python" manage.py runserver "$HOST:$PORT" &
   SERVER_NAME="Django's development server (autoreload)"
 else
-  # Sync workers: pages and API calls are short; uploads are spooled to disk by Django, hence the long
-  # timeout. Each worker process loads the app once, after the fork.
-  "$BIN/gunicorn" hub.wsgi:application --bind "$HOST:$PORT" --workers "$WEB_WORKERS" --timeout 300 \
-    --graceful-timeout 20 --no-control-socket --access-logfile - --error-logfile - &
-  SERVER_NAME="gunicorn, $WEB_WORKERS workers"
+  # Each worker process is an event loop over hub.asgi (hub/server.py): slow clients cost a socket, not a
+  # worker; heads and bodies that stall are cut off. Workers, timeouts and trusted proxies: hub/gunicorn_conf.py.
+  DEPOT_WEB_WORKERS="$WEB_WORKERS" "$BIN/gunicorn" -c python:hub.gunicorn_conf --bind "$HOST:$PORT" &
+  SERVER_NAME="gunicorn, $WEB_WORKERS event-loop workers (uvicorn)"
 fi
 WEB_PID=$!
 

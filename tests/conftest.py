@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from catalog import services
 from catalog.models import ModelEntry
+from hub.hits import hits
 from tests import servers
 from tests.reliability import tally
 
@@ -125,8 +126,12 @@ def _isolated_storage_and_cache(settings, tmp_path, tmp_path_factory):
     # checks must not see another process's upload in flight.
     # (beside tmp_path, not in it: tests list what they wrote there)
     settings.FILE_UPLOAD_TEMP_DIR = tmp_path_factory.mktemp("upload-spool")
-    cache.clear()  # throttle counters live in the cache
+    cache.clear()
+    if settings.HITS_URL.startswith("sqlite:"):  # parallel test processes share var/: a store per test
+        settings.HITS_URL = f"sqlite:///{tmp_path_factory.mktemp('hits') / 'hits.sqlite3'}"
+    hits().clear()  # throttle and login-failure counters
     yield
+    hits().clear()
     cache.clear()
 
 

@@ -12,6 +12,10 @@ def test_every_environment_variable_is_in_the_configuration_table():
     read |= set(re.findall(r'os\.environ\.get\(\s*"([A-Z_]+)"', settings_source)) - {"name"}
     for script in [ROOT / "scripts" / "serve.sh"]:  # `make run` reads DEPOT_WEB_WORKERS etc. there
         read |= set(re.findall(r"\$\{(DEPOT_[A-Z_]+):-", script.read_text()))
+    # The web server's own settings: gunicorn's configuration and the HTTP timeouts.
+    for module in ["gunicorn_conf.py", "server.py"]:
+        source = (ROOT / "hub" / module).read_text()
+        read |= set(re.findall(r'(?:os\.environ\.get|_seconds)\(\s*"(DEPOT_[A-Z_]+)"', source))
     assert read, "no environment variables found; did the settings helpers change?"
     readme = (ROOT / "README.md").read_text()
     table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]

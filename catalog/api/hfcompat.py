@@ -10,21 +10,20 @@ so clients raise their usual RepositoryNotFound / RevisionNotFound / EntryNotFou
 """
 
 import re
-from collections.abc import Iterator
 
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_http_methods
 
 from catalog import services
 from catalog.models import ModelEntry, RepoFile
 from catalog.text_services import repo_file_content_type
 from core import hfconfig
+from hub import streaming
 
 RANGE_PATTERN = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")
 # Branch names, tags and commit shas: no control characters, no spaces, bounded.
 REVISION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _UNSAFE_HEADER_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-_CHUNK = 1 << 20
 
 
 def _header_safe(text: str) -> str:
@@ -156,20 +155,6 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
     return (first, last) if first <= last and first < size else None
 
 
-def _stream(handle, first: int, length: int) -> Iterator[bytes]:
-    try:
-        handle.seek(first)
-        remaining = length
-        while remaining > 0:
-            chunk = handle.read(min(_CHUNK, remaining))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-            yield chunk
-    finally:
-        handle.close()
-
-
 def _file_headers(response: HttpResponse, *, model: ModelEntry, etag: str, size: int) -> HttpResponse:
     response["X-Repo-Commit"] = model.revision
     response["ETag"] = f'"{etag}"'
@@ -208,16 +193,22 @@ def _serve_weights(request: HttpRequest, model: ModelEntry) -> HttpResponse:
         first, last = span
         if first == 0 and last == size - 1:  # a whole-file range is a download; a probe or a resume is not
             services.model_record_download(model=model)
-        response = StreamingHttpResponse(
-            _stream(weights_file.file.storage.open(weights_file.file.name, "rb"), first, last - first + 1),
+        response = streaming.file_range(
+            request,
+            weights_file.file.storage.open(weights_file.file.name, "rb"),
+            first,
+            last - first + 1,
             status=206,
             content_type="application/octet-stream",
         )
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
         return _file_headers(response, model=model, etag=weights_file.sha256, size=last - first + 1)
     services.model_record_download(model=model)
-    response = FileResponse(
-        weights_file.file.storage.open(weights_file.file.name, "rb"), content_type="application/octet-stream"
+    response = streaming.whole_file(
+        request,
+        weights_file.file.storage.open(weights_file.file.name, "rb"),
+        size,
+        content_type="application/octet-stream",
     )
     return _file_headers(response, model=model, etag=weights_file.sha256, size=size)
 

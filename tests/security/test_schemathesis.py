@@ -23,7 +23,7 @@ from tests.security import throwaway_server
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
 MIN_REQUESTS = 2_000
 EXCLUDED_CHECKS = "positive_data_acceptance,negative_data_rejection"
-ACCESS_LINE = re.compile(r'"(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|TRACE|\S+) (\S+)[^"]*" (\d{3}) ')
+ACCESS_LINE = re.compile(r'"(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|TRACE|\S+) (\S+)[^"]*" (\d{3})\b')
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:

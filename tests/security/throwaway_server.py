@@ -5,7 +5,6 @@ because every variable that could point elsewhere (DATABASE_URL, CELERY_BROKER_U
 replaced or removed from the child's environment.
 """
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -96,24 +95,28 @@ class ThrowawayServer:
 
 
 def server_command(port: int) -> list[str]:
-    """gunicorn when installed (what production runs), else Django's development server. Both log every
-    request with its status, which is how the caller counts requests and 5xx independently of the fuzzer."""
-    if importlib.util.find_spec("gunicorn"):
-        return [sys.executable, "-m", "gunicorn", "hub.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                "--workers", "1", "--threads", "4", "--timeout", "120", "--access-logfile", "-",
-                "--access-logformat", '"%(r)s" %(s)s %(b)s']  # fmt: skip
-    return [sys.executable, str(ROOT / "manage.py"), "runserver", f"127.0.0.1:{port}", "--noreload"]
+    """What `make run` serves (scripts/serve.sh): gunicorn with hub/gunicorn_conf.py, uvicorn workers over
+    hub.asgi. It logs every request with its status, which is how the caller counts requests and 5xx
+    independently of the fuzzer. DEPOT_WEB_WORKERS (1 unless the caller's environment says) sets the processes."""
+    return [sys.executable, "-m", "gunicorn", "-c", "python:hub.gunicorn_conf", "--bind", f"127.0.0.1:{port}"]
 
 
-def start(var_dir: Path) -> ThrowawayServer:
+def prepare(var_dir: Path, **environment: str) -> tuple[dict[str, str], str]:
+    """A migrated, seeded var dir: (the server's environment, a staff token). `environment` overrides the
+    throwaway defaults (e.g. a rate)."""
     var_dir.mkdir(parents=True, exist_ok=True)
-    env = throwaway_environment(var_dir)
+    env = throwaway_environment(var_dir) | {"DEPOT_WEB_WORKERS": "1"} | environment
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
     seeded = subprocess.run(
         [*manage, "shell", "-c", SEED], env=env, cwd=var_dir, check=True, capture_output=True, text=True
     )
-    token = seeded.stdout.strip().splitlines()[-1]
+    return env, seeded.stdout.strip().splitlines()[-1]
+
+
+def start(var_dir: Path, **environment: str) -> ThrowawayServer:
+    """The server of `prepare`, answering."""
+    env, token = prepare(var_dir, **environment)
     port = free_port()
     log_path = var_dir / "server.log"
     with open(log_path, "w") as log:
@@ -121,14 +124,15 @@ def start(var_dir: Path) -> ThrowawayServer:
             server_command(port), env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # each web process imports torch as it starts: slow on a busy machine
+    server = ThrowawayServer(url=url, token=token, var_dir=var_dir, process=process, log_path=log_path)
     while True:
         try:
             with urllib.request.urlopen(f"{url}/api/schema/?format=json", timeout=5):
                 break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
+                server.stop()  # TERM first: gunicorn stops its workers (a KILL would orphan them)
                 raise RuntimeError(f"server did not start:\n{log_path.read_text()[-3000:]}") from None
             time.sleep(0.3)
-    return ThrowawayServer(url=url, token=token, var_dir=var_dir, process=process, log_path=log_path)
+    return server
