@@ -15,6 +15,5 @@ urlpatterns = [
         views.StarterBundleView.as_view(),
         name="model-starter-bundle",
     ),
-    path("leaderboard/", LeaderboardView.as_view(), name="leaderboard-default"),
     path("leaderboard/<str:dataset>/", LeaderboardView.as_view(), name="leaderboard"),
 ]

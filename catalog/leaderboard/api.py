@@ -115,7 +115,7 @@ class LeaderboardView(APIView):
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The rows as the page's CSV."),
         },
     )
-    def get(self, request: Request, dataset: str = selectors.DEFAULT_DATASET) -> Response:
+    def get(self, request: Request, dataset: str) -> Response:
         query = request.query_params
         page_size = parse_positive_int(
             query.get("page_size"),
