@@ -1,5 +1,6 @@
 """The leaderboard page and its CSV export. They parse the request, call the selectors, and render."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
@@ -12,11 +13,12 @@ from core.timm_results import TEST_SETS
 DESCENDING_FIRST = {"top1", "top5", "verified", *selectors.SPEEDS}
 
 
-def _page_number(raw: str | None) -> int:
+def _whole_number(raw: str | None, *, name: str, default: int, maximum: int | None = None) -> int:
     if not raw:
-        return 1
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValidationError({"page": f"Page must be a whole number of at least 1, not {raw[:40]!r}."})
+        return default
+    if not raw.isdigit() or int(raw) < 1 or (maximum is not None and int(raw) > maximum):
+        bound = f" and at most {maximum}" if maximum is not None else ""
+        raise ValidationError({name: f"Must be a whole number of at least 1{bound}, not {raw[:40]!r}."})
     return int(raw)
 
 
@@ -24,7 +26,15 @@ def _board(request: HttpRequest, dataset: str) -> selectors.Leaderboard:
     """Raises Http404 for an unknown dataset or a page past the end, ValidationError for a bad parameter."""
     try:
         return selectors.leaderboard_page(
-            dataset=dataset, query=request.GET, page=_page_number(request.GET.get("page"))
+            dataset=dataset,
+            query=request.GET,
+            page=_whole_number(request.GET.get("page"), name="page", default=1),
+            page_size=_whole_number(
+                request.GET.get("page_size"),
+                name="page_size",
+                default=selectors.PAGE_SIZE,
+                maximum=settings.API_MAX_PAGE_SIZE,
+            ),
         )
     except (selectors.UnknownDataset, selectors.PageNotFound) as error:
         raise Http404(str(error)) from None

@@ -140,6 +140,11 @@ def test_pages_and_a_page_past_the_end(client, timm_board):
     assert "Page 1 of 1" in html and 'rel="next"' not in html
     assert client.get("/leaderboard/imagenet-1k/?page=2").status_code == 404
     assert client.get("/leaderboard/imagenet-1k/?page=0").status_code == 400
+    html = board_html(client, "/leaderboard/imagenet-1k/?sort=model&page_size=10&page=2")
+    assert "Page 2 of 4" in html and 'href="?sort=model&amp;page_size=10&amp;page=3" rel="next"' in html
+    whole = table_rows(board_html(client, "/leaderboard/imagenet-1k/?sort=model"))
+    assert table_rows(html) == whole[10:20]
+    assert client.get("/leaderboard/imagenet-1k/?page_size=101").status_code == 400
 
 
 def test_the_csv_holds_exactly_the_rows_shown(client, timm_board, hub_imagenet):
