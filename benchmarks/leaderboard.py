@@ -32,7 +32,7 @@ VARIANTS = (
     ("page  filtered (search+params)", "/leaderboard/imagenet-sketch/?search=resnet&params_max=30M"),
     ("CSV   default", "/leaderboard/imagenet-1k.csv"),
     ("API   JSON default", "/api/v1/leaderboard/imagenet-1k/"),
-    ("API   JSON page 50", "/api/v1/leaderboard/imagenet-1k/?page=50"),
+    ("API   JSON page 30", "/api/v1/leaderboard/imagenet-1k/?page=30"),
 )
 
 

@@ -214,3 +214,18 @@ def test_model_pages_link_their_claims_to_the_boards(client, timm_board):
     html = board_html(client, "/models/timm/resnet18.a1_in1k/")
     for name in ("imagenet-1k", "imagenet-sketch", "imagenet-r"):
         assert f'href="/leaderboard/{name}/"' in html
+
+
+def test_only_runs_on_the_current_weights_and_the_claims_split_verify(client, timm_board, hub_imagenet):
+    names = ["resnet18.a1_in1k", "resnet101.a1_in1k", "resnet152.a1_in1k"]
+    agrees, replaced, other_split = (timm_board.get(name=name) for name in names)
+    for model, sha256 in ((agrees, "a" * 64), (replaced, "b" * 64), (other_split, "c" * 64)):
+        give_weights(model, sha256)
+    succeeded_run(agrees, hub_imagenet, top1=agrees.claimed_top1 + 0.2, sha256="a" * 64)
+    succeeded_run(replaced, hub_imagenet, top1=50.0, sha256="0" * 64)  # on weights it no longer has
+    succeeded_run(other_split, hub_imagenet, top1=50.0, sha256="c" * 64, split="train")
+    rows = {row[0]: row for row in table_rows(board_html(client, "/leaderboard/imagenet-1k/?sort=-verified"))}
+    assert rows[f"timm/{names[0]}"][3:5] == [f"{agrees.claimed_top1 + 0.2:.2f}", "verified (within ±0.5 pt)"]
+    for name in names[1:]:
+        assert rows[f"timm/{name}"][3:5] == ["", "not measured yet"]  # the hub holds the dataset: pending
+    assert next(iter(rows)) == f"timm/{names[0]}"  # the one measured value sorts first
