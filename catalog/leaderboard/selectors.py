@@ -44,7 +44,6 @@ FILTERS = (
     "search", "domain", "task", "library", "license", "architecture", "namespace", "pretrained_on",
     "params_min", "params_max", "gmacs_max", "size_mb_max", "min_claim",
 )  # fmt: skip
-IMG_SIZE = "lb_img_size"  # annotation: the model's input side in pixels (input_size[2])
 # The two published speed tables, by the column names the board uses for them.
 SPEEDS = {"gpu_speed": SPEED_TABLES[1], "cpu_speed": SPEED_TABLES[0]}
 PLOT_AXES = ("params", *SPEEDS)
@@ -63,6 +62,12 @@ class PageNotFound(Exception):
 
 def dataset_label(dataset: str) -> str:
     return next((test_set.label for test_set in TEST_SETS if test_set.dataset == dataset), dataset)
+
+
+def image_side(input_size: list) -> int | None:
+    """input_size[2] in Python: what _side reads in SQL."""
+    side = input_size[2] if isinstance(input_size, list) and len(input_size) > 2 else None
+    return side if isinstance(side, int) else None
 
 
 def _side(input_size: Expression | str) -> Expression:
@@ -130,7 +135,7 @@ def sort_expression(*, key: str, dataset: str, measured: Mapping[int, float]) ->
         "verified": _verified_case(measured),
         "params": F("num_params"),
         "gmacs": F("gmacs"),
-        "img_size": F(IMG_SIZE),
+        "img_size": _side("input_size"),
     }[key]
 
 
@@ -184,7 +189,9 @@ def leaderboard_queryset(*, dataset: str, query: Mapping[str, str]) -> QuerySet[
         raise ValidationError(
             {name: [str(message) for message in messages] for name, messages in errors.items()}
         )
-    return filterset.qs.annotate(**{IMG_SIZE: _side("input_size")})
+    # No computed columns here: SQLite computes every selected expression for each row before it sorts, so a
+    # JSON read per row would cost the whole board on every page. Only the sort value is computed in SQL.
+    return filterset.qs
 
 
 @dataclass(frozen=True)
@@ -307,7 +314,7 @@ def speeds_for(*, models: list[ModelEntry]) -> dict[int, dict[str, Speed | None]
             by_key.setdefault((claim.architecture, claim.hardware), []).append(claim)
     speeds = {}
     for model in models:
-        size = getattr(model, IMG_SIZE, None)
+        size = image_side(model.input_size)
         speeds[model.pk] = {}
         for column, table in SPEEDS.items():
             claim = _nearest_speed(by_key.get((model.architecture, table.hardware), []), size)
@@ -352,17 +359,24 @@ def _row(
         run=run,
         num_params=model.num_params,
         gmacs=model.gmacs,
-        img_size=getattr(model, IMG_SIZE, None),
+        img_size=image_side(model.input_size),
         speeds=speeds,
     )
 
 
 def leaderboard_page(
-    *, dataset: str, query: Mapping[str, str], page: int = 1, page_size: int = PAGE_SIZE
+    *,
+    dataset: str,
+    query: Mapping[str, str],
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
+    queryset: QuerySet[ModelEntry] | None = None,
 ) -> Leaderboard:
-    """One page of the board. Raises UnknownDataset, PageNotFound (past the end) or ValidationError."""
+    """One page of the board (of `queryset` when the caller built leaderboard_queryset already). Raises
+    UnknownDataset, PageNotFound (past the end) or ValidationError."""
     sort = _check_query(query, allowed_extra=("page", "page_size", "format", "x"))
-    queryset = leaderboard_queryset(dataset=dataset, query=query)
+    if queryset is None:
+        queryset = leaderboard_queryset(dataset=dataset, query=query)
     measured = measured_on(dataset=dataset)
     count = queryset.count()
     offset = (page - 1) * page_size
@@ -408,31 +422,37 @@ class FrontPlot:
     limited: bool  # only the PLOT_LIMIT most accurate are shown
 
 
-def pareto_points(*, dataset: str, query: Mapping[str, str], axis: str, limit: int = PLOT_LIMIT) -> FrontPlot:
-    """The board's models as (x, claimed top-1) points, the front marked, for x = parameters or a speed.
+def pareto_points(*, queryset: QuerySet[ModelEntry], axis: str, limit: int = PLOT_LIMIT) -> FrontPlot:
+    """The board's models (`queryset`, from leaderboard_queryset) as (x, claimed top-1) points, the front
+    marked, for x = parameters or a speed.
 
     At most `limit` points, the most accurate first (index order on the claim). The front among them is the true
     front's part at or above the lowest accuracy shown: a point is dominated only by points at least as accurate.
     """
     if axis not in PLOT_AXES:
         raise ValidationError({"x": f"Plot against one of {', '.join(PLOT_AXES)}, not {axis[:40]!r}."})
-    queryset = leaderboard_queryset(dataset=dataset, query=query)
+    ordered = queryset.order_by(F(CLAIM_ANNOTATION).desc(), "namespace", "name")
     if axis == "params":
-        queryset = queryset.filter(num_params__gt=0)
-    models = list(queryset.order_by(F(CLAIM_ANNOTATION).desc(), "namespace", "name")[: limit + 1])
-    limited = len(models) > limit
-    models = models[:limit]
-    if axis == "params":
-        xs = [float(model.num_params) for model in models]
+        # Plain tuples: up to a thousand model instances would cost more than the query.
+        rows = list(
+            ordered.filter(num_params__gt=0).values_list("namespace", "name", "num_params", CLAIM_ANNOTATION)[
+                : limit + 1
+            ]
+        )
+        pairs = [
+            (f"{namespace}/{name}", float(params), top1) for namespace, name, params, top1 in rows[:limit]
+        ]
     else:
-        speeds = speeds_for(models=models)
-        xs = [speed.samples_per_sec if (speed := speeds[model.pk][axis]) else None for model in models]
-    pairs = [(model, x) for model, x in zip(models, xs, strict=True) if x]
-    front = pareto_front(
-        [(x, getattr(model, CLAIM_ANNOTATION)) for model, x in pairs], x_higher_is_better=axis != "params"
-    )
+        rows = list(ordered[: limit + 1])
+        speeds = speeds_for(models=rows[:limit])
+        pairs = [
+            (model.model_id, speed.samples_per_sec, getattr(model, CLAIM_ANNOTATION))
+            for model in rows[:limit]
+            if (speed := speeds[model.pk][axis]) and speed.samples_per_sec > 0
+        ]
+    limited = len(rows) > limit
+    front = pareto_front([(x, top1) for _, x, top1 in pairs], x_higher_is_better=axis != "params")
     points = [
-        FrontPoint(model.model_id, x, getattr(model, CLAIM_ANNOTATION), index in front)
-        for index, (model, x) in enumerate(pairs)
+        FrontPoint(model_id, x, top1, index in front) for index, (model_id, x, top1) in enumerate(pairs)
     ]
     return FrontPlot(axis=axis, points=points, limited=limited)

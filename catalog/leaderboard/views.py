@@ -22,12 +22,13 @@ def _whole_number(raw: str | None, *, name: str, default: int, maximum: int | No
     return int(raw)
 
 
-def _board(request: HttpRequest, dataset: str) -> selectors.Leaderboard:
+def _board(request: HttpRequest, dataset: str, queryset=None) -> selectors.Leaderboard:
     """Raises Http404 for an unknown dataset or a page past the end, ValidationError for a bad parameter."""
     try:
         return selectors.leaderboard_page(
             dataset=dataset,
             query=request.GET,
+            queryset=queryset,
             page=_whole_number(request.GET.get("page"), name="page", default=1),
             page_size=_whole_number(
                 request.GET.get("page_size"),
@@ -73,8 +74,12 @@ def leaderboard(request: HttpRequest, dataset: str = selectors.DEFAULT_DATASET) 
         return leaderboard_csv(request, dataset)
     axis = request.GET.get("x") or "params"
     try:
-        board = _board(request, dataset)
-        plot = selectors.pareto_points(dataset=dataset, query=request.GET, axis=axis)
+        # One filtered queryset for the table and the plot: the filters are parsed and checked once.
+        queryset = selectors.leaderboard_queryset(dataset=dataset, query=request.GET)
+        board = _board(request, dataset, queryset)
+        plot = selectors.pareto_points(queryset=queryset, axis=axis)
+    except selectors.UnknownDataset as error:
+        raise Http404(str(error)) from None
     except ValidationError as error:
         context = {
             "dataset": dataset,
@@ -92,10 +97,7 @@ def leaderboard(request: HttpRequest, dataset: str = selectors.DEFAULT_DATASET) 
         "dataset": dataset,
         "label": board.label,
         "headers": _headers(request.GET, board, cols),
-        "rows": [
-            (row, list(zip([column.key for column in cols], row_cells, strict=True)))
-            for row, row_cells in zip(board.rows, cells, strict=True)
-        ],
+        "table_body": rendering.table_body(board, cells),
         "plot_svg": rendering.pareto_svg(plot, label=board.label),
         "plot": plot,
         "axis": axis,
