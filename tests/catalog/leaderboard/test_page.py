@@ -195,7 +195,7 @@ def test_a_page_costs_the_same_few_queries_whatever_its_size(
         give_weights(model, f"{index:064d}")
         succeeded_run(model, hub_imagenet, top1=50.0 + index, sha256=f"{index:064d}")
     assert _queries(client, f"/leaderboard/imagenet-1k/{query}") == small
-    assert small <= 12
+    assert small <= 13  # 13: sorted by verified (the measured models are sorted apart from the rest)
 
 
 def test_the_markup_has_unique_ids_and_a_table_that_scrolls_in_its_own_box(client, timm_board):
