@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db.models import (
-    Case,
     Exists,
     Expression,
     F,
@@ -22,7 +21,6 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
-    When,
 )
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Abs, Cast, Coalesce
@@ -117,22 +115,13 @@ def _top5_subquery(dataset: str) -> Subquery:
     return Subquery(best, output_field=FloatField())
 
 
-def _verified_case(measured: Mapping[int, float]) -> Expression:
-    # Only the models the hub measured on this dataset have a value: a short CASE, not a join to runs.
-    if not measured:
-        return Value(None, output_field=FloatField())
-    whens = [When(pk=pk, then=Value(value)) for pk, value in measured.items()]
-    return Case(*whens, default=Value(None), output_field=FloatField())
-
-
-def sort_expression(*, key: str, dataset: str, measured: Mapping[int, float]) -> Expression | str:
-    """The SQL value a column sorts by. Raises KeyError for a column that does not sort."""
+def sort_expression(*, key: str, dataset: str) -> Expression:
+    """The SQL value a column sorts by (verified sorts apart: _verified_page). Raises KeyError for any other."""
     if key in SPEEDS:
         return _speed_subquery(SPEEDS[key].hardware)
     return {
         "top1": F(CLAIM_ANNOTATION),
         "top5": _top5_subquery(dataset),
-        "verified": _verified_case(measured),
         "params": F("num_params"),
         "gmacs": F("gmacs"),
         "img_size": _side("input_size"),
@@ -145,14 +134,14 @@ SORT_KEYS = ("model", "top1", "top5", "verified", "params", "gmacs", "img_size",
 SORT_VALUE = "lb_sort_value"  # annotation: the value the page is sorted by
 
 
-def sorted_board(queryset: QuerySet[ModelEntry], *, sort: str, dataset: str, measured: Mapping[int, float]):
+def sorted_board(queryset: QuerySet[ModelEntry], *, sort: str, dataset: str) -> QuerySet[ModelEntry]:
     """`queryset` in the board's order: the sort value, missing values last both ways, then by id."""
     descending, key = sort.startswith("-"), sort.lstrip("-")
     if key == "model":
         return queryset.order_by(*(["-namespace", "-name"] if descending else ["namespace", "name"]))
     # Selected, then sorted by its alias: SQLite cannot resolve an outer column inside a subquery's own ORDER
     # BY when that subquery sits in the outer ORDER BY (the speed subquery's nearest-size rule is one).
-    queryset = queryset.annotate(**{SORT_VALUE: sort_expression(key=key, dataset=dataset, measured=measured)})
+    queryset = queryset.annotate(**{SORT_VALUE: sort_expression(key=key, dataset=dataset)})
     value = F(SORT_VALUE)
     primary = value.desc(nulls_last=True) if descending else value.asc(nulls_last=True)
     # By id after the value: pages are stable, and equal values read in the same order every time.
@@ -408,7 +397,7 @@ def leaderboard_page(
             queryset, measured.values, descending=sort.startswith("-"), offset=offset, size=page_size
         )
     else:
-        ordered = sorted_board(queryset, sort=sort, dataset=dataset, measured=measured.values)
+        ordered = sorted_board(queryset, sort=sort, dataset=dataset)
         models = list(ordered[offset : offset + page_size])
     claims = _claims_on(dataset, [model.pk for model in models])
     speeds = speeds_for(models=models)
