@@ -258,6 +258,7 @@ def test_fine_tuning_it_on_ten_digits_beats_training_from_scratch(tmp_path, monk
     )
     assert fine_tuned["num_images"] == scratch["num_images"] == 359
     assert (
-        read_json(project / "outputs" / "metrics.json")["source_weights_sha256"] == converted.weights_sha256
+        read_json(project / "outputs" / "train_report.json")["source_weights_sha256"]
+        == converted.weights_sha256
     )
     assert fine_tuned["top1"] >= scratch["top1"] + MIN_MARGIN
