@@ -285,7 +285,9 @@ def _claims_on(dataset: str, model_ids: Iterable[int]) -> dict[int, dict[str, Ac
         return {}
     claims = AccuracyClaim.objects.filter(
         model_id__in=model_ids, dataset=dataset, metric__in=(*TOP1_METRICS, Metric.TOP5)
-    ).only("model_id", "dataset", "split", "metric", "value", "source", "img_size")
+    ).only(
+        "model_id", "dataset", "split", "metric", "value", "source", "img_size", "crop_pct", "interpolation"
+    )  # what claim_verdict reads: the claim protocol among it
     return _best_claims(claims)
 
 

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from catalog.models import ModelEntry, WeightsFile
+from core.run_config import claim_protocol
 from evaluation.models import BenchmarkRun, EvalDataset, RunStatus
 
 MISSING = "—"
@@ -31,9 +32,23 @@ def give_weights(model: ModelEntry, sha256: str) -> None:
 
 
 def succeeded_run(model: ModelEntry, dataset: EvalDataset, *, top1: float, sha256: str, split="validation"):
+    """A run measured the way the model's top-1 claim on the dataset was (its image size, crop and filter: only
+    such a run decides a verdict), on the full 50,000 images."""
+    claim = model.claims.filter(dataset=dataset.name, split=split, metric="top1").first()
+    protocol = (
+        claim_protocol(
+            dataset=claim.dataset,
+            img_size=claim.img_size,
+            crop_pct=claim.crop_pct,
+            interpolation=claim.interpolation,
+        )
+        if claim is not None
+        else {}
+    )
     return BenchmarkRun.objects.create(
         model=model, dataset=dataset, split=split, status=RunStatus.SUCCEEDED, config_key="k",
         weights_sha256=sha256, dataset_hash="h", top1=top1, finished=timezone.now(),
+        metrics={"num_samples": 50_000}, provenance={"protocol": protocol},
     )  # fmt: skip
 
 
