@@ -491,6 +491,7 @@ class ComparedTop1:
     verified: float | None
     verification: str  # the verdict on that claim (the sample-size rule); "" without a claim there
     rank: int | None  # 1 = the best claim on the dataset among the compared; None without a claim there
+    verdict: ClaimVerdict | None = None  # with its figures (delta, interval, images), when measured
 
 
 def compare_on_dataset(*, models: list[ModelEntry], dataset: str) -> list[ComparedTop1]:
@@ -504,9 +505,31 @@ def compare_on_dataset(*, models: list[ModelEntry], dataset: str) -> list[Compar
     # Competition ranking: equal claims share a rank (1, 1, 3).
     rank_of = {pk: 1 + sum(other > row[0] for other in values) for pk, row in found.items()}
     return [
-        ComparedTop1(model, *found.get(model.pk, (None, None, "")), rank=rank_of.get(model.pk))
+        ComparedTop1(
+            model,
+            *found.get(model.pk, (None, None, "")),
+            rank=rank_of.get(model.pk),
+            verdict=_measured_verdict_on(
+                model=model, dataset=dataset, claimed=found.get(model.pk, (None,))[0]
+            ),
+        )
         for model in models
     ]
+
+
+def _measured_verdict_on(*, model: ModelEntry, dataset: str, claimed: float | None) -> ClaimVerdict | None:
+    """The verdict, with its figures, on the model's best claim on `dataset` (the one the row shows), if measured:
+    a handful of compared models, one runs query each."""
+    if claimed is None:
+        return None
+    return next(
+        (
+            verdict
+            for verdict in claim_verdicts(model=model)
+            if verdict.claim.dataset == dataset and verdict.claim.value == claimed and verdict.interval
+        ),
+        None,
+    )
 
 
 LABEL_PREVIEW = 5  # labels of a label space shown on the model page

@@ -101,7 +101,7 @@ def test_the_api_model_page_and_compare_page_show_the_interval_beside_the_delta(
 
     shown = f"95% interval {low:.2f}\u2013{high:.2f}% on 120 images"
     assert shown in client.get("/models/demo/digit-net/").content.decode()
-    assert shown in client.get("/compare/?models=demo/digit-net").content.decode()
+    assert shown in client.get("/compare/?models=demo/digit-net&claim_dataset=digits-small").content.decode()
 
 
 def test_the_run_page_shows_config_and_provenance_as_text_not_python_reprs(client, digit_model, small_digits):
