@@ -251,6 +251,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "evaluation.models.RunStatus",
         "CandidateStatusEnum": "evaluation.models.CandidateStatus",
+        # A claim's verdict (the model detail's verdicts, the leaderboard's rows) and a mirror job's status:
+        # named once each, so the schema has one enum per meaning instead of numbered collisions.
+        "VerdictStatusEnum": ["verified", "disagrees", "unverifiable", "pending"],
+        "MirrorStatusEnum": "catalog.models.MirrorStatus",
     },
 }
 

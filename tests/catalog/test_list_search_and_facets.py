@@ -313,7 +313,9 @@ def test_api_lists_read_in_the_same_number_of_queries_at_any_page_size(api_clien
             response = api_client.get(f"{URL}?{query}&page_size={page_size}")
         assert response.status_code == 200, response.content[:300]
         counts.append(len(queries))
-    assert counts[0] == counts[1] == counts[2] <= 3, counts
+    # At most 4: the page, its count and, on PostgreSQL, the planner's estimate read first to decide whether an
+    # exact count is worth it (DEPOT_EXACT_COUNT_LIMIT), plus a claim or facet read; never one per row.
+    assert counts[0] == counts[1] == counts[2] <= 4, counts
 
 
 @pytest.mark.parametrize("query", ["", *LIST_VARIANTS])

@@ -1,5 +1,7 @@
 """Browsing the catalog in a real browser: facets, search, sort, the model page and compare."""
 
+import time
+
 import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -30,9 +32,15 @@ def test_a_user_filters_searches_sorts_and_opens_a_model(live_server, page, cata
     page.goto(f"{live_server.url}/")
     assert page.locator("p.count").inner_text() == "All 3 models"
     # The plot is its own SVG document inside an <object>: two models have both a size and a top-1.
-    page.wait_for_function(
-        "document.querySelector('figure.plot object').contentDocument?.querySelectorAll('circle').length === 2"
+    # Polled from here: wait_for_function compiles its predicate in the page, which the CSP (no unsafe-eval)
+    # refuses once it has to poll; page.evaluate runs through the DevTools protocol, outside the page's CSP.
+    expression = (
+        "document.querySelector('figure.plot object').contentDocument?.querySelectorAll('circle').length"
     )
+    deadline = time.monotonic() + 30
+    while page.evaluate(expression) != 2:
+        assert time.monotonic() < deadline, f"the plot shows {page.evaluate(expression)} points, not 2"
+        page.wait_for_timeout(100)
 
     page.get_by_role("link", name="NLP").click()
     assert model_links(page) == ["acme/bert-mini"]

@@ -158,10 +158,13 @@ def request_ranking(model, dataset, split, **config):
 
 @pytest.mark.long(seconds=60)
 def test_sigkill_of_a_ranking_job_process_mid_ranking_is_redelivered_and_ranked_once(
-    broker, start_worker, digit_model, slow_digits
+    broker, start_worker, make_model, slow_digits, tmp_path
 ):
+    # The digit net at 224 pixels: its features take seconds, not the 0.7 s of the 32-pixel one on a quiet
+    # machine, so the ranking is still running when the test looks for it midway.
+    model = stored_digit_net(make_model, tmp_path, name="digit-net-224", side=224)
     worker = start_worker(broker)
-    ranking = request_ranking(digit_model, slow_digits, "test", batch_size=8)
+    ranking = request_ranking(model, slow_digits, "test", batch_size=8)
     victim = wait_for(lambda: running_midway(ranking.pk, TransferRanking), 180, "the ranking to be midway")
     os.kill(victim.worker_pid, signal.SIGKILL)  # the prefork child extracting features
     wait_for(lambda: finished([ranking.pk], TransferRanking), 300, "the ranking to finish after the kill")
