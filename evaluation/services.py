@@ -254,10 +254,13 @@ def dataset_delete(*, dataset: EvalDataset) -> bool:
             _dataset_row_delete(locked)
             return False
         if locked.deleting is None:  # asked twice: the job already queued carries on
-            EvalDataset.objects.filter(pk=locked.pk).update(deleting=timezone.now())
+            locked.deleting = timezone.now()
+            EvalDataset.objects.filter(pk=locked.pk).update(deleting=locked.deleting)
             from evaluation.tasks import delete_dataset
 
             delete_dataset.delay_on_commit(locked.pk)
+    # The caller's copy says so too: with eager jobs the row may be gone already when it answers.
+    dataset.deleting = locked.deleting
     return True
 
 

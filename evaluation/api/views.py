@@ -98,7 +98,6 @@ class DatasetDetailView(generics.GenericAPIView):
             return error_response(409, str(error), {"name": [str(error)]})
         if not queued:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        dataset.refresh_from_db()
         response = Response(DatasetSerializer(dataset).data, status=status.HTTP_202_ACCEPTED)
         response["Location"] = request.build_absolute_uri(
             reverse("api:dataset-detail", kwargs={"name": name})

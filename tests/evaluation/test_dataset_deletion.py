@@ -8,11 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.utils import timezone
 from PIL import Image
 
-from evaluation import selectors, services
+from evaluation import selectors, services, transfer_services
 from evaluation.models import EvalDataset
 
 MANY = 5_000
@@ -154,3 +155,18 @@ def test_the_sweep_lists_orphans_keeps_fresh_and_referenced_ones_and_removes_wit
     assert not old.exists() and not spool_leftover.exists()
     assert fresh.exists() and Path(referenced.root).exists()
     assert "removed 2 orphan(s)" in swept.getvalue()
+
+
+def test_a_ranking_keeps_its_dataset_and_none_starts_on_one_being_deleted(digit_model, small_digits):
+    ranking = transfer_services.ranking_request(
+        dataset=small_digits, split="test", model_ids=[digit_model.model_id], enqueue=False
+    )
+    # Refused up front: the files would go before the row's PROTECT could object.
+    with pytest.raises(services.DatasetInUse, match="transfer ranking"):
+        services.dataset_delete(dataset=small_digits)
+    ranking.delete()
+    EvalDataset.objects.filter(pk=small_digits.pk).update(deleting=timezone.now())
+    with pytest.raises(ValidationError, match="being deleted"):
+        transfer_services.ranking_request(
+            dataset=small_digits, split="test", model_ids=[digit_model.model_id], enqueue=False
+        )
