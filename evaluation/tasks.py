@@ -114,8 +114,9 @@ def reap_once() -> tuple[lifecycle.ReapReport, lifecycle.ReapReport] | None:
     are published again."""
     try:
         close_old_connections()
+        reports = services.runs_reap(), transfer_services.rankings_reap()
         services.datasets_deletion_reap()
-        return services.runs_reap(), transfer_services.rankings_reap()
+        return reports
     except Exception:  # the database may be briefly away: try again next round
         logger.exception("reaper round failed")
         return None
