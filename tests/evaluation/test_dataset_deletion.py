@@ -170,3 +170,13 @@ def test_a_ranking_keeps_its_dataset_and_none_starts_on_one_being_deleted(digit_
         transfer_services.ranking_request(
             dataset=small_digits, split="test", model_ids=[digit_model.model_id], enqueue=False
         )
+
+
+def test_the_admins_delete_goes_through_the_job_too(
+    admin_client, tmp_path, db, django_capture_on_commit_callbacks
+):
+    dataset = uploaded(tmp_path, extra_files=20)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"/admin/evaluation/evaldataset/{dataset.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Path(dataset.root).exists() and not EvalDataset.objects.filter(pk=dataset.pk).exists()
