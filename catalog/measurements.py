@@ -53,6 +53,11 @@ class Measurements(Protocol):
         """
         ...
 
+    def succeeded_runs_on_dataset(self, *, dataset: str) -> dict[int, list[MeasuredRun]]:
+        """Succeeded runs on the dataset named `dataset`, each on its model's current weights, by model id,
+        newest finished first. One read, for the leaderboard: its verified column sorts over every model."""
+        ...
+
     def dataset_names(self) -> list[str]:
         """The names of the datasets the hub holds, sorted."""
         ...
@@ -69,6 +74,9 @@ class NoMeasurements:
         return []
 
     def succeeded_runs(self, *, weights_by_model: Mapping[int, str]) -> dict[int, list[MeasuredRun]]:
+        return {}
+
+    def succeeded_runs_on_dataset(self, *, dataset: str) -> dict[int, list[MeasuredRun]]:
         return {}
 
     def dataset_names(self) -> list[str]:

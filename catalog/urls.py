@@ -1,6 +1,7 @@
 from django.urls import path
 
 from catalog import views
+from catalog.leaderboard import views as leaderboard_views
 
 app_name = "catalog"
 urlpatterns = [
@@ -21,4 +22,7 @@ urlpatterns = [
         name="model-starter-bundle",
     ),
     path("compare/", views.compare, name="compare"),
+    path("leaderboard/", leaderboard_views.leaderboard, name="leaderboard-default"),
+    path("leaderboard/<str:dataset>/", leaderboard_views.leaderboard, name="leaderboard"),
+    path("leaderboard/<str:dataset>.csv", leaderboard_views.leaderboard_csv, name="leaderboard-csv"),
 ]

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from catalog.measurements import Measurements
@@ -116,6 +116,22 @@ class RunMeasurements(Measurements):
             # The filter matched any listed sha256; a run counts only on its own model's current weights.
             if weights_by_model[run.model_id] == run.weights_sha256:
                 runs.setdefault(run.model_id, []).append(run)
+        return runs
+
+    def succeeded_runs_on_dataset(self, *, dataset: str) -> dict[int, list[BenchmarkRun]]:
+        runs: dict[int, list[BenchmarkRun]] = {}
+        # Only runs on the weights the model holds now: a run on replaced weights verifies nothing.
+        candidates = (
+            BenchmarkRun.objects.filter(
+                dataset__name=dataset,
+                status=RunStatus.SUCCEEDED,
+                weights_sha256=F("model__weights__sha256"),
+            )
+            .select_related("dataset")
+            .order_by("-finished", "-pk")
+        )
+        for run in candidates:
+            runs.setdefault(run.model_id, []).append(run)
         return runs
 
     def dataset_names(self) -> list[str]:

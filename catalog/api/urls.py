@@ -1,6 +1,7 @@
 from django.urls import path
 
 from catalog.api import views
+from catalog.leaderboard.api import LeaderboardView
 
 urlpatterns = [
     path("models/", views.ModelListView.as_view(), name="model-list"),
@@ -24,4 +25,5 @@ urlpatterns = [
         views.StarterBundleView.as_view(),
         name="model-starter-bundle",
     ),
+    path("leaderboard/<str:dataset>/", LeaderboardView.as_view(), name="leaderboard"),
 ]
