@@ -85,7 +85,9 @@ class DatasetDetailView(generics.GenericAPIView):
                 description="Being deleted: its files are removed by a job; follow Location",
             ),
             204: None,
-            409: OpenApiResponse(ErrorSerializer, description="Benchmark runs reference the dataset"),
+            409: OpenApiResponse(
+                ErrorSerializer, description="Benchmark runs or transfer rankings reference the dataset"
+            ),
         }
     )
     def delete(self, request: Request, name: str) -> Response:
