@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from evaluation import services
 from evaluation.models import BenchmarkRun, EvalDataset, TransferCandidate, TransferRanking
@@ -7,7 +7,18 @@ from evaluation.models import BenchmarkRun, EvalDataset, TransferCandidate, Tran
 @admin.register(EvalDataset)
 class EvalDatasetAdmin(admin.ModelAdmin):
     list_display = ["name", "kind", "root", "created"]
-    readonly_fields = ["class_names", "split_sizes", "split_hashes", "created"]
+    readonly_fields = ["class_names", "split_sizes", "split_hashes", "created", "deleting"]
+
+    # An upload's files are removed by the deletion job, and referenced datasets are kept: through the service.
+    def delete_model(self, request, obj: EvalDataset) -> None:
+        self.delete_queryset(request, EvalDataset.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset) -> None:
+        for dataset in queryset:
+            try:
+                services.dataset_delete(dataset=dataset)
+            except services.DatasetInUse as error:
+                self.message_user(request, str(error), level=messages.ERROR)
 
 
 @admin.register(BenchmarkRun)

@@ -45,6 +45,12 @@ class EvalDataset(models.Model):
         default=dict, blank=True, help_text="split -> {decoding case -> number of images}"
     )
     created = models.DateTimeField(auto_now_add=True)
+    deleting = models.DateTimeField(
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="set while its deletion job removes its files: the job's last sign of life (None: not deleted)",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -3,9 +3,15 @@
 Claim verdicts are the catalog's (catalog.selectors.claim_verdicts): it reads runs through the port below.
 """
 
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.db.models import F, QuerySet
+from django.utils import timezone
 
 from catalog.measurements import Measurements
 from catalog.models import AccuracyClaim
@@ -14,7 +20,58 @@ from evaluation.models import BenchmarkRun, EvalDataset, RunStatus
 
 
 def dataset_list() -> QuerySet[EvalDataset]:
-    return EvalDataset.objects.order_by("name")
+    """Datasets in use: one being deleted (its files going) is hidden from lists, pages and re-checks."""
+    return EvalDataset.objects.filter(deleting__isnull=True).order_by("name")
+
+
+def dataset_roots() -> set[Path]:
+    """Every dataset row's root, resolved, those being deleted included (their job removes them)."""
+    return {Path(root).resolve() for root in EvalDataset.objects.values_list("root", flat=True)}
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """Something under MEDIA_ROOT/datasets/ (or an upload spool leftover) that no dataset row references."""
+
+    path: Path
+    bytes: int
+    changed: datetime  # the newest modification inside it: an extraction in progress keeps this recent
+    fresh: bool  # changed within the grace period: perhaps an upload being extracted right now; kept
+
+
+def _size_and_newest(path: Path) -> tuple[int, float]:
+    """Total bytes and newest mtime of a file or tree, never following symlinks."""
+    stat = path.lstat()
+    folder = path.is_dir() and not path.is_symlink()
+    total, newest = (0 if folder else stat.st_size), stat.st_mtime  # a folder's own entry is no file's bytes
+    if folder:
+        for directory, dirnames, filenames in os.walk(path):
+            for name in [*dirnames, *filenames]:
+                with_stat = (Path(directory) / name).lstat()
+                total += with_stat.st_size if name in filenames else 0
+                newest = max(newest, with_stat.st_mtime)
+    return total, newest
+
+
+def dataset_orphans(*, grace: timedelta, now: datetime | None = None) -> list[Orphan]:
+    """Entries under MEDIA_ROOT/datasets/ that no dataset row references, and leftovers in the upload spool
+    (FILE_UPLOAD_TEMP_DIR: a spool file outlives its request only when the process died), with their sizes.
+    Those changed within `grace` are marked fresh: an upload may be extracting into one right now."""
+    now = now or timezone.now()
+    referenced = dataset_roots()
+    candidates = []
+    for place in (Path(settings.MEDIA_ROOT) / "datasets", Path(settings.FILE_UPLOAD_TEMP_DIR)):
+        if place.is_dir():
+            candidates += [path for path in sorted(place.iterdir()) if path.resolve() not in referenced]
+    orphans = []
+    for path in candidates:
+        try:
+            size, newest = _size_and_newest(path)
+        except FileNotFoundError:  # removed while we looked: not an orphan any more
+            continue
+        changed = datetime.fromtimestamp(newest, tz=now.tzinfo)
+        orphans.append(Orphan(path=path, bytes=size, changed=changed, fresh=now - changed < grace))
+    return orphans
 
 
 def claims_to_recheck(

@@ -8,14 +8,16 @@ job ends in `failed` with its text: no run stays in `running` because of bad inp
 vanished is requeued or failed by the reaper (runs_reap), which every worker runs on a timer.
 """
 
+import contextlib
 import hashlib
 import json
 import logging
 import multiprocessing
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +34,8 @@ from core.datasets import dataset_content_hash
 from core.label_spaces import REAL_DATASET
 from core.options import OptionError
 from core.run_config import PROTOCOL_OPTIONS, RUN_CONFIG, claim_protocol
-from evaluation import lifecycle, text_services
-from evaluation.models import BenchmarkRun, DatasetKind, EvalDataset, Modality, RunStatus
+from evaluation import lifecycle, selectors, text_services
+from evaluation.models import BenchmarkRun, DatasetKind, EvalDataset, Modality, RunStatus, TransferRanking
 
 logger = logging.getLogger(__name__)
 
@@ -211,21 +213,58 @@ class DatasetInUse(Exception):
     """The dataset is the evidence for recorded benchmark runs; deleting it would orphan their results."""
 
 
-def dataset_delete(*, dataset: EvalDataset) -> None:
-    """Delete a dataset and, for an uploaded one, its extracted files. Refused while runs reference it.
+def _owned_files(dataset: EvalDataset) -> Path | None:
+    """The dataset's root when its files are ours to remove: an upload under MEDIA_ROOT/datasets/. A directory
+    registered from elsewhere on the server belongs to whoever put it there."""
+    root = Path(dataset.root).resolve()
+    uploads = (Path(settings.MEDIA_ROOT) / "datasets").resolve()
+    owned = dataset.kind == DatasetKind.UPLOAD and root.is_relative_to(uploads) and root != uploads
+    return root if owned else None
 
-    Files are removed only when they live under MEDIA_ROOT/datasets/ (an upload): a directory registered
-    from elsewhere on the server belongs to whoever put it there.
-    """
+
+def _refuse_if_referenced(dataset: EvalDataset) -> None:
     runs = BenchmarkRun.objects.filter(dataset=dataset).count()
     if runs:
         raise DatasetInUse(
             f"Dataset {dataset.name} is referenced by {runs} benchmark run(s); their results would lose their "
             "evidence. Delete those runs' models first, or keep the dataset."
         )
-    root = Path(dataset.root).resolve()
-    uploads = (Path(settings.MEDIA_ROOT) / "datasets").resolve()
-    owned = dataset.kind == DatasetKind.UPLOAD and root.is_relative_to(uploads) and root != uploads
+    # Checked here, not only by the row's PROTECT: the files go before the row, so a refusal must come first.
+    rankings = TransferRanking.objects.filter(dataset=dataset).count()
+    if rankings:
+        raise DatasetInUse(f"Dataset {dataset.name} is referenced by {rankings} transfer ranking(s).")
+
+
+def dataset_delete(*, dataset: EvalDataset) -> bool:
+    """Delete a dataset; True when a deletion job was queued to remove its files (an upload), False when the
+    row is already gone (nothing of ours on disk). Refused while runs or rankings reference it.
+
+    A big upload (100k files) cannot be removed within a request: the request only marks the dataset as being
+    deleted (hidden from lists, refused for new runs) and the job (dataset_delete_execute) removes its files in
+    batches and then the row.
+    """
+    with transaction.atomic():
+        # Locked so a run requested at the same moment either comes first (and is counted) or sees `deleting`.
+        locked = EvalDataset.objects.select_for_update().filter(pk=dataset.pk).first()
+        if locked is None:
+            return False
+        _refuse_if_referenced(locked)
+        root = _owned_files(locked)
+        if root is None or not root.exists():
+            _dataset_row_delete(locked)
+            return False
+        if locked.deleting is None:  # asked twice: the job already queued carries on
+            locked.deleting = timezone.now()
+            EvalDataset.objects.filter(pk=locked.pk).update(deleting=locked.deleting)
+            from evaluation.tasks import delete_dataset
+
+            delete_dataset.delay_on_commit(locked.pk)
+    # The caller's copy says so too: with eager jobs the row may be gone already when it answers.
+    dataset.deleting = locked.deleting
+    return True
+
+
+def _dataset_row_delete(dataset: EvalDataset) -> None:
     try:
         with transaction.atomic():
             dataset.delete()
@@ -233,8 +272,94 @@ def dataset_delete(*, dataset: EvalDataset) -> None:
             catalog_services.model_derived_refresh_for_dataset(dataset=dataset.name)
     except ProtectedError:  # a run was requested meanwhile
         raise DatasetInUse(f"Dataset {dataset.name} is referenced by a benchmark run.") from None
-    if owned:
-        transaction.on_commit(lambda: shutil.rmtree(root, ignore_errors=True))
+
+
+def _remove_tree(root: Path, *, batch_size: int, max_batches: int | None, beat: Callable[[], None]) -> bool:
+    """Remove root's files bottom-up, calling beat() after each batch; True when root is gone. Re-runnable:
+    what an earlier, interrupted pass removed is simply not found again."""
+    removed, batches = 0, 0
+    for directory, dirnames, filenames in os.walk(root, topdown=False):
+        here = Path(directory)
+        # os.walk never follows a symlinked folder; it is listed among dirnames and removed as the link it is.
+        links = [name for name in dirnames if (here / name).is_symlink()]
+        for name in [*filenames, *links]:
+            (here / name).unlink(missing_ok=True)
+            removed += 1
+            if removed % batch_size == 0:
+                batches += 1
+                beat()
+                if max_batches is not None and batches >= max_batches:
+                    return False
+        with contextlib.suppress(FileNotFoundError):
+            here.rmdir()
+    return not root.exists()
+
+
+def dataset_delete_execute(
+    *, dataset_id: int, batch_size: int | None = None, max_batches: int | None = None
+) -> bool:
+    """The deletion job: remove an upload's files in batches, then its row. True when the dataset is gone.
+
+    Idempotent and re-runnable: a job stopped by a time limit or a killed worker leaves the dataset marked
+    `deleting` with fewer files, and the next execution (the reaper publishes one after
+    DEPOT_DATASET_DELETE_TIMEOUT) carries on. `max_batches` stops after that many batches (tests, interruptions).
+    """
+    dataset = EvalDataset.objects.filter(pk=dataset_id, deleting__isnull=False).first()
+    if dataset is None:  # deleted already, or never marked: nothing to do
+        return True
+    try:
+        _refuse_if_referenced(dataset)
+    except DatasetInUse as error:  # a run slipped in before the mark: keep data and row, and say why
+        logger.warning("dataset %s: deletion abandoned: %s", dataset.name, error)
+        EvalDataset.objects.filter(pk=dataset_id).update(deleting=None)
+        return False
+
+    def beat() -> None:
+        EvalDataset.objects.filter(pk=dataset_id, deleting__isnull=False).update(deleting=timezone.now())
+
+    root = _owned_files(dataset)
+    if root is not None and root.exists():
+        size = batch_size or settings.DATASET_DELETE_BATCH
+        if not _remove_tree(root, batch_size=size, max_batches=max_batches, beat=beat):
+            return False
+    _dataset_row_delete(dataset)
+    logger.info("dataset %s deleted with its files", dataset.name)
+    return True
+
+
+def datasets_deletion_reap(*, now: datetime | None = None) -> list[int]:
+    """Publish again the deletion of every dataset whose job showed no progress for DEPOT_DATASET_DELETE_TIMEOUT
+    (its worker died, its message was lost); returns their ids. Each one is a conditional UPDATE, so reapers
+    racing on one dataset publish it once."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.DATASET_DELETE_TIMEOUT)
+    republished = []
+    for dataset_id, stamp in EvalDataset.objects.filter(deleting__lt=cutoff).values_list("pk", "deleting"):
+        with transaction.atomic():
+            if EvalDataset.objects.filter(pk=dataset_id, deleting=stamp).update(deleting=now):
+                from evaluation.tasks import delete_dataset
+
+                delete_dataset.delay_on_commit(dataset_id)
+                republished.append(dataset_id)
+    if republished:
+        logger.warning("dataset deletions published again (no progress): %s", republished)
+    return republished
+
+
+def dataset_orphans_remove(*, orphans: list[selectors.Orphan]) -> list[selectors.Orphan]:
+    """Remove the orphans the sweep found (selectors.dataset_orphans) past their grace period; returns those
+    removed. Each is checked again just before, so a dataset registered meanwhile keeps its files."""
+    referenced = selectors.dataset_roots()
+    removed = []
+    for orphan in orphans:
+        if orphan.fresh or orphan.path.resolve() in referenced:
+            continue
+        if orphan.path.is_dir() and not orphan.path.is_symlink():
+            shutil.rmtree(orphan.path, ignore_errors=True)
+        else:
+            orphan.path.unlink(missing_ok=True)
+        removed.append(orphan)
+    return removed
 
 
 # --- runs: requesting -----------------------------------------------------------------------------------
@@ -253,11 +378,18 @@ def _config_key(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
+def check_not_deleting(dataset: EvalDataset) -> None:
+    """A dataset being deleted is losing its files: no new job may start on it."""
+    if EvalDataset.objects.filter(pk=dataset.pk, deleting__isnull=False).exists():
+        raise ValidationError({"dataset": f"Dataset {dataset.name} is being deleted; no new job can use it."})
+
+
 def _check_runnable(model: ModelEntry, dataset: EvalDataset, split: str) -> None:
     from core.harness import HarnessError, class_mapping
 
     if model.weights_id is None:
         raise ValidationError({"model": f"{model.model_id} has no weights stored on this hub."})
+    check_not_deleting(dataset)
     text_services.check_modalities(model, dataset)
     if split not in dataset.split_sizes:
         raise ValidationError(
@@ -315,6 +447,9 @@ def run_request(
         # The same bytes registered under another name are another dataset to the user: a run asked for B
         # is B's run, never A's reported in its place.
         list(ModelEntry.objects.select_for_update().filter(pk=model.pk).values_list("pk", flat=True))
+        # ...and the dataset's, so a deletion marked meanwhile is seen (dataset_delete takes the same lock).
+        list(EvalDataset.objects.select_for_update().filter(pk=dataset.pk).values_list("pk", flat=True))
+        check_not_deleting(dataset)
         existing = (
             None
             if force

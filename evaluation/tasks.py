@@ -27,6 +27,9 @@ from evaluation import lifecycle, services, transfer_services
 logger = logging.getLogger(__name__)
 
 MAX_TRANSIENT_RETRIES = 6
+# A dataset deletion's time limit: removing 100k files takes seconds to minutes; a job stopped at the limit
+# has removed what it could, and the reaper publishes it again to carry on.
+DELETE_TIME_LIMIT = 3600
 BACKOFF_MAX_SECONDS = 120
 
 
@@ -107,10 +110,13 @@ _reaper_stop = threading.Event()
 
 
 def reap_once() -> tuple[lifecycle.ReapReport, lifecycle.ReapReport] | None:
-    """One round for both kinds of job: (runs, rankings)."""
+    """One round for both kinds of job: (runs, rankings); and dataset deletions that stopped making progress
+    are published again."""
     try:
         close_old_connections()
-        return services.runs_reap(), transfer_services.rankings_reap()
+        reports = services.runs_reap(), transfer_services.rankings_reap()
+        services.datasets_deletion_reap()
+        return reports
     except Exception:  # the database may be briefly away: try again next round
         logger.exception("reaper round failed")
         return None
@@ -157,3 +163,17 @@ def rank_transfer(self, ranking_id: int, resume_attempt: int | None = None) -> N
         )
     except lifecycle.TransientJobError as error:
         raise _retry(self, ranking_id, error) from error
+
+
+@shared_task(
+    base=DjangoTask,
+    name="evaluation.delete_dataset",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=DELETE_TIME_LIMIT - 60,
+    time_limit=DELETE_TIME_LIMIT,
+)
+def delete_dataset(dataset_id: int) -> None:
+    """Idempotent: a killed or timed-out execution leaves the dataset `deleting`; a redelivery or the reaper's
+    republish (DEPOT_DATASET_DELETE_TIMEOUT) finishes it."""
+    services.dataset_delete_execute(dataset_id=dataset_id)

@@ -21,7 +21,7 @@ from django.utils import timezone
 from catalog.models import ModelEntry
 from core.options import OptionError
 from core.transfer.options import RANKING_CONFIG
-from evaluation import lifecycle, transfer_selectors
+from evaluation import lifecycle, services, transfer_selectors
 from evaluation.models import (
     CandidateStatus,
     EvalDataset,
@@ -139,6 +139,9 @@ def ranking_request(
     canonical = canonical_ranking_config(config)
     models = _candidates(model_ids, candidate_filter)
     with transaction.atomic():
+        # The dataset's row is locked as dataset_delete locks it: a deletion marked meanwhile is seen.
+        list(EvalDataset.objects.select_for_update().filter(pk=dataset.pk).values_list("pk", flat=True))
+        services.check_not_deleting(dataset)
         ranking = TransferRanking.objects.create(
             dataset=dataset, split=split, config=canonical, candidate_filter=dict(candidate_filter or {}),
             dataset_hash=dataset.split_hashes.get(split, ""), num_classes=len(dataset.class_names),

@@ -313,6 +313,14 @@ RUN_REAPER_INTERVAL = env_int("DEPOT_RUN_REAPER_INTERVAL", 60)
 # waiting behind others makes the extra one a duplicate, which the attempt guard drops when it arrives; keep it
 # above the usual wait in the queue so that stays rare.
 RUN_QUEUED_TIMEOUT = env_int("DEPOT_RUN_QUEUED_TIMEOUT", 3600)
+# A dataset whose deletion job showed no progress (a batch of files removed) for this many seconds is published
+# again by the reaper: its worker died or its message was lost. The job is idempotent, so a duplicate is harmless.
+DATASET_DELETE_TIMEOUT = env_int("DEPOT_DATASET_DELETE_TIMEOUT", 600)
+# Files a deletion job removes between two signs of life (its row's `deleting` stamp).
+DATASET_DELETE_BATCH = 1000
+# The orphan sweep (manage.py sweep_datasets) leaves alone what changed more recently than this: an upload
+# being extracted or spooled right now.
+DATASET_SWEEP_GRACE = env_int("DEPOT_DATASET_SWEEP_GRACE", 24 * 3600)
 # A transfer ranking's time limits (seconds); heartbeat, attempts and reaper are the runs' settings above.
 RANKING_SOFT_TIME_LIMIT = 3600
 RANKING_TIME_LIMIT = RANKING_SOFT_TIME_LIMIT + 60

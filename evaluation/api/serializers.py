@@ -7,6 +7,11 @@ from hub.options import OptionsDictField, options_serializer
 
 
 class DatasetSerializer(serializers.ModelSerializer):
+    deleting = serializers.SerializerMethodField(help_text="True while its deletion job removes its files")
+
+    def get_deleting(self, dataset: EvalDataset) -> bool:
+        return dataset.deleting is not None
+
     class Meta:
         model = EvalDataset
         fields = [
@@ -21,6 +26,7 @@ class DatasetSerializer(serializers.ModelSerializer):
             "unused_files",
             "decode_counts",
             "created",
+            "deleting",
         ]
 
 

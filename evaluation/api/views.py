@@ -2,6 +2,7 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.parsers import MultiPartParser
@@ -79,16 +80,31 @@ class DatasetDetailView(generics.GenericAPIView):
 
     @extend_schema(
         responses={
+            202: OpenApiResponse(
+                DatasetSerializer,
+                description="Being deleted: its files are removed by a job; follow Location",
+            ),
             204: None,
-            409: OpenApiResponse(ErrorSerializer, description="Benchmark runs reference the dataset"),
+            409: OpenApiResponse(
+                ErrorSerializer, description="Benchmark runs or transfer rankings reference the dataset"
+            ),
         }
     )
     def delete(self, request: Request, name: str) -> Response:
+        """202 while a job removes an upload's files (GET Location shows `deleting` until it answers 404);
+        204 when there was nothing on disk of ours to remove and the dataset is gone already."""
+        dataset = self.get_object()
         try:
-            services.dataset_delete(dataset=self.get_object())
+            queued = services.dataset_delete(dataset=dataset)
         except services.DatasetInUse as error:
             return error_response(409, str(error), {"name": [str(error)]})
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        if not queued:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        response = Response(DatasetSerializer(dataset).data, status=status.HTTP_202_ACCEPTED)
+        response["Location"] = request.build_absolute_uri(
+            reverse("api:dataset-detail", kwargs={"name": name})
+        )
+        return response
 
 
 class RunListView(generics.ListCreateAPIView):

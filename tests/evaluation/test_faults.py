@@ -135,6 +135,7 @@ def test_reap_runs_command_reports_what_it_did(queued_run, settings):
     assert out.getvalue().splitlines() == [
         f"runs: requeued 0 [], failed 1 [{queued_run.pk}], republished 0 []",
         "rankings: requeued 0 [], failed 0 [], republished 0 []",
+        "dataset deletions: republished 0 []",
     ]
 
 

@@ -159,11 +159,19 @@ def test_staff_delete_an_uploaded_dataset_and_its_files(
     assert post_dataset(staff_client, zip_of(GOOD), name="gone").status_code == 201
     root = Path(EvalDataset.objects.get(name="gone").root)
     assert root.is_dir() and root.is_relative_to(Path(settings.MEDIA_ROOT) / "datasets")
-    with django_capture_on_commit_callbacks(execute=True):
+    # Issue 19: a big upload's files went in the request, which timed out and left thousands behind.
+    for index in range(3_000):
+        nested = root / "test" / "a" / f"{index % 30}"
+        nested.mkdir(exist_ok=True)
+        (nested / f"{index}.bin").write_bytes(b"x")
+    (root / "test" / "b" / "link").symlink_to(Path(settings.MEDIA_ROOT).parent)  # removed, never followed
+    with django_capture_on_commit_callbacks(execute=True):  # the deletion job, eagerly after commit
         response = staff_client.delete("/api/v1/datasets/gone/")
-    assert response.status_code == 204
+    assert response.status_code == 202 and response.json()["deleting"] is True
     assert not EvalDataset.objects.filter(name="gone").exists()
     assert not root.exists()
+    assert files_under(Path(settings.MEDIA_ROOT)) == []  # nothing left behind
+    assert Path(settings.MEDIA_ROOT).parent.is_dir()
     assert_error_shape(staff_client.get("/api/v1/datasets/gone/"), 404, mentions="gone")
 
 

@@ -16,9 +16,12 @@ def _describe(label: str, report: lifecycle.ReapReport) -> str:
 class Command(BaseCommand):
     help = (
         "Requeue (or fail, with the reason) running benchmark runs and transfer rankings whose heartbeat stopped, "
-        "and publish again those queued longer than DEPOT_RUN_QUEUED_TIMEOUT."
+        "and publish again those queued longer than DEPOT_RUN_QUEUED_TIMEOUT, and dataset deletions that made no "
+        "progress for DEPOT_DATASET_DELETE_TIMEOUT."
     )
 
     def handle(self, *args, **options) -> None:
         self.stdout.write(_describe("runs", services.runs_reap()))
         self.stdout.write(_describe("rankings", transfer_services.rankings_reap()))
+        republished = services.datasets_deletion_reap()
+        self.stdout.write(f"dataset deletions: republished {len(republished)} {republished}")
