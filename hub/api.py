@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.forms.utils import ErrorDict
 from django.http import Http404
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions, serializers, status
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -75,6 +75,14 @@ def raise_as_api_error(error: DjangoValidationError) -> None:
 
 def error_response(status: int, error: str, detail: Any = None) -> Response:
     return Response({"error": error, "detail": detail if detail is not None else error}, status=status)
+
+
+def job_response(body: dict, *, created: bool) -> Response:
+    """A job request's answer: 202 when this request queued it, 200 when it names the job already there; the
+    job's URL in Location either way, so a client polls the same place."""
+    response = Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+    response["Location"] = body["url"]
+    return response
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -31,7 +31,7 @@ from catalog.models import ModelEntry, WeightsMirror
 from catalog.uploads import attach_uploaded_weights
 from core import weights
 from core.starter.builder import BundleConfigError
-from hub.api import error_response, form_error_detail, raise_as_api_error
+from hub.api import error_response, form_error_detail, job_response, raise_as_api_error
 from hub.pagination import StrictPageNumberPagination
 from hub.parsers import DepthLimitedJSONParser
 from hub.uploads import UploadTooLarge, declared_length_too_large
@@ -243,9 +243,7 @@ class ModelMirrorWeightsView(generics.GenericAPIView):
         except DjangoValidationError as error:
             raise_as_api_error(error)
         body = WeightsMirrorSerializer(mirror, context={"request": request}).data
-        response = Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
-        response["Location"] = body["url"]
-        return response
+        return job_response(body, created=created)
 
 
 class WeightsMirrorDetailView(generics.RetrieveAPIView):

@@ -3,14 +3,14 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, generics, status
+from rest_framework import exceptions, generics
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from evaluation import transfer_selectors, transfer_services
 from evaluation.api.transfer_serializers import RankingRequestSerializer, RankingSerializer, request_ranking
 from evaluation.models import TransferRanking
-from hub.api import error_response
+from hub.api import error_response, job_response
 from hub.pagination import StrictPageNumberPagination
 
 
@@ -31,9 +31,7 @@ class RankingListView(generics.ListCreateAPIView):
         body = RankingSerializer(
             transfer_selectors.ranking_get(ranking_id=ranking.pk), context={"request": request}
         ).data
-        response = Response(body, status=status.HTTP_202_ACCEPTED)
-        response["Location"] = body["url"]
-        return response
+        return job_response(body, created=True)
 
 
 class RankingDetailView(generics.RetrieveAPIView):

@@ -18,7 +18,7 @@ from evaluation.api.serializers import (
     RunSerializer,
 )
 from evaluation.models import BenchmarkRun, EvalDataset
-from hub.api import ErrorSerializer, error_response, raise_as_api_error
+from hub.api import ErrorSerializer, error_response, job_response, raise_as_api_error
 from hub.pagination import StrictPageNumberPagination
 from hub.parsers import DepthLimitedJSONParser
 from hub.uploads import UploadTooLarge, declared_length_too_large, spooled_upload
@@ -146,9 +146,7 @@ class RunListView(generics.ListCreateAPIView):
         except DjangoValidationError as error:
             raise_as_api_error(error)
         body = RunSerializer(run, context={"request": request}).data
-        response = Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
-        response["Location"] = body["url"]
-        return response
+        return job_response(body, created=created)
 
 
 class RunDetailView(generics.RetrieveAPIView):
