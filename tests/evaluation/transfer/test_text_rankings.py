@@ -43,6 +43,7 @@ def reviews(tmp_path):
     return text_services.dataset_register_text(name="reviews", root=root)
 
 
+@pytest.mark.slow
 def test_a_text_ranking_runs_after_commit_and_scores_the_text_candidates_against_bag_of_words(
     text_candidates, reviews, staff_user, django_capture_on_commit_callbacks, client
 ):
@@ -72,6 +73,9 @@ def test_a_text_ranking_runs_after_commit_and_scores_the_text_candidates_against
     page = client.get(ranking.get_absolute_url()).content.decode()
     assert "(40 labelled texts, 2 classes)" in page and "a bag-of-words classifier (TF-IDF" in page
     assert "small CNN" not in page
+    # A text's features and a TF-IDF fit cost nothing like an image's: each modality's estimate is its own.
+    assert transfer_selectors.ranking_time_estimate(modality="text")["rankings"] == 1
+    assert transfer_selectors.ranking_time_estimate() is None
 
 
 def test_rank_models_ranks_text_models_on_a_text_dataset(text_candidates, reviews):
