@@ -134,3 +134,20 @@ def test_a_text_split_edited_after_queueing_fails_the_job_naming_the_change(text
         extra.write("an added review\tpos\n")
     finished = transfer_services.ranking_execute(ranking_id=ranking.pk, worker="w")
     assert finished.status == RunStatus.FAILED and "changed since it was registered" in finished.error
+
+
+def test_the_api_queues_a_text_ranking_and_refuses_a_mixed_candidate_list(
+    staff_client, text_candidates, reviews, make_model
+):
+    url = "/api/v1/transfer-rankings/"
+    body = {"dataset": "reviews", "split": "train", "candidates": ["demo/encoder", "demo/trained"]}
+    queued = staff_client.post(url, body, format="json")
+    assert queued.status_code == 202, queued.json()
+    assert [c["status"] for c in queued.json()["candidates"]] == ["pending", "pending"]
+    assert queued.json()["dataset_hash"] == reviews.split_hashes["train"]
+
+    vision = make_model(name="vision-model", num_classes=2)
+    mixed = staff_client.post(url, {**body, "candidates": ["demo/encoder", vision.model_id]}, format="json")
+    assert mixed.status_code == 400
+    assert "not those: demo/vision-model (vision)" in mixed.json()["detail"]["candidates"][0]
+    assert TransferRanking.objects.count() == 1
