@@ -2,8 +2,8 @@
 
 from django.db.models import Prefetch, QuerySet
 
-from catalog.models import ModelEntry
-from evaluation.models import TransferCandidate, TransferRanking
+from catalog.models import Domain, Library, ModelEntry
+from evaluation.models import Modality, TransferCandidate, TransferRanking
 
 
 def ranking_queryset() -> QuerySet[TransferRanking]:
@@ -26,26 +26,35 @@ def candidate_models_matching(
     task: str | None = None,
     max_params: int | None = None,
     max_gmacs: float | None = None,
+    modality: str = Modality.IMAGE,
     limit: int,
 ) -> list[ModelEntry]:
-    """timm models of the catalog that pass the filter, smallest first; those without weights included (the
-    ranking reports them), those of unknown size excluded when a size bound is given."""
-    queryset = _candidates(domain=domain, task=task, max_params=max_params, max_gmacs=max_gmacs)
+    """Catalog models of the modality (timm models for images, nlp transformers models for texts) that pass the
+    filter, smallest first; those without weights included (the ranking reports them), those of unknown size
+    excluded when a size bound is given."""
+    queryset = _candidates(
+        domain=domain, task=task, max_params=max_params, max_gmacs=max_gmacs, modality=modality
+    )
     return list(queryset.select_related("weights").order_by("num_params", "namespace", "name")[:limit])
 
 
 def candidate_models_count(
     *, domain: str | None = None, task: str | None = None, max_params: int | None = None,
-    max_gmacs: float | None = None,
+    max_gmacs: float | None = None, modality: str = Modality.IMAGE,
 ) -> int:  # fmt: skip
     """How many models the filter matches (to tell a user how far a too-broad filter is from the limit)."""
-    return _candidates(domain=domain, task=task, max_params=max_params, max_gmacs=max_gmacs).count()
+    return _candidates(
+        domain=domain, task=task, max_params=max_params, max_gmacs=max_gmacs, modality=modality
+    ).count()
 
 
 def _candidates(
-    *, domain: str | None, task: str | None, max_params: int | None, max_gmacs: float | None
+    *, domain: str | None, task: str | None, max_params: int | None, max_gmacs: float | None, modality: str
 ) -> QuerySet[ModelEntry]:
-    queryset = ModelEntry.objects.filter(library="timm").exclude(architecture="")
+    if modality == Modality.TEXT:  # what a text ranking can load: transformers directories of the nlp domain
+        queryset = ModelEntry.objects.filter(library=Library.TRANSFORMERS, domain=Domain.NLP)
+    else:
+        queryset = ModelEntry.objects.filter(library="timm").exclude(architecture="")
     if domain:
         queryset = queryset.filter(domain=domain)
     if task:
@@ -61,11 +70,12 @@ def _candidates(
 ESTIMATE_RANKINGS = 20
 
 
-def ranking_time_estimate() -> dict | None:
+def ranking_time_estimate(*, modality: str = Modality.IMAGE) -> dict | None:
     """Seconds per candidate per image and, for the baseline, per image per epoch: medians over the newest
-    succeeded rankings on this hub. None before the first one (the page then says it has no figures yet)."""
+    succeeded rankings on this hub, on data of the modality (a text's features and a TF-IDF baseline cost
+    nothing like an image's). None before the first one (the page then says it has no figures yet)."""
     recent = list(
-        TransferRanking.objects.filter(status="succeeded", num_images__gt=0)
+        TransferRanking.objects.filter(status="succeeded", num_images__gt=0, dataset__modality=modality)
         .order_by("-finished", "-pk")
         .values("pk", "num_images", "baseline")[:ESTIMATE_RANKINGS]
     )

@@ -9,6 +9,7 @@ with the reason: never left "running".
 import functools
 import logging
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.models import ModelEntry
+from catalog.models import Domain, Library, ModelEntry
 from core.options import OptionError
 from core.transfer.options import RANKING_CONFIG
-from evaluation import lifecycle, services, transfer_selectors
+from evaluation import lifecycle, services, text_services, transfer_selectors
 from evaluation.models import (
     CandidateStatus,
     EvalDataset,
@@ -53,10 +54,13 @@ def canonical_ranking_config(config: dict[str, Any] | None) -> dict[str, Any]:
         raise ValidationError({error.field: error.message}) from None
 
 
+SAMPLES = {Modality.IMAGE: "images", Modality.TEXT: "texts"}  # how messages count a dataset's samples
+
+
 def _check_dataset(dataset: EvalDataset, split: str) -> None:
-    if dataset.modality != Modality.IMAGE:  # ranking features are image models' today (issue 21: text later)
+    if dataset.modality not in SAMPLES:
         raise ValidationError(
-            {"dataset": f"{dataset.name} holds {dataset.modality} data; transfer rankings rank image models."}
+            {"dataset": f"{dataset.name} holds {dataset.modality} data; nothing ranks on it."}
         )
     if split not in dataset.split_sizes:
         raise ValidationError(
@@ -69,7 +73,8 @@ def _check_dataset(dataset: EvalDataset, split: str) -> None:
     if dataset.split_sizes[split] < 2 * len(dataset.class_names):
         raise ValidationError(
             {
-                "split": f"Split {split!r} of {dataset.name} needs at least 2 images per class for cross-validation."
+                "split": f"Split {split!r} of {dataset.name} needs at least 2 {SAMPLES[dataset.modality]} per class "
+                "for cross-validation."
             }
         )
 
@@ -86,22 +91,45 @@ def _explicit_candidates(model_ids: list[str]) -> list[ModelEntry]:
     return found
 
 
-def _filtered_candidates(candidate_filter: dict[str, Any]) -> list[ModelEntry]:
+def _check_modality(models: list[ModelEntry], dataset: EvalDataset) -> None:
+    """Explicit candidates are models of the dataset's modality: text models (domain nlp, transformers files) on
+    text, image models on images. A mixed list is refused whole, naming the candidates that do not fit."""
+    if dataset.modality == Modality.TEXT:
+        others = [m for m in models if m.domain != Domain.NLP or m.library != Library.TRANSFORMERS]
+        wanted = "text models (nlp domain, transformers)"
+    else:
+        others = [m for m in models if text_services.DOMAIN_MODALITY.get(m.domain) == Modality.TEXT]
+        wanted = "image models"
+    if others:
+        listed = ", ".join(f"{m.model_id} ({m.domain})" for m in others)
+        raise ValidationError(
+            {
+                "candidates": f"{dataset.name} holds {dataset.modality} data and ranks {wanted}; not those: {listed}."
+            }
+        )
+
+
+def _filtered_candidates(candidate_filter: dict[str, Any], modality: str) -> list[ModelEntry]:
     unknown = sorted(set(candidate_filter) - set(FILTER_KEYS))
     if unknown:
         raise ValidationError(
             {"filter": f"Unknown filter key(s): {', '.join(unknown)}; use {', '.join(FILTER_KEYS)}."}
         )
-    return transfer_selectors.candidate_models_matching(**candidate_filter, limit=MAX_CANDIDATES + 1)
+    return transfer_selectors.candidate_models_matching(
+        **candidate_filter, modality=modality, limit=MAX_CANDIDATES + 1
+    )
 
 
-def _candidates(model_ids: list[str] | None, candidate_filter: dict[str, Any] | None) -> list[ModelEntry]:
+def _candidates(
+    model_ids: list[str] | None, candidate_filter: dict[str, Any] | None, dataset: EvalDataset
+) -> list[ModelEntry]:
     if model_ids and candidate_filter:
         raise ValidationError({"candidates": "Give candidates or a filter, not both."})
     if model_ids:
         models = _explicit_candidates(list(model_ids))
+        _check_modality(models, dataset)
     elif candidate_filter:
-        models = _filtered_candidates(dict(candidate_filter))
+        models = _filtered_candidates(dict(candidate_filter), dataset.modality)
     else:
         raise ValidationError(
             {"candidates": "Give candidate model ids, or a filter (domain, task, max_params, max_gmacs)."}
@@ -113,7 +141,9 @@ def _candidates(model_ids: list[str] | None, candidate_filter: dict[str, Any] | 
             raise ValidationError(
                 {"candidates": f"{len(models)} candidates given; at most {MAX_CANDIDATES} per ranking."}
             )
-        matching = transfer_selectors.candidate_models_count(**dict(candidate_filter or {}))
+        matching = transfer_selectors.candidate_models_count(
+            **dict(candidate_filter or {}), modality=dataset.modality
+        )
         raise ValidationError(
             {
                 "filter": f"The filter matches {matching:,} models; at most {MAX_CANDIDATES} candidates per "
@@ -137,7 +167,7 @@ def ranking_request(
     row now (those without weights are marked so and stay in the ranking)."""
     _check_dataset(dataset, split)
     canonical = canonical_ranking_config(config)
-    models = _candidates(model_ids, candidate_filter)
+    models = _candidates(model_ids, candidate_filter, dataset)
     with transaction.atomic():
         # The dataset's row is locked as dataset_delete locks it: a deletion marked meanwhile is seen.
         list(EvalDataset.objects.select_for_update().filter(pk=dataset.pk).values_list("pk", flat=True))
@@ -199,7 +229,9 @@ def ranking_cancel(*, ranking: TransferRanking) -> TransferRanking:
     return ranking
 
 
-def _candidate_input(row: TransferCandidate) -> Any:
+def _candidate_input(row: TransferCandidate, modality: str, directories: ExitStack) -> Any:
+    """The core's Candidate for a row. A text model's stored files are laid out as a directory for transformers,
+    kept (in `directories`) until the ranking ends."""
     from core.transfer.ranking import Candidate
     from evaluation.services import _model_source
 
@@ -210,12 +242,27 @@ def _candidate_input(row: TransferCandidate) -> Any:
         raise ValueError(
             f"The weights of {row.model_label} changed since this ranking was queued; request a new one."
         )
-    return Candidate(row.model_label, _model_source(model), gmacs=row.gmacs, weights_bytes=row.weights_bytes)
+    if modality == Modality.TEXT:
+        from core.textharness import TextModelSource
+
+        directory = directories.enter_context(text_services.model_directory(model))
+        source = TextModelSource(directory=directory, weights_sha256=row.weights_sha256)
+    else:
+        source = _model_source(model)
+    return Candidate(row.model_label, source, gmacs=row.gmacs, weights_bytes=row.weights_bytes)
 
 
 def _dataset_source(ranking: TransferRanking) -> Any:
     from core.harness import DatasetSource
 
+    if ranking.dataset.modality == Modality.TEXT:
+        from core.textharness import TextDatasetSource
+
+        # A text dataset's root is its file or folder; the reader finds the split in it (core.textdata).
+        return TextDatasetSource(
+            name=ranking.dataset.name, split=ranking.split, root=Path(ranking.dataset.root),
+            content_hash=ranking.dataset_hash,
+        )  # fmt: skip
     return DatasetSource(
         name=ranking.dataset.name, split=ranking.split, root=Path(ranking.dataset.root) / ranking.split,
         content_hash=ranking.dataset_hash,
@@ -258,11 +305,12 @@ def _execute(
 
     ranking = TransferRanking.objects.select_related("dataset").get(pk=ranking_id)
     rows = list(ranking.candidates.select_related("model__weights").order_by("position"))
-    candidates = [_candidate_input(row) for row in rows]
-    result = rank_candidates(
-        candidates, _dataset_source(ranking), _ranking_config(ranking.config), report,
-        on_candidate=functools.partial(_save_candidate, progress=progress, rows=rows),
-    )  # fmt: skip
+    with ExitStack() as directories:
+        candidates = [_candidate_input(row, ranking.dataset.modality, directories) for row in rows]
+        result = rank_candidates(
+            candidates, _dataset_source(ranking), _ranking_config(ranking.config), report,
+            on_candidate=functools.partial(_save_candidate, progress=progress, rows=rows),
+        )  # fmt: skip
     return _succeed(ranking, rows, result, progress)
 
 

@@ -16,7 +16,7 @@ from core.transfer.chart import ChartRow, ranking_chart_svg
 from core.transfer.ranking import fold_spread
 from evaluation import selectors, transfer_selectors, transfer_services
 from evaluation.api.transfer_serializers import request_ranking
-from evaluation.models import TransferRanking
+from evaluation.models import Modality, TransferRanking
 
 
 def _get_ranking_or_404(ranking_id: int) -> TransferRanking:
@@ -40,17 +40,32 @@ def ranking_detail(request: HttpRequest, ranking_id: int) -> HttpResponse:
         "candidates": candidates,
         "has_chart": any(c.score is not None for c in candidates),
         "class_names": ", ".join(ranking.dataset.class_names),
+        **_modality_words(ranking.dataset.modality),
     }
     return render(request, "evaluation/transfer_ranking.html", context)
 
 
+def _modality_words(modality: str) -> dict[str, str]:
+    """How the page names the samples and the baseline of a ranking on this modality's data."""
+    if modality == Modality.TEXT:
+        return {
+            "samples": "texts",
+            "sample": "text",
+            "baseline_name": "a bag-of-words classifier (TF-IDF + logistic regression)",
+        }
+    return {"samples": "images", "sample": "image", "baseline_name": "a small CNN trained from scratch"}
+
+
 def _estimated_seconds(ranking: TransferRanking, candidates: int) -> float | None:
     """How long this ranking should take, from the figures measured by earlier rankings here."""
-    estimate = transfer_selectors.ranking_time_estimate()
+    modality = ranking.dataset.modality
+    estimate = transfer_selectors.ranking_time_estimate(modality=modality)
     if estimate is None:
         return None
     config = ranking.config or {}
-    baseline_epochs = config.get("baseline_epochs", 15) if config.get("baseline", True) else None
+    # The bag-of-words baseline has no epochs: its figure is per text, once (one "epoch" to the estimate).
+    epochs = 1 if modality == Modality.TEXT else config.get("baseline_epochs", 15)
+    baseline_epochs = epochs if config.get("baseline", True) else None
     return transfer_selectors.estimated_ranking_seconds(
         estimate=estimate, candidates=candidates, images=ranking.num_images, baseline_epochs=baseline_epochs
     )

@@ -76,13 +76,14 @@ def _batches(samples: Sequence[tuple[Path, int]], batch_size: int) -> list[Seque
     return [samples[start : start + batch_size] for start in range(0, len(samples), batch_size)]
 
 
-def _latency_ms(model: torch.nn.Module, image: torch.Tensor) -> float:
+def median_latency_ms(forward: Callable[[], object]) -> float:
+    """The median of LATENCY_RUNS timed calls of one single-sample forward, after _WARMUP untimed ones."""
     for _ in range(_WARMUP):
-        model(image)
+        forward()
     timings = []
     for _ in range(LATENCY_RUNS):
         started = time.perf_counter()
-        model(image)
+        forward()
         timings.append((time.perf_counter() - started) * 1000)
     return float(np.median(timings))
 
@@ -110,7 +111,11 @@ def extract_features(
             chunks.append(pooled_features(model, images).float().flatten(1).numpy())
             if on_progress is not None:
                 on_progress(index / len(batches), f"features: batch {index}/{len(batches)}")
-        latency = _latency_ms(model, first_image) if measure_latency and first_image is not None else None
+        latency = (
+            median_latency_ms(lambda: model(first_image))
+            if measure_latency and first_image is not None
+            else None
+        )
     return FeatureSet(
         features=np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=np.float32),
         labels=np.array([label for _, label in scan.samples], dtype=np.int64),

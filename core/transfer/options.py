@@ -22,11 +22,12 @@ RANKING_CONFIG = Schema(
         ),
         Option(
             "baseline", "bool", default=True,
-            help="Train a small CNN from scratch on the same images, to flag negative transfer.",
+            help="Train a baseline without pretraining on the same data, to flag negative transfer: a small CNN "
+            "from scratch on images, TF-IDF + logistic regression on texts.",
         ),
         Option(
             "baseline_epochs", "int", default=15, minimum=1, maximum=200,
-            help="Epochs of the from-scratch baseline.",
+            help="Epochs of the from-scratch baseline (images; the bag-of-words baseline has none).",
         ),
     ),
 )  # fmt: skip

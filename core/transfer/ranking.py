@@ -4,6 +4,12 @@ Pure python: the ranking job (evaluation/transfer_services.py), the rank_models 
 all call rank_candidates with plain values. A candidate that cannot be scored (no weights on the hub, weights that
 do not fit, ...) gets a row that says why; it is never silently dropped. The ranking score is the linear probe's
 cross-validated accuracy, in the same units as the from-scratch baseline it is compared with.
+
+The dataset source decides the modality (a RankingTarget): an ImageFolder split (harness.DatasetSource) ranks timm
+models by their pooled pre-logits against a small CNN trained from scratch; a text split (TextDatasetSource)
+ranks transformers encoders by their mean-pooled or [CLS] states against TF-IDF + logistic regression. The
+estimators, folds, ordering and negative-transfer test are the same code for both; a candidate of the other
+modality is refused before anything runs.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import sklearn
 import timm
@@ -20,10 +27,14 @@ import torch
 from core import harness
 from core.transfer import estimators
 from core.transfer.baseline import BaselineConfig, BaselineResult, from_scratch_baseline
-from core.transfer.features import extract_features, scan_split, threads_set_to
+from core.transfer.features import FeatureSet, extract_features, scan_split, threads_set_to
 
 ProgressCallback = Callable[[float, str], None]
 SCORE_ESTIMATOR = "linear_probe"
+
+
+class RankingError(ValueError):
+    """A ranking that cannot start: candidates of another modality than the dataset's, an unknown pooling."""
 
 
 class CandidateStatus:
@@ -34,10 +45,13 @@ class CandidateStatus:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One model to rank. source is None when the hub holds no weights for it (reported as missing)."""
+    """One model to rank. source is None when the hub holds no weights for it (reported as missing).
+
+    The source is of the dataset's modality: a harness.ModelSource (timm) for images, a TextModelSource (a
+    transformers directory) for texts."""
 
     model_id: str
-    source: harness.ModelSource | None
+    source: Any
     gmacs: float | None = None
     weights_bytes: int | None = None
 
@@ -49,6 +63,10 @@ class RankingConfig:
     seed: int = 0
     baseline: bool = True
     baseline_epochs: int = 15
+    # Text encoders: "mean" over the attention mask, or "cls" (image models pool as timm does). Not a request
+    # option (RANKING_CONFIG): ranking jobs mean-pool, what sentence encoders are trained for; the core and the
+    # benchmark scripts may ask for [CLS].
+    pooling: str = "mean"
 
 
 @dataclass
@@ -91,8 +109,105 @@ class RankingResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class RankingTarget:
+    """The split a ranking is over, in one modality: how a candidate's features and the baseline are had."""
+
+    modality: str  # "image" or "text"
+    source_type: type  # what a candidate's source must be
+    num_samples: int
+    num_classes: int
+    extract: Callable[[Any, RankingConfig, ProgressCallback], FeatureSet]
+    baseline: Callable[[RankingConfig, ProgressCallback], BaselineResult]
+    provenance: dict = field(default_factory=dict)  # what this modality adds: library versions, pooling
+
+
+def image_target(dataset: harness.DatasetSource) -> RankingTarget:
+    """An ImageFolder split: timm pre-logits features, the small CNN trained from scratch as the baseline."""
+    scan = scan_split(dataset)
+
+    def extract(source: harness.ModelSource, config: RankingConfig, report: ProgressCallback) -> FeatureSet:
+        return extract_features(
+            source, scan, batch_size=config.batch_size, threads=config.threads, on_progress=report
+        )
+
+    def baseline(config: RankingConfig, report: ProgressCallback) -> BaselineResult:
+        # One thread unless told otherwise: the small CNN gains nothing from more, and on the busy 2-core machine
+        # two threads trained it 3-20x slower (each waiting for the other's core).
+        with threads_set_to(config.threads or 1), torch.enable_grad():
+            return from_scratch_baseline(
+                scan,
+                config=BaselineConfig(epochs=config.baseline_epochs, seed=config.seed),
+                on_progress=report,
+            )
+
+    return RankingTarget(
+        modality="image", source_type=harness.ModelSource, num_samples=len(scan.samples),
+        num_classes=len(scan.class_names), extract=extract, baseline=baseline, provenance={"timm": timm.__version__},
+    )  # fmt: skip
+
+
+def text_target(dataset: Any, config: RankingConfig) -> RankingTarget:
+    """A text split (core.textdata): pooled encoder states, TF-IDF + logistic regression as the baseline."""
+    # Imported here: transformers is loaded by text rankings only, not by every image ranking's worker.
+    import tokenizers
+    import transformers
+
+    from core.textharness import TextModelSource
+    from core.transfer.text_baseline import BagOfWordsConfig, bag_of_words_baseline
+    from core.transfer.text_features import POOLINGS, extract_text_features, read_split, split_labels
+
+    if config.pooling not in POOLINGS:
+        raise RankingError(f"pooling must be one of {', '.join(POOLINGS)}, got {config.pooling!r}")
+    split = read_split(dataset)
+    labels, class_names = split_labels(split)
+
+    def extract(source: TextModelSource, config: RankingConfig, report: ProgressCallback) -> FeatureSet:
+        return extract_text_features(
+            source, split, pooling=config.pooling, class_names=class_names, batch_size=config.batch_size,
+            threads=config.threads, on_progress=report,
+        )  # fmt: skip
+
+    def baseline(config: RankingConfig, report: ProgressCallback) -> BaselineResult:
+        return bag_of_words_baseline(
+            split.texts, labels, config=BagOfWordsConfig(seed=config.seed), on_progress=report
+        )
+
+    return RankingTarget(
+        modality="text", source_type=TextModelSource, num_samples=len(labels), num_classes=len(class_names),
+        extract=extract, baseline=baseline,
+        provenance={"transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
+                    "pooling": config.pooling},
+    )  # fmt: skip
+
+
+def ranking_target(dataset: Any, config: RankingConfig) -> RankingTarget:
+    """The target for the dataset source's modality: an ImageFolder split or a text split."""
+    if isinstance(dataset, harness.DatasetSource):
+        return image_target(dataset)
+    from core.textharness import TextDatasetSource
+
+    if isinstance(dataset, TextDatasetSource):
+        return text_target(dataset, config)
+    raise RankingError(f"Cannot rank on a {type(dataset).__name__}: not an image or a text dataset source")
+
+
+def check_candidates(candidates: list[Candidate], target: RankingTarget) -> None:
+    """Every candidate with weights is a model of the target's modality; RankingError names those that are not."""
+    others = [
+        c.model_id
+        for c in candidates
+        if c.source is not None and not isinstance(c.source, target.source_type)
+    ]
+    if others:
+        raise RankingError(
+            f"A ranking on {target.modality} data scores {target.modality} models only; not of that modality: "
+            + ", ".join(others)
+        )
+
+
 def _score_candidate(
-    candidate: Candidate, scan, config: RankingConfig, report: Callable[[float, str], None]
+    candidate: Candidate, target: RankingTarget, config: RankingConfig, report: Callable[[float, str], None]
 ) -> CandidateResult:
     row = CandidateResult(
         model_id=candidate.model_id, status=CandidateStatus.FAILED, gmacs=candidate.gmacs,
@@ -107,10 +222,9 @@ def _score_candidate(
     row.weights_sha256 = candidate.source.weights_sha256
     started = time.perf_counter()
     try:
-        features = extract_features(
-            candidate.source, scan, batch_size=config.batch_size, threads=config.threads,
-            on_progress=lambda fraction, message: report(0.8 * fraction, message),
-        )  # fmt: skip
+        features = target.extract(
+            candidate.source, config, lambda fraction, message: report(0.8 * fraction, message)
+        )
         report(0.85, "estimators")
         scores = estimators.score_all(features.features, features.labels, seed=config.seed)
     # Bad weights, features the estimators refuse, a model that fails on these images: this candidate's row says
@@ -183,15 +297,16 @@ def _cpu_name() -> str:
     return names[0] if names else platform.processor() or platform.machine()
 
 
-def _provenance(dataset: harness.DatasetSource, config: RankingConfig) -> dict:
+def _provenance(dataset: Any, config: RankingConfig, target: RankingTarget) -> dict:
     return {
+        "modality": target.modality,
         "dataset_hash": dataset.content_hash,
         "dataset_name": dataset.name,
         "split": dataset.split,
         "score_estimator": SCORE_ESTIMATOR,
         "config": asdict(config),
         "torch": torch.__version__,
-        "timm": timm.__version__,
+        **target.provenance,
         "sklearn": sklearn.__version__,
         "python": platform.python_version(),
         "depot": harness.DEPOT_VERSION,
@@ -203,12 +318,15 @@ def _provenance(dataset: harness.DatasetSource, config: RankingConfig) -> dict:
 
 def rank_candidates(
     candidates: list[Candidate],
-    dataset: harness.DatasetSource,
+    dataset: Any,
     config: RankingConfig | None = None,
     on_progress: ProgressCallback | None = None,
     on_candidate: Callable[[CandidateResult], None] | None = None,
 ) -> RankingResult:
-    """Score every candidate on the split, train the from-scratch baseline, and order the candidates.
+    """Score every candidate on the split, train the baseline, and order the candidates.
+
+    dataset: a harness.DatasetSource (an ImageFolder split) or a core.textharness.TextDatasetSource (a text split);
+    every candidate's source must be of the same modality (RankingError otherwise, before anything runs).
 
     on_candidate receives each candidate's row as soon as it is scored (or has failed), before its rank is known:
     the ranking page shows scores as they come instead of "pending" until the very end.
@@ -216,7 +334,8 @@ def rank_candidates(
     """
     config = config or RankingConfig()
     started = time.perf_counter()
-    scan = scan_split(dataset)
+    target = ranking_target(dataset, config)
+    check_candidates(candidates, target)
     steps = len(candidates) + (1 if config.baseline else 0)
 
     def reporter(step: int) -> Callable[[float, str], None]:
@@ -230,7 +349,7 @@ def rank_candidates(
     for index, candidate in enumerate(candidates):
         report = reporter(index)
         report(0.0, f"{candidate.model_id}: extracting features")
-        row = _score_candidate(candidate, scan, config, report)
+        row = _score_candidate(candidate, target, config, report)
         report(
             1.0,
             f"{candidate.model_id}: {row.status}"
@@ -239,20 +358,13 @@ def rank_candidates(
         rows.append(row)
         if on_candidate is not None:
             on_candidate(row)
-    baseline = None
-    if config.baseline:
-        # One thread unless told otherwise: the small CNN gains nothing from more, and on the busy 2-core machine
-        # two threads trained it 3-20x slower (each waiting for the other's core).
-        with threads_set_to(config.threads or 1), torch.enable_grad():
-            baseline = from_scratch_baseline(
-                scan, config=BaselineConfig(epochs=config.baseline_epochs, seed=config.seed),
-                on_progress=reporter(len(candidates)),
-            )  # fmt: skip
+    baseline = target.baseline(config, reporter(len(candidates))) if config.baseline else None
     ordered = _ordered(rows)
     best = ordered[0] if ordered and ordered[0].score is not None else None
     comparison = transfer_comparison(best, baseline)
     return RankingResult(
-        candidates=ordered, baseline=baseline, negative_transfer=comparison.negative, num_images=len(scan.samples),
-        num_classes=len(scan.class_names), seconds=time.perf_counter() - started,
-        provenance=_provenance(dataset, config), transfer_gap=comparison.gap, transfer_spread=comparison.spread,
+        candidates=ordered, baseline=baseline, negative_transfer=comparison.negative, num_images=target.num_samples,
+        num_classes=target.num_classes, seconds=time.perf_counter() - started,
+        provenance=_provenance(dataset, config, target), transfer_gap=comparison.gap,
+        transfer_spread=comparison.spread,
     )  # fmt: skip

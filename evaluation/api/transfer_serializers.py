@@ -41,7 +41,9 @@ RankingConfigSerializer = options_serializer(
 
 class RankingRequestSerializer(serializers.Serializer):
     dataset = serializers.CharField(max_length=96, help_text="A registered ImageFolder dataset (its name)")
-    split = serializers.CharField(max_length=32, default="train", help_text="The labelled images to rank on")
+    split = serializers.CharField(
+        max_length=32, default="train", help_text="The labelled images or texts to rank on"
+    )
     candidates = serializers.ListField(
         child=serializers.RegexField(r"^[^/]+/[^/]+$"), required=False, max_length=100,
         help_text="Candidate model ids (namespace/name); or give `filter` instead",

@@ -72,13 +72,18 @@ def test_a_bad_text_dataset_is_refused_naming_the_line(tmp_path):
     assert not EvalDataset.objects.exists()
 
 
-def test_a_name_keeps_its_modality_and_transfer_rankings_refuse_text(reviews, tmp_path):
+def test_a_name_keeps_its_modality_and_transfer_rankings_on_text_refuse_image_models(
+    reviews, tmp_path, make_model
+):
     from evaluation import transfer_services
 
     with pytest.raises(ValidationError, match="reviews is a text dataset; pick another name"):
         services.dataset_register_directory(name="reviews", root=tmp_path)
-    with pytest.raises(ValidationError, match="reviews holds text data; transfer rankings rank image models"):
-        transfer_services.ranking_request(dataset=reviews, split="test", model_ids=["demo/x"], enqueue=False)
+    vision = make_model(name="vision-model", num_classes=2)
+    with pytest.raises(ValidationError, match="reviews holds text data and ranks text models"):
+        transfer_services.ranking_request(
+            dataset=reviews, split="test", model_ids=[vision.model_id], enqueue=False
+        )
 
 
 def test_register_dataset_command_takes_text_with_modality(reviews_root):

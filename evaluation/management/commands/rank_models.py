@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from core.transfer.options import RANKING_CONFIG
 from evaluation import selectors, transfer_selectors, transfer_services
-from evaluation.models import EvalDataset, RunStatus, TransferRanking
+from evaluation.models import EvalDataset, Modality, RunStatus, TransferRanking
 
 
 def _error_text(error: ValidationError) -> str:
@@ -24,7 +24,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dataset", required=True, help="a registered dataset's name")
         parser.add_argument(
-            "--split", default="train", help="the labelled images to rank on (default: train)"
+            "--split", default="train", help="the labelled images or texts to rank on (default: train)"
         )
         parser.add_argument("--candidates", nargs="+", metavar="NS/NAME", help="candidate model ids")
         parser.add_argument("--domain", help="or pick candidates from the catalog: domain (e.g. vision)")
@@ -69,8 +69,10 @@ class Command(BaseCommand):
     def _report(self, ranking: TransferRanking) -> None:
         if ranking.status != RunStatus.SUCCEEDED:
             raise CommandError(f"Ranking {ranking.pk} {ranking.status}: {ranking.error}")
+        text = ranking.dataset.modality == Modality.TEXT
+        samples, baseline = ("texts", "bag-of-words") if text else ("images", "small CNN")
         self.stdout.write(
-            f"Ranking {ranking.pk} on {ranking.dataset.name}/{ranking.split} ({ranking.num_images} images, "
+            f"Ranking {ranking.pk} on {ranking.dataset.name}/{ranking.split} ({ranking.num_images} {samples}, "
             f"{ranking.num_classes} classes); score = linear-probe CV top-1"
         )
         self.stdout.write(f"  {'rank':>4}  {'model':<36} {'score':>7} {'k-NN':>7} {'LogME':>8} {'time':>7}")
@@ -82,11 +84,11 @@ class Command(BaseCommand):
                 f"  {c.rank:>4}  {c.model_label:<36} {c.score:6.2f}% {c.knn:6.2f}% {c.logme:8.3f} {c.seconds:6.1f}s"
             )
         if ranking.baseline_accuracy is not None:
-            self.stdout.write(f"  from-scratch baseline (small CNN): {ranking.baseline_accuracy:.2f}%")
+            self.stdout.write(f"  from-scratch baseline ({baseline}): {ranking.baseline_accuracy:.2f}%")
         if ranking.negative_transfer:
             self.stdout.write(
                 self.style.WARNING(
-                    "Negative transfer: no candidate beats a small model trained from scratch on these images."
+                    f"Negative transfer: no candidate beats a small model trained from scratch on these {samples}."
                 )
             )
         self.stdout.write(f"Page: {ranking.get_absolute_url()}")
