@@ -23,7 +23,13 @@ AXE_OPTIONS = {
     "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]},
     "resultTypes": ["violations"],
 }
-PLOT_POINTS = "document.querySelector('figure.plot object')?.contentDocument?.querySelectorAll('circle').length"
+DUPLICATE_IDS = (
+    "(() => { const seen = new Set(), twice = new Set(); for (const e of document.querySelectorAll('[id]')) "
+    "{ (seen.has(e.id) ? twice : seen).add(e.id); } return [...twice]; })()"
+)
+PLOT_POINTS = (
+    "document.querySelector('figure.plot object')?.contentDocument?.querySelectorAll('circle').length"
+)
 
 
 @dataclass
@@ -35,6 +41,7 @@ class PageAudit:
     skip_link_ok: bool
     violations: dict[str, list[str]] = field(default_factory=dict)  # impact -> "rule-id (nodes: targets)"
     nodes: dict[str, int] = field(default_factory=dict)  # impact -> elements failing its rules
+    duplicate_ids: list[str] = field(default_factory=list)
     tab_presses: int | None = None  # catalog only: Tab presses to the first result, None if not reached
     wide_elements: list[str] = field(default_factory=list)
 
@@ -69,15 +76,20 @@ def wide_elements(page) -> list[str]:
     """Elements sticking out past the viewport's right edge, outside any box that scrolls on its own."""
     return page.evaluate(
         """() => [...document.querySelectorAll('body *')].filter(e => {
-             if (e.getBoundingClientRect().right <= document.documentElement.clientWidth + 1) return false;
+             const box = e.getBoundingClientRect(), edge = document.documentElement.clientWidth + 1;
+             // its own box, or the text spilling out of it (a long word in a paragraph)
+             const spill = getComputedStyle(e).overflowX === 'visible' ? e.scrollWidth : 0;
+             const right = Math.max(box.right, box.left + spill);
+             if (right <= edge) return false;
              for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) {
                const x = getComputedStyle(p).overflowX;
-               if (x === 'auto' || x === 'scroll' || x === 'hidden') return false;
+               const clips = x === 'auto' || x === 'scroll' || x === 'hidden';
+               if (clips && p.getBoundingClientRect().right <= document.documentElement.clientWidth + 1) return false;
              }
              return true;
            }).slice(0, 8).map(e => e.tagName.toLowerCase() + (e.className && typeof e.className === 'string'
-             ? '.' + e.className.trim().split(/\\s+/).join('.') : '') + ' ' + Math.round(
-             e.getBoundingClientRect().right) + 'px')"""
+             ? '.' + e.className.trim().split(/\\s+/).join('.') : '') + ' ' + Math.round(Math.max(
+             e.getBoundingClientRect().right, e.getBoundingClientRect().left + e.scrollWidth)) + 'px')"""
     )
 
 
@@ -140,10 +152,13 @@ def audit_pages(
                     violations=violations,
                     nodes=nodes,
                     wide_elements=wide_elements(page),
+                    duplicate_ids=page.evaluate(DUPLICATE_IDS),
                 )
                 if name == "catalog":
                     audit.tab_presses = tab_presses_to(page, FIRST_RESULT, limit=tab_limit)
-                page.screenshot(path=str(ARTIFACTS / f"{name.replace(' ', '-')}-{width_name}.png"), full_page=True)
+                page.screenshot(
+                    path=str(ARTIFACTS / f"{name.replace(' ', '-')}-{width_name}.png"), full_page=True
+                )
                 audits.append(audit)
         finally:
             context.close()
@@ -154,7 +169,7 @@ def format_table(audits: list[PageAudit]) -> str:
     """Page by width: its scrollWidth, <h1> count, skip link, axe-core rules/elements by impact, Tab presses."""
     header = (
         f"{'page':<12} {'width':>5} {'scrollWidth':>11} {'h1':>3} {'skip':>4} {'critical':>8} {'serious':>7} "
-        f"{'moderate':>8} {'minor':>5} {'tabs':>5}"
+        f"{'moderate':>8} {'minor':>5} {'tabs':>5} {'dup ids':>7}"
     )
     lines = [header, "-" * len(header)]
     for audit in audits:
@@ -162,7 +177,7 @@ def format_table(audits: list[PageAudit]) -> str:
         lines.append(
             f"{audit.page:<12} {audit.width:>5} {audit.scroll_width:>11} {audit.h1_count:>3} "
             f"{'yes' if audit.skip_link_ok else 'no':>4} {audit.count('critical'):>8} {audit.count('serious'):>7} "
-            f"{audit.count('moderate'):>8} {audit.count('minor'):>5} {tabs:>5}"
+            f"{audit.count('moderate'):>8} {audit.count('minor'):>5} {tabs:>5} {len(audit.duplicate_ids):>7}"
         )
     return "\n".join(lines)
 
@@ -172,6 +187,8 @@ def format_details(audits: list[PageAudit]) -> str:
     lines = []
     for audit in audits:
         found = [f"  {impact}: {rule}" for impact in IMPACTS for rule in audit.violations.get(impact, [])]
+        if audit.duplicate_ids:
+            found.append(f"  duplicate ids: {', '.join(audit.duplicate_ids)}")
         if audit.wide_elements:
             found.append(f"  wider than the screen: {', '.join(audit.wide_elements)}")
         if found:
