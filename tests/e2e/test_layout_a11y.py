@@ -5,6 +5,7 @@ are kept under test-artifacts/a11y/."""
 
 import pytest
 
+from catalog import services as catalog_services
 from catalog.models import SpeedClaim
 from core.timm_results import TEST_SETS
 from evaluation import services as evaluation_services
@@ -84,6 +85,11 @@ def site(make_model, digit_model, small_digits, staff_user) -> dict[str, str]:
     )  # fmt: skip
     digit_model.card = "# digit-net\n\nA test_resnet on scikit-learn's digits."
     digit_model.save(update_fields=["card"])
+    # Random weights are nowhere near it: the run below marks it "disagrees" (a badge on the model, run and
+    # compare pages).
+    catalog_services.claim_record(
+        model=digit_model, dataset="digits-small", split="test", metric="top1", value=99.0
+    )
     run, _ = evaluation_services.run_request(
         model=digit_model, dataset=small_digits, config={"batch_size": 32, "num_workers": 0, "threads": 1},
         enqueue=False,
