@@ -6,24 +6,26 @@ tests/e2e/layout_audit.py), whose report it prints whether the test's assertions
 in test-artifacts/a11y/. It reports; the test asserts.
 Run: .venv/bin/python benchmarks/layout_a11y.py
 
-Before the layout work (templates and CSS as of fdbfd46), signed in as staff:
+Before the layout work (templates, CSS and plot code as of fdbfd46), signed in as staff; rules/elements per
+impact, tabs = Tab presses from the top of the catalog to its first result (benchmarks/layout_a11y_before.txt
+has the rules and elements):
 
-page         width scrollWidth  h1 skip critical serious moderate minor  tabs
------------------------------------------------------------------------------
-catalog       1280        1467   0   no      0/0    2/20      1/1   0/0    78
-timm model    1280        1309   2   no      0/0    3/14      0/0   1/2
-demo model    1280        1280   2   no      0/0    3/10      0/0   0/0
-compare       1280        1280   1   no      0/0     2/3      0/0   1/1
-leaderboard   1280        1280   1   no      0/0    2/57      0/0   0/0
-run           1280        1280   1   no      0/0     2/5      0/0   0/0
-ranking       1280        1280   1   no      0/0     2/6      0/0   1/1
-catalog        390        1183   0   no      0/0    2/20      1/1   0/0    78
-timm model     390         772   2   no      0/0    3/12      0/0   1/2
-demo model     390         877   2   no      0/0     2/9      0/0   0/0
-compare        390         781   1   no      0/0     2/3      0/0   1/1
-leaderboard    390         390   1   no      0/0    2/58      0/0   0/0
-run            390         526   1   no      0/0     3/6      0/0   0/0
-ranking        390         966   1   no      0/0     3/7      0/0   1/1
+page         width scrollWidth  h1 skip critical serious moderate minor  tabs dup ids
+-------------------------------------------------------------------------------------
+catalog       1280        1467   0   no      0/0    2/20      1/1   0/0    78       0
+timm model    1280        1309   2   no      0/0    3/14      0/0   1/2             0
+demo model    1280        1280   2   no      0/0    3/10      0/0   0/0             2
+compare       1280        1280   1   no      0/0     2/3      0/0   1/1             0
+leaderboard   1280        1280   1   no      0/0    2/57      0/0   0/0             0
+run           1280        1280   1   no      0/0     2/5      0/0   0/0             0
+ranking       1280        1280   1   no      0/0     2/6      0/0   1/1             0
+catalog        390        1183   0   no      0/0    2/20      1/1   0/0    78       0
+timm model     390         772   2   no      0/0    3/12      0/0   1/2             0
+demo model     390         877   2   no      0/0     2/9      0/0   0/0             2
+compare        390         781   1   no      0/0     2/3      0/0   1/1             0
+leaderboard    390         390   1   no      0/0    2/58      0/0   0/0             0
+run            390         526   1   no      0/0     3/6      0/0   0/0             0
+ranking        390         966   1   no      0/0     3/7      0/0   1/1             0
 
 After (the one minor rule left is in the timm model's card: its Markdown table's header cells are empty):
 
