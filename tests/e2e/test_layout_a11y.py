@@ -110,6 +110,8 @@ def site(make_model, digit_model, small_digits, staff_user) -> dict[str, str]:
         "leaderboard": "/leaderboard/",
         "run": run.get_absolute_url(),
         "ranking": ranking.get_absolute_url(),
+        "rankings": "/transfer-rankings/",  # the list, and the form that starts one
+        "datasets": "/datasets/",
     }
 
 
