@@ -19,6 +19,8 @@ compare       1280        1280   1   no      0/0     2/3      0/0   1/1         
 leaderboard   1280        1280   1   no      0/0    2/57      0/0   0/0             0
 run           1280        1280   1   no      0/0     2/5      0/0   0/0             0
 ranking       1280        1280   1   no      0/0     2/6      0/0   1/1             0
+rankings      1280        1280   1   no      0/0     2/4      0/0   0/0             0
+datasets      1280        1280   1   no      0/0     2/3      0/0   0/0             0
 catalog        390        1183   0   no      0/0    2/20      1/1   0/0    78       0
 timm model     390         772   2   no      0/0    3/12      0/0   1/2             0
 demo model     390         877   2   no      0/0     2/9      0/0   0/0             2
@@ -26,6 +28,8 @@ compare        390         781   1   no      0/0     2/3      0/0   1/1         
 leaderboard    390         390   1   no      0/0    2/58      0/0   0/0             0
 run            390         526   1   no      0/0     3/6      0/0   0/0             0
 ranking        390         966   1   no      0/0     3/7      0/0   1/1             0
+rankings       390         585   1   no      0/0     2/4      0/0   0/0             0
+datasets       390         500   1   no      0/0     2/3      0/0   0/0             0
 
 After (the one minor rule left is in the timm model's card: its Markdown table's header cells are empty):
 
@@ -38,6 +42,8 @@ compare       1280        1280   1  yes      0/0     0/0      0/0   0/0         
 leaderboard   1280        1280   1  yes      0/0     0/0      0/0   0/0             0
 run           1280        1280   1  yes      0/0     0/0      0/0   0/0             0
 ranking       1280        1280   1  yes      0/0     0/0      0/0   0/0             0
+rankings      1280        1280   1  yes      0/0     0/0      0/0   0/0             0
+datasets      1280        1280   1  yes      0/0     0/0      0/0   0/0             0
 catalog        390         390   1  yes      0/0     0/0      0/0   0/0    12       0
 timm model     390         390   1  yes      0/0     0/0      0/0   1/2             0
 demo model     390         390   1  yes      0/0     0/0      0/0   0/0             0
@@ -45,6 +51,8 @@ compare        390         390   1  yes      0/0     0/0      0/0   0/0         
 leaderboard    390         390   1  yes      0/0     0/0      0/0   0/0             0
 run            390         390   1  yes      0/0     0/0      0/0   0/0             0
 ranking        390         390   1  yes      0/0     0/0      0/0   0/0             0
+rankings       390         390   1  yes      0/0     0/0      0/0   0/0             0
+datasets       390         390   1  yes      0/0     0/0      0/0   0/0             0
 """
 
 import subprocess
