@@ -1,6 +1,7 @@
 """Presentation helpers for pages: sanitised Markdown and the server-side accuracy-vs-size SVG plot."""
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
@@ -36,6 +37,26 @@ def render_markdown(text: str) -> str:
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
+    )
+
+
+_HEADING_TAG = re.compile(r"<(/?)h([1-6])>")
+_TABLE_TAG = re.compile(r"<(/?)table>")
+
+
+def render_card(text: str) -> str:
+    """A model card as HTML for its page, under the page's own <h1>: its headings one level down (h1 -> h2, h6
+    stays h6) and its tables in boxes that scroll on their own, so a wide one never widens the page (the box
+    takes a Tab stop, so the keyboard can scroll it too)."""
+    html = _HEADING_TAG.sub(lambda tag: f"<{tag[1]}h{min(int(tag[2]) + 1, 6)}>", render_markdown(text))
+    # render_markdown's sanitiser leaves headings and tables without attributes, so these are all of them.
+    return _TABLE_TAG.sub(
+        lambda tag: (
+            "</table></div>"
+            if tag[1]
+            else '<div class="table-scroll" role="region" aria-label="Table from the model card" tabindex="0"><table>'
+        ),
+        html,
     )
 
 
@@ -119,9 +140,13 @@ def _format_point_title(point: PlotPoint) -> str:
 SVG = "image/svg+xml"
 SVG_OPEN = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" aria-label="{label}">'
 # A standalone document does not see the page's stylesheet.
+# Marks differ in shape as well as colour, each at 3:1 or more against white (WCAG 1.4.11): claimed a hollow
+# ring, verified a filled disc, disagreeing a filled disc crossed out.
 SVG_STYLE = (
-    "<style>text{font:11px system-ui,sans-serif;fill:#6b7385}.axis{stroke:#9aa1b1}.grid{stroke:#eef0f4}"
-    ".claimed{fill:#8fa8e6}.verified{fill:#1a7f45}.disagrees{fill:#b42318}circle:hover{stroke:#1d2330;stroke-width:2}</style>"
+    "<style>text{font:11px system-ui,sans-serif;fill:#575e70}.axis{stroke:#767d8f}.grid{stroke:#eef0f4}"
+    ".claimed{fill:#fff;stroke:#3b63c4;stroke-width:1.75}.verified{fill:#1a7f45}.disagrees{fill:#b42318}"
+    ".cross{stroke:#fff;stroke-width:1.5;pointer-events:none}"
+    "a:hover circle,a:focus circle{stroke:#1d2330;stroke-width:2.5}</style>"
 )
 
 
@@ -160,9 +185,16 @@ def scatter_svg(plot: ScatterPlot, *, dataset: str, standalone: bool = False) ->
             if point.verified
             else "claimed"
         )
+        cross = (
+            f'<path d="M{point.x - 2.5},{point.y - 2.5}l5,5m0,-5l-5,5" class="cross"/>'
+            if css == VerdictStatus.DISAGREES
+            else ""
+        )
+        # Out of the Tab order: the table beside the plot links the same models, so the keyboard reaches them
+        # there instead of through hundreds of points (the mouse still follows the links).
         parts.append(
-            f'<a href="{escape(point.href)}"{target}><circle cx="{point.x}" cy="{point.y}" r="4" class="{css}">'
-            f"<title>{escape(_format_point_title(point))}</title></circle></a>"
+            f'<a href="{escape(point.href)}"{target} tabindex="-1"><circle cx="{point.x}" cy="{point.y}" r="4" '
+            f'class="{css}"><title>{escape(_format_point_title(point))}</title></circle>{cross}</a>'
         )
     parts.append(
         f'<text x="12" y="{(plot.top + plot.bottom) // 2}" text-anchor="middle" class="axis-label" '
@@ -182,8 +214,8 @@ def results_bars_svg(results: list[Any], *, width: int = 360) -> SafeString:
         SVG_OPEN.format(
             w=width, h=height, label="Claimed top-1 on each test set and its drop from ImageNet-1k"
         ),
-        "<style>text{font:11px system-ui,sans-serif;fill:#3b4252}.bar{fill:#8fa8e6}.base{fill:#4a6fd1}"
-        ".drop-worse{fill:#b42318}.drop-better{fill:#1a7f37}</style>",
+        "<style>text{font:11px system-ui,sans-serif;fill:#3b4252}.bar{fill:#5b7bd5}.base{fill:#2456c9}"
+        ".drop-worse{fill:#b42318}.drop-better{fill:#11613a}</style>",
     ]
     for index, result in enumerate(results):
         y = 4 + index * row_height

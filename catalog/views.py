@@ -21,7 +21,7 @@ from catalog.rendering import (
     catalog_row,
     empty_svg,
     format_size,
-    render_markdown,
+    render_card,
     results_bars_svg,
     scatter_plot,
     scatter_svg,
@@ -216,7 +216,7 @@ def _render_model(
         "model": model,
         "lineage": selectors.model_lineage(model=model),
         "mirror": selectors.latest_mirror(model=model),
-        "card_html": render_markdown(model.card),
+        "card_html": render_card(model.card),
         "claims": list(model.claims.all()),
         "retired_claims": selectors.retired_claims(model=model),
         "verdicts": selectors.claim_verdicts(model=model),
@@ -230,7 +230,7 @@ def _render_model(
         "datasets": selectors.dataset_names(),
         "upload_form": upload_form or WeightsUploadForm(),
         "bundle_form": bundle_form or StarterBundleForm(initial={"num_classes": model.num_classes or 2}),
-        "run_form": RunConfigForm(),
+        "run_form": RunConfigForm(auto_id="id_run_%s"),  # beside the bundle form: ids of its own
         "label_preview": selectors.label_preview(model=model),
     }
     return render(request, "catalog/model_detail.html", context, status=status)

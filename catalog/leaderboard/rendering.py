@@ -118,7 +118,7 @@ def csv_filename(board: Leaderboard) -> str:
 
 PLOT_STYLE = (
     "<style>text{font:11px system-ui,sans-serif;fill:#3b4252}.axis{stroke:#9aa1b1}.grid{stroke:#eef0f4}"
-    ".other{fill:#8fa8e6}.front{fill:#b45309;stroke:#1d2330;stroke-width:1}.front-line{fill:none;"
+    ".other{fill:#4a6fd1}.front{fill:#b45309;stroke:#1d2330;stroke-width:1}.front-line{fill:none;"
     "stroke:#b45309;stroke-width:1.5;stroke-dasharray:4 3}a:focus circle,a:focus path,a:hover circle,"
     "a:hover path{stroke:#1d2330;stroke-width:2}</style>"
 )

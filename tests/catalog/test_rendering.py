@@ -3,7 +3,7 @@
 import pytest
 
 from catalog import services
-from catalog.rendering import drop_class, format_gmacs, format_megabytes, format_value
+from catalog.rendering import drop_class, format_gmacs, format_megabytes, format_value, render_card
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_the_model_page_formats_gmacs_and_an_estimated_size(client, make_model):
 def test_the_catalog_row_formats_gmacs(client, make_model):
     make_model(name="huge", gmacs=1370.2)
 
-    assert '<td class="num">1,370</td>' in client.get("/").content.decode()
+    assert '<td class="num" data-label="GMACs">1,370</td>' in client.get("/").content.decode()
 
 
 def test_the_whole_catalog_says_all_and_a_filtered_one_says_of(client, make_model):
@@ -74,3 +74,11 @@ def test_a_drop_on_the_model_page_is_red_when_worse_and_green_when_better(client
     assert '<span class="drop-better">+5.50 pt</span>' in html
     assert '<span class="drop-worse">-50.00 pt</span>' in html
     assert 'class="drop-better">+5.5</text>' in html and 'class="drop-worse">-50.0</text>' in html
+
+
+def test_a_card_sits_under_the_page_heading_and_its_tables_scroll_in_their_own_box():
+    html = render_card("# Title\n\n## Usage\n\n###### Deep\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    assert "<h1>" not in html and "<h2>Title</h2>" in html and "<h3>Usage</h3>" in html
+    assert "<h6>Deep</h6>" in html  # the deepest level stays the deepest
+    assert html.count('<div class="table-scroll" role="region"') == 1 and html.count("</table></div>") == 1
+    assert render_card("<h1 onclick=x>raw</h1><table style=x></table>").count("<h2>raw</h2>") == 1

@@ -131,7 +131,8 @@ def test_the_model_page_shows_the_card_sanitised_metadata_and_claims(client, cat
     response = client.get("/models/demo/tiny-cnn/")
     assert response.status_code == 200
     html = response.content.decode()
-    assert "<h1>Tiny CNN</h1>" in html and "<strong>digits</strong>" in html
+    # The card's headings sit one level under the page's own <h1> (the model's name).
+    assert "<h2>Tiny CNN</h2>" in html and "<strong>digits</strong>" in html and html.count("<h1") == 1
     assert "<script>alert(1)</script>" not in html and "javascript:" not in html
     assert "1,200,000 (1.2M)" in html and "4.8 MB" in html and "apache-2.0" in html
     assert "97.25%" in html and "digits" in html and "no such dataset here" in html
@@ -204,6 +205,6 @@ def test_the_upload_form_is_for_staff_only(client, make_model, django_user_model
 def test_a_cards_yaml_front_matter_is_not_shown_as_text(client, make_model):
     make_model(name="carded", card="---\nlicense: mit\ntags:\n- x\n---\n# Real title\n\nBody.")
     html = client.get("/models/demo/carded/").content.decode()
-    assert "<h1>Real title</h1>" in html and "license: mit" not in html
+    assert "<h2>Real title</h2>" in html and "license: mit" not in html
     readme = client.get("/demo/carded/resolve/main/README.md").content.decode()
     assert readme.count("---") == 2 and "# Real title" in readme
