@@ -113,6 +113,7 @@ class BuiltTextData:
     sdist_sha256: str
     sets: dict[str, LabelledSet]  # by source key
     marker: str = ""  # what built it: builder version, sdist sha256, seed, test size
+    seed: int = 0  # the movie split's shuffle
 
     def folder(self, source: SnippetSource) -> Path:
         return self.root / source.dataset
@@ -296,7 +297,7 @@ def build_text_datasets(
         if not (built.is_file() and built.read_text() == marker):
             _write_set(folder, labelled, marker)
         sets[source.key] = labelled
-    return BuiltTextData(root=Path(root), sdist_sha256=sdist_sha256, sets=sets, marker=marker)
+    return BuiltTextData(root=Path(root), sdist_sha256=sdist_sha256, sets=sets, marker=marker, seed=seed)
 
 
 def content_digest(rows: Sequence[tuple[str, str]]) -> str:

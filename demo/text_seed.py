@@ -96,7 +96,7 @@ def _dataset_description(
     labelled = data.sets[source.key]
     sizes = ", ".join(f"{split} {size:,}" for split, size in labelled.split_sizes.items())
     role = (
-        f"The demo classifier's domain: a seeded split (seed in the build marker), {MOVIES.dataset}/train to "
+        f"The demo classifier's domain, split by a shuffle with seed {data.seed}: {MOVIES.dataset}/train to "
         "learn from, /test held out."
         if source is MOVIES
         else f"Out of domain for a model trained on {MOVIES.dataset}: a test set only."

@@ -50,11 +50,13 @@ class TextTrainingError(ValueError):
 class FineTuneBudget:
     """What the setup spends: a few CPU minutes by default (the issue measured 12 for the whole train split)."""
 
-    train_examples: int = 1_500
+    # 2,500 snippets in batches of 16 (157 steps): about 3 CPU-minutes, past the bag-of-words bar (1,500 in
+    # batches of 32 stayed under it, 78.25% against 80.05%, seed 0).
+    train_examples: int = 2_500
     max_length: int = 64  # tokens while training; the movie snippets' 99th percentile is 54
     eval_max_length: int = 128  # what the saved tokenizer states, so the hub measures the same way
     epochs: int = 1
-    batch_size: int = 32
+    batch_size: int = 16
     learning_rate: float = 1e-4
     warmup_fraction: float = 0.1
     eval_batch_size: int = 64

@@ -79,7 +79,7 @@ def test_the_text_catalog_holds_both_models_the_claims_and_the_hubs_verdicts(see
     assert any(f"{CLASSIFIER_ID} on vader-movies: claimed" in line for line in lines)
 
     page = client.get(f"/models/{CLASSIFIER_ID}/").content.decode()
-    assert f"95% interval {low:.2f}\u2013{high:.2f}%" in page
+    assert f"95% interval {low:.2f}\u2013{high:.2f}% on 20 texts" in page
     assert "bag-of-words baseline" in page and "fine-tuned on this machine at setup" in page
     assert "pretrained" not in classifier.title.lower()
 
