@@ -260,8 +260,14 @@ def _marker(sdist_sha256: str, seed: int, test_size: int) -> str:
     return f"{BUILDER_VERSION}:{sdist_sha256}:{seed}:{test_size}"
 
 
+def marker_path(folder: Path) -> Path:
+    """What built a dataset folder, kept beside it (inside, the dataset page would list it as an unread file)."""
+    return folder.with_name(f".{folder.name}.built-from")
+
+
 def _write_set(folder: Path, labelled: LabelledSet, marker: str) -> None:
-    """The set's split TSVs, written beside and swapped in whole, so a stopped build leaves no half dataset."""
+    """The set's split TSVs, written beside and swapped in whole, so a stopped build leaves no half dataset;
+    the marker is written last, so a folder without one is rebuilt."""
     staging = folder.with_name(f".{folder.name}.partial")
     if staging.exists():
         for stale in staging.iterdir():
@@ -269,12 +275,13 @@ def _write_set(folder: Path, labelled: LabelledSet, marker: str) -> None:
     staging.mkdir(parents=True, exist_ok=True)
     for split, rows in labelled.splits.items():
         _write_tsv(staging / f"{split}.tsv", rows)
-    (staging / ".built-from").write_text(marker)
+    marker_path(folder).unlink(missing_ok=True)
     if folder.exists():
         for old in folder.iterdir():
             old.unlink()
         folder.rmdir()
     staging.rename(folder)
+    marker_path(folder).write_text(marker)
 
 
 def build_text_datasets(
@@ -293,7 +300,7 @@ def build_text_datasets(
         snippets = parse_rated(files[source.key], filename=source.filename)
         labelled = label_set(source, snippets, seed=seed, test_size=test_size)
         folder = Path(root) / source.dataset
-        built = folder / ".built-from"
+        built = marker_path(folder)
         if not (built.is_file() and built.read_text() == marker):
             _write_set(folder, labelled, marker)
         sets[source.key] = labelled
