@@ -77,6 +77,12 @@ def test_the_text_catalog_holds_both_models_the_claims_and_the_hubs_verdicts(see
     # The hub measures what the setup measured: same tokenizer limit, batches and order.
     assert {name: v["measured"] for name, v in verdicts.items()} == pytest.approx(trained.accuracy, abs=0.01)
     assert any(f"{CLASSIFIER_ID} on vader-movies: claimed" in line for line in lines)
+    children = api_client.get(f"/api/v1/models/?base_model={ENCODER_ID}").json()["results"]
+    assert [row["id"] for row in children] == [CLASSIFIER_ID]
+    on_tweets = api_client.get("/api/v1/models/?claim_dataset=vader-tweets&verified=true").json()["results"]
+    assert [(row["id"], row["verified_top1"]) for row in on_tweets] == [
+        (CLASSIFIER_ID, verdicts["vader-tweets"]["measured"])
+    ]
 
     page = client.get(f"/models/{CLASSIFIER_ID}/").content.decode()
     assert f"95% interval {low:.2f}\u2013{high:.2f}% on 20 texts" in page
