@@ -19,6 +19,7 @@ from django.conf import settings
 
 from catalog import services, text_services
 from catalog.models import AccuracyClaim, ClaimSource, Metric, ModelEntry
+from core.weights import sha256_file
 from demo import text_data, text_training
 from demo.text_data import MOVIES, OUT_OF_DOMAIN, SOURCES, BuiltTextData
 from demo.text_training import BaselineResult, FineTuneBudget, FineTuneResult
@@ -243,7 +244,7 @@ def _fine_tuned(
         previous is not None and previous.budget == budget and previous.encoder_sha256 == encoder_sha256
         and previous.train_digest == sample_digest and set(previous.accuracy) == set(_eval_sets(data))
         and (out_dir / "model.safetensors").is_file()
-        and text_training.sha256_file(out_dir / "model.safetensors") == previous.weights_sha256
+        and sha256_file(out_dir / "model.safetensors") == previous.weights_sha256
     ):  # fmt: skip
         report(f"{CLASSIFIER_ID}: fine-tuned before ({previous.train_seconds:.0f}s); reusing its weights")
         return previous

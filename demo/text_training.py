@@ -189,13 +189,14 @@ def _classifier_from(encoder_dir: Path, seed: int) -> torch.nn.Module:
     config.label2id = {label: i for i, label in enumerate(LABELS)}
     config.architectures = ["BertForSequenceClassification"]
     # The encoder has no classification head: transformers initialises it (the only weights not loaded).
+    previous = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()
     try:
         return transformers.AutoModelForSequenceClassification.from_pretrained(
             encoder_dir, config=config, local_files_only=True, use_safetensors=True
         )
     finally:
-        transformers.logging.set_verbosity_warning()
+        transformers.logging.set_verbosity(previous)
 
 
 def _train_epochs(
