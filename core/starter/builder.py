@@ -859,7 +859,12 @@ def zip_files(names: tuple[str, ...], files: Mapping[str, str]) -> bytes:
 
 def bundle_filename(record: ModelRecord, target: TargetConfig) -> str:
     """The download name, from the model's name with everything but [A-Za-z0-9._-] replaced."""
-    name = record.model_id.rsplit("/", 1)[-1]
+    return starter_filename(record.model_id)
+
+
+def starter_filename(model_id: str) -> str:
+    """<model name>-starter.zip, everything but [A-Za-z0-9._-] in the name replaced."""
+    name = model_id.rsplit("/", 1)[-1]
     slug = _SLUG_UNSAFE.sub("-", name).strip(".-")[:80] or "model"
     return f"{slug}-starter.zip"
 
