@@ -5,6 +5,7 @@ import zipfile
 
 import pytest
 import yaml
+from django.core.management import CommandError, call_command
 
 from catalog import text_services
 from catalog.models import RepoFile
@@ -70,3 +71,15 @@ def test_an_encoder_gets_a_bundle_and_the_page_offers_the_text_form(api_client, 
     )
     download = client.get("/models/demo/encoder/starter-bundle/", {"num_classes": "3", "max_length": "10"})
     assert download.status_code == 200 and download["Content-Type"] == "application/zip"
+
+
+def test_the_cli_writes_the_same_text_bundle_and_refuses_image_options(api_client, sentiment, tmp_path):
+    out = tmp_path / "bundle.zip"
+    call_command(
+        "make_bundle", "demo/sentiment", "--num-classes", "2", "--max-length", "12", "--hub-url",
+        "http://testserver", "-o", str(out), stdout=io.StringIO(),
+    )  # fmt: skip
+    assert out.read_bytes() == api_client.get(URL, {"num_classes": 2, "max_length": 12}).content
+    with pytest.raises(CommandError, match="augmentation"):
+        call_command("make_bundle", "demo/sentiment", "--num-classes", "2", "--augmentation", "light",
+                     "-o", str(out), stdout=io.StringIO())  # fmt: skip
