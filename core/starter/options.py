@@ -106,7 +106,7 @@ TEXT_BUNDLE_OPTIONS = Schema(
         _text_option("epochs", default=4),
         _text_option("batch_size", default=16, help="Texts per training step."),
         _text_option("lr_head", default=1e-3),
-        _text_option("lr_backbone", default=3e-5, help="Learning rate of the unfrozen pretrained layers."),
+        _text_option("lr_backbone", default=5e-5, help="Learning rate of the unfrozen pretrained layers."),
         Option(
             "max_length", "int", minimum=8, maximum=8_192, advanced=True,
             help="Tokens per text (longer ones are truncated). Default: the model's limit, at most 128.",

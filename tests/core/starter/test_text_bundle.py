@@ -116,7 +116,7 @@ def test_params_pin_every_file_and_carry_the_choices(record):
     assert params["target"] == {"num_classes": 2, "class_names": ["bad", "good"]}
     train = params["train"]
     assert (train["strategy"], train["epochs"], train["head_epochs"]) == ("full_finetune", 6, 2)
-    assert train["lr_backbone"] == 3e-5  # the default: pretrained transformers want a low rate
+    assert train["lr_backbone"] == 5e-5  # the default: pretrained transformers want a low rate
     # Without max_length: the model's limit (16 tokens here), at most 128.
     default = params_of(build_text_bundle(record, validate_text_target({"num_classes": 2}, record)))
     assert default["data"]["max_length"] == record.max_sequence_length == 16
@@ -242,7 +242,7 @@ def test_each_strategy_trains_the_groups_it_names(bundle_train, classifier_dir):
     rates = [
         train_module.group_lr({**params["train"], "strategy": "full_finetune"}, i, 3, False) for i in range(3)
     ]
-    assert rates == pytest.approx([3e-5 * 0.9**2, 3e-5 * 0.9, 3e-5])
+    assert rates == pytest.approx([5e-5 * 0.9**2, 5e-5 * 0.9, 5e-5])
 
 
 def test_the_pretrained_encoder_is_loaded_and_the_head_is_new(bundle_train, classifier_dir):
