@@ -108,7 +108,7 @@ class TextTargetConfig:
 
     num_classes: int
     class_names: tuple[str, ...] = ()
-    strategy: str = "freeze_then_unfreeze"
+    strategy: str = "full_finetune"
     epochs: int = 4
     batch_size: int = 16
     lr_head: float = 1e-3

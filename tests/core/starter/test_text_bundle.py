@@ -186,8 +186,8 @@ def test_the_readme_gives_a_time_estimate_and_the_cpu_torch_install(record):
     )
     readme = zipfile.ZipFile(io.BytesIO(build_text_bundle(measured, target))).read("README.md").decode()
     assert "measured this model at 250.0 texts/s" in readme
-    # 1,000 texts at freeze_then_unfreeze's cost (2 passes + 0.2 validation) at 250 texts/s: about 9 s an epoch.
-    assert "roughly 9 s per epoch" in readme
+    # 1,000 texts at full_finetune's cost (3 passes + 0.2 validation) at 250 texts/s: about 13 s an epoch.
+    assert "roughly 13 s per epoch with `full_finetune`" in readme
 
 
 # ---------------------------------------------------------------------------------------------------------------
