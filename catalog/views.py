@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from catalog import bundles, selectors, services
 from catalog.filters import ORDERING_FIELDS
-from catalog.forms import RunConfigForm, StarterBundleForm
+from catalog.forms import RunConfigForm, StarterBundleForm, TextStarterBundleForm
 from catalog.models import DEFAULT_TOP1_DATASET, Domain, Library, ModelEntry, Task
 from catalog.rendering import (
     SVG,
@@ -206,6 +206,11 @@ def _get_model_or_404(namespace: str, name: str) -> ModelEntry:
         raise Http404(f"No model {namespace}/{name} in this catalog.") from None
 
 
+def _bundle_form(model: ModelEntry) -> type:
+    """The bundle form of this model's kind: text models' options differ from images'."""
+    return TextStarterBundleForm if bundles.is_text_model(model) else StarterBundleForm
+
+
 def _render_model(
     request: HttpRequest, model: ModelEntry, *, upload_form=None, bundle_form=None, status: int = 200
 ) -> HttpResponse:
@@ -229,7 +234,7 @@ def _render_model(
         "size_is_estimate": size_is_estimate,
         "datasets": selectors.dataset_names(),
         "upload_form": upload_form or WeightsUploadForm(),
-        "bundle_form": bundle_form or StarterBundleForm(initial={"num_classes": model.num_classes or 2}),
+        "bundle_form": bundle_form or _bundle_form(model)(initial={"num_classes": model.num_classes or 2}),
         "run_form": RunConfigForm(auto_id="id_run_%s"),  # beside the bundle form: ids of its own
         "label_preview": selectors.label_preview(model=model),
     }
@@ -267,7 +272,7 @@ def model_detail(request: HttpRequest, namespace: str, name: str) -> HttpRespons
 def model_starter_bundle(request: HttpRequest, namespace: str, name: str) -> HttpResponse:
     """The model page's bundle form (GET): the zip, or the page again with the bad field named."""
     model = _get_model_or_404(namespace, name)
-    form = StarterBundleForm(request.GET)
+    form = _bundle_form(model)(request.GET)
     try:
         data, filename, etag = bundles.starter_bundle(
             model=model, raw_target=form.given(), hub_url=bundles.hub_url(request)

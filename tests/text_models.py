@@ -77,12 +77,19 @@ def _train_a_little(model, tokenizer, rows: list[tuple[str, str]], labels: list[
 
 
 def save_text_classifier(
-    directory: Path, *, labels: list[str] | None = ("neg", "pos"), train_steps: int = 15, seed: int = 0
+    directory: Path,
+    *,
+    labels: list[str] | None = ("neg", "pos"),
+    train_steps: int = 15,
+    seed: int = 0,
+    model_max_length: int = 16,
 ) -> Path:
-    """A tiny BERT sequence classifier with its tokenizer in directory; trained a few steps on sentiment rows."""
+    """A tiny BERT sequence classifier with its tokenizer in directory; trained a few steps on sentiment rows.
+
+    model_max_length: the tokenizer's limit, at most the config's 32 positions."""
     labels = list(labels) if labels else None
     rows = sentiment_rows(40)
-    tokenizer = train_wordpiece([text for text, _ in rows])
+    tokenizer = train_wordpiece([text for text, _ in rows], model_max_length=model_max_length)
     torch.manual_seed(seed)
     model = transformers.BertForSequenceClassification(tiny_bert_config(len(tokenizer), labels=labels))
     if train_steps:

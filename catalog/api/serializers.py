@@ -345,7 +345,8 @@ StarterBundleRequestSerializer = options_serializer(
     BUNDLE_OPTIONS,
     name="StarterBundleRequestSerializer",
     doc="The bundle options, generated from core/starter/options.py; the builder validates them (and names "
-    "the bad field).",
+    "the bad field). Text models (domain nlp) take TEXT_BUNDLE_OPTIONS instead: the same but image_size, "
+    "augmentation and hflip, plus max_length (tokens per text), with text defaults.",
 )
 
 

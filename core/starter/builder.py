@@ -85,6 +85,21 @@ REQUIREMENTS: tuple[str, ...] = (
 )
 WEIGHTS_FILENAME = "model.safetensors"
 
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one layout per kind of bundle
+class BundleLayout:
+    """The files of one kind of bundle (images, texts): zip order, where each comes from, which are filled in."""
+
+    template_dir: Path
+    entry_names: tuple[str, ...]
+    template_files: dict[str, str]  # entry name -> its file in template_dir
+    hub_files: dict[str, Path]  # entry name -> a file of the hub's own code, copied as it is
+    rendered: frozenset[str]  # the entries filled in with string.Template; the rest are copied byte for byte
+    requirements: tuple[str, ...]  # the distributions of requirements.txt, pinned to what the hub runs
+
+
+IMAGE_LAYOUT = BundleLayout(TEMPLATE_DIR, ENTRY_NAMES, _TEMPLATE_FILES, _HUB_FILES, _RENDERED, REQUIREMENTS)
+
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _ZIP_MODE = 0o100644  # a regular file, rw-r--r--
 _ZIP_LEVEL = 9
@@ -159,7 +174,7 @@ class TargetConfig:
 # Validation: the option values by BUNDLE_OPTIONS (core/starter/options.py), then what needs the model record
 
 
-def _schema_checked(check: Any) -> Any:
+def schema_checked(check: Any) -> Any:
     """Run a BUNDLE_OPTIONS check, its refusal raised as a BundleConfigError naming the same field."""
     try:
         return check()
@@ -173,7 +188,7 @@ def validate_target(raw: Mapping[str, Any], record: ModelRecord) -> TargetConfig
     Missing or empty values take the defaults; `num_classes` may be left out when `class_names` is given.
     Unknown fields are an error rather than silently ignored.
     """
-    values = _schema_checked(lambda: BUNDLE_OPTIONS.validate(raw))
+    values = schema_checked(lambda: BUNDLE_OPTIONS.validate(raw))
     values["class_names"] = values["class_names"] or ()
     if values["num_classes"] is None:
         if not values["class_names"]:
@@ -220,7 +235,7 @@ def _check_image_size(target: TargetConfig, record: ModelRecord) -> None:
 def check_target(target: TargetConfig, record: ModelRecord) -> None:
     """Check a TargetConfig's values (also one built directly, not through validate_target)."""
     _check_record(record)
-    _schema_checked(
+    schema_checked(
         lambda: BUNDLE_OPTIONS.check({name: getattr(target, name) for name in BUNDLE_OPTIONS.names})
     )
     if target.num_classes is None:
@@ -419,18 +434,25 @@ def layer_groups(architecture: str, model_args: dict, num_classes: int) -> dict:
 # Rendering
 
 
-@functools.lru_cache(maxsize=1)
-def _templates() -> dict[str, str]:
+@functools.lru_cache(maxsize=4)
+def layout_templates(layout: BundleLayout) -> dict[str, str]:
+    """Every entry's source text: its template file, or the hub's own file it copies."""
     templates = {
-        name: (TEMPLATE_DIR / source).read_text(encoding="utf-8") for name, source in _TEMPLATE_FILES.items()
+        name: (layout.template_dir / source).read_text(encoding="utf-8")
+        for name, source in layout.template_files.items()
     }
-    return templates | {name: path.read_text(encoding="utf-8") for name, path in _HUB_FILES.items()}
+    return templates | {name: path.read_text(encoding="utf-8") for name, path in layout.hub_files.items()}
 
 
-@functools.lru_cache(maxsize=1)
-def _pinned_requirements() -> tuple[str, ...]:
+def _templates() -> dict[str, str]:
+    return layout_templates(IMAGE_LAYOUT)
+
+
+@functools.lru_cache(maxsize=4)
+def pinned_requirements(distributions: tuple[str, ...]) -> tuple[str, ...]:
+    """requirements.txt lines: each distribution pinned to the version this hub runs (read at build time)."""
     lines = []
-    for dist in REQUIREMENTS:
+    for dist in distributions:
         try:
             version = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -441,14 +463,23 @@ def _pinned_requirements() -> tuple[str, ...]:
     return tuple(lines)
 
 
+def _pinned_requirements() -> tuple[str, ...]:
+    return pinned_requirements(REQUIREMENTS)
+
+
+def torch_cpu_install(pins: tuple[str, ...], packages: tuple[str, ...] = ("torch", "torchvision")) -> str:
+    """`pip install` of the CPU-only build of these pinned packages (see _torch_cpu_install)."""
+    chosen = [line for line in pins if line.startswith(tuple(f"{package}==" for package in packages))]
+    return f"pip install {' '.join(chosen or packages)} --index-url https://download.pytorch.org/whl/cpu"
+
+
 def _torch_cpu_install() -> str:
     """The command that installs PyTorch's CPU-only build at this hub's pinned versions, before requirements.txt.
 
     On Linux, pip's default torch wheel bundles CUDA (gigabytes); PyTorch's own CPU index serves the same version
     without it, and requirements.txt then finds torch already satisfied (2.x.y+cpu matches torch==2.x.y).
     """
-    pins = [line for line in _pinned_requirements() if line.startswith(("torch==", "torchvision=="))]
-    return f"pip install {' '.join(pins or ['torch', 'torchvision'])} --index-url https://download.pytorch.org/whl/cpu"
+    return torch_cpu_install(_pinned_requirements())
 
 
 # Training one image costs about three forward passes through the layers that train (the backward pass about
@@ -465,7 +496,7 @@ def _measured_speed(record: ModelRecord) -> dict | None:
     return None
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 90 * 60:
@@ -483,15 +514,15 @@ def _time_estimate(record: ModelRecord, target: TargetConfig) -> str:
         return f"The hub has not measured this model's speed yet. {live}"
     speed = float(run["throughput_ips"])
     threads = f", {run['threads']} threads" if run.get("threads") else ""
-    where = f"{_cell(run.get('device') or 'an unnamed device')}{threads}"
+    where = f"{md_cell(run.get('device') or 'an unnamed device')}{threads}"
     # A validation pass (forward only) over a fifth as many images follows every training epoch.
     per_epoch = _ESTIMATE_IMAGES * (_TRAIN_COST[target.strategy] + 0.2) / speed
     scratch = _ESTIMATE_IMAGES * (_TRAIN_COST["scratch"] + 0.2) / speed
     return (
         f"The hub measured this model at {speed:,.1f} images/s (inference, image decoding included) on {where} "
-        f"({_link(run.get('run_url'), 'the run')}). On that machine, {_ESTIMATE_IMAGES:,} training images take "
-        f"roughly {_duration(per_epoch)} per epoch with `{target.strategy}` (at most {target.epochs} epochs: about "
-        f"{_duration(per_epoch * target.epochs)}), and the from-scratch baseline roughly {_duration(scratch)} per "
+        f"({md_link(run.get('run_url'), 'the run')}). On that machine, {_ESTIMATE_IMAGES:,} training images take "
+        f"roughly {duration(per_epoch)} per epoch with `{target.strategy}` (at most {target.epochs} epochs: about "
+        f"{duration(per_epoch * target.epochs)}), and the from-scratch baseline roughly {duration(scratch)} per "
         "epoch; scale by your image count. Rough by design: training costs about three forward passes per image "
         "for the layers that train and one for the frozen ones, and a GPU is often 10-50x faster. " + live
     )
@@ -559,25 +590,25 @@ def hflip_default(record: ModelRecord, target: TargetConfig) -> tuple[float, str
     return 0.5, "no sign that the images are characters or signs: a mirrored photo shows the same class"
 
 
-def _head_epochs(target: TargetConfig) -> int:
+def head_epochs(epochs: int) -> int:
     """freeze_then_unfreeze trains the new head alone for about the first third of the epochs."""
-    if target.epochs < 2:
-        return target.epochs
-    return max(1, target.epochs // 3)
+    if epochs < 2:
+        return epochs
+    return max(1, epochs // 3)
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Tuples to lists (PyYAML's safe dumper writes lists only), recursively."""
     if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
+        return {str(key): plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
+        return [plain(item) for item in value]
     return value
 
 
-def _yaml_block(key: str, value: Any) -> str:
+def yaml_block(key: str, value: Any) -> str:
     return yaml.safe_dump(
-        {key: _plain(value)}, sort_keys=False, default_flow_style=None, allow_unicode=True, width=110
+        {key: plain(value)}, sort_keys=False, default_flow_style=None, allow_unicode=True, width=110
     ).rstrip("\n")
 
 
@@ -612,7 +643,7 @@ def _params(record: ModelRecord, target: TargetConfig, layers: dict) -> dict[str
         "train": {
             "strategy": target.strategy,
             "epochs": target.epochs,
-            "head_epochs": _head_epochs(target),
+            "head_epochs": head_epochs(target.epochs),
             "batch_size": target.batch_size,
             "lr_head": target.lr_head,
             "lr_backbone": target.lr_backbone,
@@ -632,7 +663,7 @@ def _params(record: ModelRecord, target: TargetConfig, layers: dict) -> dict[str
     }
 
 
-def _cell(value: Any, limit: int = 200) -> str:
+def md_cell(value: Any, limit: int = 200) -> str:
     """A Markdown table cell: one line, pipes escaped, bounded length."""
     text = " ".join(str(value if value is not None else "").split())
     if len(text) > limit:
@@ -640,59 +671,59 @@ def _cell(value: Any, limit: int = 200) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;") or "-"
 
 
-def _text(value: Any, limit: int = 2000) -> str:
+def md_text(value: Any, limit: int = 2000) -> str:
     """Free text for a Markdown paragraph: no raw HTML, bounded length."""
     text = str(value or "").strip()[:limit]
     return text.replace("<", "&lt;") or "-"
 
 
-def _link(url: Any, label: str) -> str:
+def md_link(url: Any, label: str) -> str:
     url = str(url or "")
-    return f"[{label}]({url})" if _URL.fullmatch(url) else _cell(url)
+    return f"[{label}]({url})" if _URL.fullmatch(url) else md_cell(url)
 
 
-def _claims_table(record: ModelRecord) -> str:
+def claims_table(record: ModelRecord) -> str:
     if not record.claims:
         return "The model's publisher states no accuracy claims."
     rows = ["| dataset | split | metric | value | source |", "|---|---|---|---|---|"]
     for claim in record.claims:
-        source = _cell(claim.get("source"))
+        source = md_cell(claim.get("source"))
         if claim.get("source_url"):
-            source = f"{source} ({_link(claim.get('source_url'), 'link')})"
+            source = f"{source} ({md_link(claim.get('source_url'), 'link')})"
         rows.append(
-            f"| {_cell(claim.get('dataset'))} | {_cell(claim.get('split'))} | {_cell(claim.get('metric'))} "
-            f"| {_cell(claim.get('value'))} | {source} |"
+            f"| {md_cell(claim.get('dataset'))} | {md_cell(claim.get('split'))} | {md_cell(claim.get('metric'))} "
+            f"| {md_cell(claim.get('value'))} | {source} |"
         )
     return "\n".join(rows)
 
 
 def _short(value: Any) -> str:
     text = str(value or "")
-    return f"`{text[:12]}`" if re.fullmatch(r"[0-9a-f]{12,64}", text) else _cell(text)
+    return f"`{text[:12]}`" if re.fullmatch(r"[0-9a-f]{12,64}", text) else md_cell(text)
 
 
 def _interval_cell(run: dict) -> str:
     interval = run.get("interval95")
     if not interval:
         return ""
-    return f"{interval[0]:.2f}-{interval[1]:.2f} ({_cell(run.get('num_samples'))})"
+    return f"{interval[0]:.2f}-{interval[1]:.2f} ({md_cell(run.get('num_samples'))})"
 
 
-def _verified_table(record: ModelRecord) -> str:
+def verified_table(record: ModelRecord, library: str = "timm") -> str:
     if not record.verified:
         return "The hub has not re-checked this model yet."
     rows = [
         "| dataset | split | top-1 % | status | delta | 95% interval (images) | weights sha256 | dataset hash "
-        "| torch / timm / device | run |",
+        f"| torch / {library} / device | run |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in record.verified:
-        env = f"{_cell(run.get('torch'))} / {_cell(run.get('timm'))} / {_cell(run.get('device'))}"
+        env = f"{md_cell(run.get('torch'))} / {md_cell(run.get(library))} / {md_cell(run.get('device'))}"
         rows.append(
-            f"| {_cell(run.get('dataset'))} | {_cell(run.get('split'))} | {_cell(run.get('top1'))} "
-            f"| {_cell(run.get('status'))} | {_cell(run.get('delta'))} | {_interval_cell(run)} "
+            f"| {md_cell(run.get('dataset'))} | {md_cell(run.get('split'))} | {md_cell(run.get('top1'))} "
+            f"| {md_cell(run.get('status'))} | {md_cell(run.get('delta'))} | {_interval_cell(run)} "
             f"| {_short(run.get('weights_sha256'))} "
-            f"| {_short(run.get('dataset_hash'))} | {env} | {_link(run.get('run_url'), 'run')} |"
+            f"| {_short(run.get('dataset_hash'))} | {env} | {md_link(run.get('run_url'), 'run')} |"
         )
     return "\n".join(rows)
 
@@ -702,7 +733,7 @@ def _groups_table(layers: dict) -> str:
     for index, group in enumerate(layers["groups"]):
         role = "frozen throughout (early)" if group["early"] else "unfrozen in phase 2"
         modules = ", ".join(f"`{module}`" for module in group["modules"])
-        rows.append(f"| {index} | {_cell(group['name'])} | {modules} | {role} |")
+        rows.append(f"| {index} | {md_cell(group['name'])} | {modules} | {role} |")
     classifier = ", ".join(f"`{module}`" for module in layers["classifier"]) or "(the model's head)"
     rows.append(f"| - | classifier | {classifier} | replaced, trained from the first epoch |")
     return "\n".join(rows)
@@ -736,9 +767,9 @@ def _class_names_text(target: TargetConfig) -> str:
 
 def _source_line(record: ModelRecord) -> str:
     if record.hf_repo_id:
-        revision = f" at revision `{_cell(record.hf_revision)}`" if record.hf_revision else ""
+        revision = f" at revision `{md_cell(record.hf_revision)}`" if record.hf_revision else ""
         return (
-            f"Upstream source: Hugging Face `{_cell(record.hf_repo_id)}`{revision} "
+            f"Upstream source: Hugging Face `{md_cell(record.hf_repo_id)}`{revision} "
             f"(`python train.py --source huggingface` downloads from there; the same sha256 is enforced)."
         )
     return "Upstream source: none; this hub is the source of these weights."
@@ -752,29 +783,29 @@ def _hflip_note(record: ModelRecord, target: TargetConfig) -> str:
 def _readme_values(record: ModelRecord, target: TargetConfig, layers: dict, params: dict) -> dict[str, str]:
     hub = record.hub_url.rstrip("/")
     return {
-        "hflip_note": _text(_hflip_note(record, target)),
+        "hflip_note": md_text(_hflip_note(record, target)),
         "augmentation": target.augmentation,
-        "title": _text(record.title or record.model_id, 200).replace("\n", " "),
-        "model_id": _cell(record.model_id),
+        "title": md_text(record.title or record.model_id, 200).replace("\n", " "),
+        "model_id": md_cell(record.model_id),
         "model_page": f"{hub}/models/{record.model_id}/",
         "hub_url": hub,
-        "summary": _text(record.summary),
-        "license": _cell(record.license or "unknown"),
-        "pretrained_on": _cell(record.pretrained_on or "unknown"),
+        "summary": md_text(record.summary),
+        "license": md_cell(record.license or "unknown"),
+        "pretrained_on": md_cell(record.pretrained_on or "unknown"),
         "source_line": _source_line(record),
-        "architecture": _cell(record.architecture),
-        "model_args": _cell(json.dumps(_model_args(record), sort_keys=True)),
+        "architecture": md_cell(record.architecture),
+        "model_args": md_cell(json.dumps(_model_args(record), sort_keys=True)),
         "source_classes": str(record.num_classes),
         "revision": record.revision,
         "sha256": str(record.weights_sha256),
-        "claims_table": _claims_table(record),
-        "verified_table": _verified_table(record),
+        "claims_table": claims_table(record),
+        "verified_table": verified_table(record),
         "num_classes": str(target.num_classes),
         "class_names_text": _class_names_text(target),
         "strategy": target.strategy,
         "strategy_text": _STRATEGY_TEXT[target.strategy],
         "groups_table": _groups_table(layers),
-        "layers_rule": _text(layers["rule"]),
+        "layers_rule": md_text(layers["rule"]),
         "input_size": "x".join(str(size) for size in params["data"]["input_size"][1:]),
         "epochs": str(target.epochs),
         "builder_version": BUILDER_VERSION,
@@ -789,7 +820,7 @@ def _render(record: ModelRecord, target: TargetConfig) -> dict[str, str]:
     templates = _templates()
     files = {name: templates[name] for name in ENTRY_NAMES if name not in _RENDERED}
     files["params.yaml"] = string.Template(templates["params.yaml"]).substitute(
-        {f"{key}_block": _yaml_block(key, value) for key, value in params.items()},
+        {f"{key}_block": yaml_block(key, value) for key, value in params.items()},
         model_id=record.model_id.replace("\n", " "),
         builder_version=BUILDER_VERSION,
         hflip_note=_hflip_note(record, target),
@@ -810,10 +841,14 @@ def _render(record: ModelRecord, target: TargetConfig) -> dict[str, str]:
 def build_bundle(record: ModelRecord, target: TargetConfig) -> bytes:
     """The starter bundle zip for this model and target, deterministic byte for byte."""
     check_target(target, record)
-    files = _render(record, target)
+    return zip_files(ENTRY_NAMES, _render(record, target))
+
+
+def zip_files(names: tuple[str, ...], files: Mapping[str, str]) -> bytes:
+    """The zip of these entries in this order, deterministic byte for byte (fixed dates, modes, compression)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for name in ENTRY_NAMES:
+        for name in names:
             info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.create_system = _ZIP_UNIX
@@ -824,7 +859,12 @@ def build_bundle(record: ModelRecord, target: TargetConfig) -> bytes:
 
 def bundle_filename(record: ModelRecord, target: TargetConfig) -> str:
     """The download name, from the model's name with everything but [A-Za-z0-9._-] replaced."""
-    name = record.model_id.rsplit("/", 1)[-1]
+    return starter_filename(record.model_id)
+
+
+def starter_filename(model_id: str) -> str:
+    """<model name>-starter.zip, everything but [A-Za-z0-9._-] in the name replaced."""
+    name = model_id.rsplit("/", 1)[-1]
     slug = _SLUG_UNSAFE.sub("-", name).strip(".-")[:80] or "model"
     return f"{slug}-starter.zip"
 
@@ -835,15 +875,20 @@ def bundle_cache_key(record: ModelRecord, target: TargetConfig) -> str:
     Equal keys give byte-identical bundles, so a cache can answer before building; the ETag can be this key
     or the sha256 of the bytes.
     """
-    templates = _templates()
+    return layout_cache_key(IMAGE_LAYOUT, record, target)
+
+
+def layout_cache_key(layout: BundleLayout, record: Any, target: Any) -> str:
+    """bundle_cache_key for a bundle of this layout (record and target are dataclasses)."""
     payload = {
         "builder": BUILDER_VERSION,
         "templates": {
-            name: hashlib.sha256(text.encode("utf-8")).hexdigest() for name, text in templates.items()
+            name: hashlib.sha256(text.encode("utf-8")).hexdigest()
+            for name, text in layout_templates(layout).items()
         },
-        "requirements": list(_pinned_requirements()),
-        "record": _plain(asdict(record)),
-        "target": _plain(asdict(target)),
+        "requirements": list(pinned_requirements(layout.requirements)),
+        "record": plain(asdict(record)),
+        "target": plain(asdict(target)),
     }
     encoded = json.dumps(payload, sort_keys=True, ensure_ascii=True, default=str).encode("utf-8")
     return hashlib.sha256(encoded).hexdigest()
