@@ -1,10 +1,12 @@
 """Registering transformers model directories as text models, and loading them back with transformers through
 Depot's Hugging Face protocol subset on a live server."""
 
+import html
 import json
 import subprocess
 import sys
 import textwrap
+import urllib.request
 from io import StringIO
 
 import pytest
@@ -196,3 +198,24 @@ def test_transformers_from_pretrained_loads_from_a_live_depot(live_server, class
     assert torch.equal(torch.tensor(payload["logits"]), logits)
     assert torch.equal(torch.tensor(payload["hidden"]), hidden[:, 0])
     assert payload["labels"] == {"0": "neg", "1": "pos"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_model_pages_use_it_snippet_runs_verbatim_against_a_live_depot(
+    live_server, classifier_dir, tmp_path
+):
+    model = register(classifier_dir)
+    page = urllib.request.urlopen(f"{live_server.url}{model.get_absolute_url()}").read().decode()
+    snippet = html.unescape(page.split("<h2>Use it</h2>", 1)[1].split("<code>", 1)[1].split("</code>", 1)[0])
+    assert "timm" not in snippet and f'revision="{model.revision}"' in snippet
+
+    check = "\nprint(type(model).__name__, tokenizer('a good film')['input_ids'])"
+    result = subprocess.run(
+        [sys.executable, "-c", snippet + check],
+        env={**hub_subprocess_env(live_server.url, tmp_path), "HF_HUB_DISABLE_XET": "1"},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    expected_ids = transformers.AutoTokenizer.from_pretrained(classifier_dir)("a good film")["input_ids"]
+    assert result.stdout.strip().splitlines()[-1] == f"BertForSequenceClassification {expected_ids}"
