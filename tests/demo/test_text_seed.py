@@ -84,6 +84,13 @@ def test_the_text_catalog_holds_both_models_the_claims_and_the_hubs_verdicts(see
         (CLASSIFIER_ID, verdicts["vader-tweets"]["measured"])
     ]
 
+    # The per-dataset leaderboard ranks text claims as it ranks images', with the hub's figure beside them.
+    board = api_client.get("/api/v1/leaderboard/vader-movies/").json()["results"]
+    assert [(row["id"], row["top1"], row["verified_top1"]) for row in board] == [
+        (CLASSIFIER_ID, trained.accuracy["vader-movies"], movie["measured"])
+    ]
+    assert CLASSIFIER_ID in client.get("/leaderboard/vader-tweets/").content.decode()
+
     page = client.get(f"/models/{CLASSIFIER_ID}/").content.decode()
     assert f"95% interval {low:.2f}\u2013{high:.2f}% on 20 texts" in page
     assert "bag-of-words baseline" in page and "fine-tuned on this machine at setup" in page
