@@ -83,20 +83,45 @@ def _problems(field: serializers.Field, value: Any) -> list[str] | dict | None:
     if isinstance(field, serializers.ListField) and isinstance(value, list):
         items = {index: _problems(field.child, item) for index, item in enumerate(value)}
         return {index: problem for index, problem in items.items() if problem} or None
-    if isinstance(field, OptionsDictField) and isinstance(value, dict):
-        return _object_problems(field.options_serializer().fields, value) or None
     if isinstance(field, serializers.Serializer) and isinstance(value, dict):
         return _object_problems(field.fields, value) or None
     return None
 
 
+# An option's own words for a value of the wrong type (core/options.py says the same to the CLI and forms).
+_OPTION_MESSAGES = {
+    "int": "must be an integer",
+    "float": "must be a number",
+    "bool": "must be true or false",
+    "choice": "must be a string",
+    "str": "must be a string",
+    "list": "must be a list of strings",
+}
+
+
+def _option_problems(field: OptionsDictField, options: dict) -> dict[str, list[str]]:
+    """Options of the wrong JSON type, keyed by the option itself: the service names a bad option so (not the
+    enclosing `config`), and so does this."""
+    found = {}
+    for name, option_field in field.options_serializer().fields.items():
+        value = options.get(name)
+        if value is None:
+            continue
+        if not any(_TYPE_CHECKS[kind](value) for kind in _OPTION_TYPES[option_field.option.kind]):
+            found[name] = [_OPTION_MESSAGES[option_field.option.kind]]
+    return found
+
+
 def _object_problems(fields: dict[str, serializers.Field], data: dict) -> dict[str, Any]:
-    found = {
-        name: _problems(field, data[name])
-        for name, field in fields.items()
-        if name in data and not field.read_only
-    }
-    return {name: problem for name, problem in found.items() if problem}
+    found: dict[str, Any] = {}
+    for name, field in fields.items():
+        if name not in data or field.read_only:
+            continue
+        if isinstance(field, OptionsDictField) and isinstance(data[name], dict):
+            found.update(_option_problems(field, data[name]))
+        elif problem := _problems(field, data[name]):
+            found[name] = problem
+    return found
 
 
 def refuse_loose_types(serializer_class: type[serializers.Serializer], data: Any) -> None:
