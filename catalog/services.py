@@ -173,6 +173,8 @@ def _save_own_fields(model: ModelEntry) -> None:
         _facet_counts_add(Counter([_facet_key(model)]))
         return
     before = _stored_facet_keys([model.pk])
+    if model.pk not in before:
+        raise _deleted_meanwhile(model)
     model.save(
         update_fields=[
             field.name
@@ -181,6 +183,18 @@ def _save_own_fields(model: ModelEntry) -> None:
         ]
     )
     _facet_counts_add(Counter([_facet_key(model)]), removed=before.values())
+
+
+def _deleted_meanwhile(model: ModelEntry) -> ModelEntry.DoesNotExist:
+    return ModelEntry.DoesNotExist(f"No model {model.model_id}: it was deleted while this request ran.")
+
+
+def _lock_existing(model: ModelEntry) -> None:
+    """Lock the entry's row for the caller's transaction, or raise ModelEntry.DoesNotExist (the API's 404) when a
+    concurrent delete removed it since the caller read it: writing to it then would fail in the database
+    (an update of no row, a claim's foreign key to nothing)."""
+    if not ModelEntry.objects.select_for_update().filter(pk=model.pk).exists():
+        raise _deleted_meanwhile(model)
 
 
 # --- the unfiltered catalog's facet counts (CatalogFacetCount) ------------------------------------------
@@ -278,6 +292,9 @@ def _check_id_free(*, namespace: str, name: str) -> None:
 
 @transaction.atomic
 def model_update(*, model: ModelEntry, **fields: Any) -> ModelEntry:
+    """Edit an entry. Raises ValidationError naming each bad field, ModelEntry.DoesNotExist when it was deleted
+    since the caller read it."""
+    _lock_existing(model)
     _apply_fields(model, fields)
     _canonical_base_model(model)
     model.full_clean()
@@ -459,7 +476,9 @@ def claim_record(
     crop_pct: float | None = None,
     interpolation: str = "",
 ) -> AccuracyClaim:
-    """Add or replace the claim a source makes for (dataset, split, metric); the entry's verdict follows."""
+    """Add or replace the claim a source makes for (dataset, split, metric); the entry's verdict follows.
+    Raises ModelEntry.DoesNotExist when the entry was deleted since the caller read it."""
+    _lock_existing(model)
     claim = _claim_upsert(
         model=model, dataset=dataset, metric=metric, value=value, split=split, source=source,
         source_url=source_url, img_size=img_size, crop_pct=crop_pct, interpolation=interpolation,

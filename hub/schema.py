@@ -6,7 +6,7 @@ from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import permissions
+from rest_framework import permissions, serializers
 
 from hub.api import ErrorSerializer
 from hub.permissions import IsStaffOrReadOnly
@@ -38,6 +38,20 @@ class DepotAutoSchema(AutoSchema):
                 )
         return responses
 
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions=bypass_extensions)
+        # DRF refuses a blank CharField unless allow_blank; drf-spectacular leaves minLength out.
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and not field.allow_blank
+            and schema.get("type") == "string"
+            and "minLength" not in schema
+            and "pattern" not in schema
+        ):
+            schema["minLength"] = 1
+        return schema
+
     def get_auth(self) -> list[dict]:
         auths = super().get_auth()
         staff_writes = any(isinstance(p, IsStaffOrReadOnly) for p in self.view.get_permissions())
@@ -67,14 +81,46 @@ LINKS = [
 ]
 
 
-def add_links(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
-    """drf-spectacular postprocessing hook: OpenAPI links from the operations that return ids."""
-    operations = {
+# Operations whose query filters are the catalog list's CatalogFilterSet, documented once by v1_models_list.
+FILTER_PARAMETER_COPIES = {"v1_leaderboard_retrieve": "v1_models_list"}
+
+
+def copy_filter_parameters(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: an operation that filters with the catalog's filters documents each
+    one with the schema v1_models_list has for it (django-filter's types, bounds and choices, and the bounds of
+    catalog.api.views.LIST_PARAMETER_BOUNDS), so both say exactly what the one filter set accepts."""
+    operations = _operations(result)
+    for target, source in FILTER_PARAMETER_COPIES.items():
+        if target not in operations or source not in operations:
+            continue
+        documented = {
+            parameter["name"]: parameter
+            for parameter in operations[source].get("parameters", [])
+            if parameter.get("in") == "query"
+        }
+        for parameter in operations[target].get("parameters", []):
+            known = documented.get(parameter["name"])
+            if (
+                parameter.get("in") == "query"
+                and known is not None
+                and parameter["name"] not in ("page", "page_size")
+            ):
+                parameter["schema"] = known["schema"]
+    return result
+
+
+def _operations(result: dict[str, Any]) -> dict[str, dict]:
+    return {
         operation["operationId"]: operation
         for path_item in result.get("paths", {}).values()
         for operation in path_item.values()
         if isinstance(operation, dict) and "operationId" in operation
     }
+
+
+def add_links(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: OpenAPI links from the operations that return ids."""
+    operations = _operations(result)
     for source, status, prefix, targets, parameters in LINKS:
         response = operations.get(source, {}).get("responses", {}).get(status)
         if response is None:

@@ -246,7 +246,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "hub.schema.add_links"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "hub.schema.add_links",
+        "hub.schema.copy_filter_parameters",
+    ],
     # Runs, rankings and ranking candidates all have a "status" field: name each choice set after its class.
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "evaluation.models.RunStatus",

@@ -26,6 +26,7 @@ from catalog.models import (
     WeightsFile,
     WeightsMirror,
 )
+from core.model_metadata import MAX_CHANNELS, MAX_NUM_CLASSES, MAX_SIDE
 from core.starter.options import BUNDLE_OPTIONS
 from core.verdict import headline_claim
 from hub.options import options_serializer
@@ -294,14 +295,21 @@ class ModelWriteSerializer(serializers.Serializer):
     tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
     num_params = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     gmacs = serializers.FloatField(min_value=0, required=False, allow_null=True)
+    # The bounds of core.model_metadata that a schema can say (channels are at most MAX_CHANNELS besides).
     input_size = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), min_length=3, max_length=3, required=False
+        child=serializers.IntegerField(min_value=1, max_value=MAX_SIDE),
+        min_length=3,
+        max_length=3,
+        required=False,
+        help_text=f"[channels, height, width]: 1 to {MAX_CHANNELS} channels, sides of 1 to {MAX_SIDE} pixels.",
     )
-    num_classes = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    num_classes = serializers.IntegerField(
+        min_value=1, max_value=MAX_NUM_CLASSES, required=False, allow_null=True
+    )
     label_names = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
     model_args = serializers.DictField(required=False, help_text="Extra timm.create_model keyword arguments.")
-    mean = serializers.ListField(child=StrictNumberField(), required=False)
-    std = serializers.ListField(child=StrictNumberField(), required=False)
+    mean = serializers.ListField(child=StrictNumberField(), max_length=MAX_CHANNELS, required=False)
+    std = serializers.ListField(child=StrictNumberField(), max_length=MAX_CHANNELS, required=False)
     interpolation = serializers.ChoiceField(
         choices=["bilinear", "bicubic", "nearest", "lanczos", "box", "hamming"], required=False
     )

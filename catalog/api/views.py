@@ -34,6 +34,7 @@ from core.starter.builder import BundleConfigError
 from hub.api import error_response, form_error_detail, job_response, raise_as_api_error
 from hub.pagination import StrictPageNumberPagination
 from hub.parsers import DepthLimitedJSONParser
+from hub.strict_json import refuse_loose_types
 from hub.uploads import UploadTooLarge, declared_length_too_large
 
 
@@ -69,6 +70,11 @@ class CatalogFilterBackend(DjangoFilterBackend):
 _TEXT = r"^[^\x00]*$"
 LIST_PARAMETER_BOUNDS = [
     OpenApiParameter("min_top1", {"type": "number", "minimum": 0, "maximum": 100}),
+    OpenApiParameter(
+        "min_claim",
+        {"type": "number", "minimum": 0, "maximum": 100},
+        description=CatalogFilterSet.base_filters["min_claim"].extra["help_text"],
+    ),
     OpenApiParameter("size_mb_max", {"type": "number", "minimum": 0, "maximum": MAX_SIZE_MB}),
     OpenApiParameter("verified", {"type": "string", "enum": ["true", "false"]}),
     *[
@@ -110,6 +116,7 @@ class ModelListView(generics.ListCreateAPIView):
 
     @extend_schema(request=ModelWriteSerializer, responses={201: ModelDetailSerializer})
     def post(self, request: Request) -> Response:
+        refuse_loose_types(ModelWriteSerializer, request.data)
         serializer = ModelWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -138,6 +145,7 @@ class ModelDetailView(generics.GenericAPIView):
     @extend_schema(request=ModelWriteSerializer, responses={200: ModelDetailSerializer})
     def patch(self, request: Request, namespace: str, name: str) -> Response:
         model = self.get_object()
+        refuse_loose_types(ModelWriteSerializer, request.data)
         serializer = ModelWriteSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         fields = {
@@ -173,6 +181,7 @@ class ModelClaimsView(generics.GenericAPIView):
     @extend_schema(request=ClaimWriteSerializer, responses={201: ClaimSerializer})
     def post(self, request: Request, namespace: str, name: str) -> Response:
         model = self._model()
+        refuse_loose_types(ClaimWriteSerializer, request.data)
         serializer = ClaimWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -234,6 +243,7 @@ class ModelMirrorWeightsView(generics.GenericAPIView):
     )
     def post(self, request: Request, namespace: str, name: str) -> Response:
         model = get_object_or_404(ModelEntry, namespace=namespace, name=name)
+        refuse_loose_types(WeightsMirrorRequestSerializer, request.data)
         serializer = WeightsMirrorRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -265,6 +275,8 @@ class StarterBundleView(generics.GenericAPIView):
     permission_classes = [AllowAny]
     pagination_class = None
     serializer_class = StarterBundleRequestSerializer
+    # A JSON body, as documented: a form's fields cannot say null or a number, only text.
+    parser_classes = [DepthLimitedJSONParser]
 
     def _respond(self, request: Request, namespace: str, name: str, raw: dict) -> HttpResponse:
         model = get_object_or_404(

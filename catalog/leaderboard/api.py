@@ -86,12 +86,15 @@ def _row_json(row: selectors.LeaderboardRow, base: str) -> dict:
 PARAMETERS = [
     OpenApiParameter(
         "sort",
-        {"type": "string", "enum": [*selectors.SORT_KEYS, *(f"-{key}" for key in selectors.SORT_KEYS)]},
-        description="Column to sort by; prefix - for descending. Missing values sort last both ways.",
+        {"type": "string", "enum": ["", *selectors.SORT_KEYS, *(f"-{key}" for key in selectors.SORT_KEYS)]},
+        description="Column to sort by; prefix - for descending (blank: by top1, descending). Missing values "
+        "sort last both ways.",
     ),
-    OpenApiParameter("page", OpenApiTypes.INT),
+    OpenApiParameter("page", {"type": "integer", "minimum": 1}),
     OpenApiParameter("page_size", {"type": "integer", "minimum": 1, "maximum": settings.API_MAX_PAGE_SIZE}),
     OpenApiParameter("format", {"type": "string", "enum": ["json", "csv"]}),
+    # The filters are the catalog list's (the same CatalogFilterSet): hub.schema.copy_filter_parameters gives
+    # them the schemas v1_models_list documents, bounds and choices included.
     *[
         OpenApiParameter(
             name,

@@ -172,8 +172,8 @@ def _check_query(query: Mapping[str, str], allowed_extra: Iterable[str]) -> str:
     unknown = sorted(set(query) - set(FILTERS) - set(allowed_extra) - {"sort"})
     if unknown:
         raise ValidationError({name: "Unknown query parameter." for name in unknown})
-    sort = query.get("sort") or DEFAULT_SORT
-    if sort.lstrip("-") not in SORT_KEYS:
+    sort = query.get("sort") or DEFAULT_SORT  # blank: the default, as the page's form sends it
+    if sort.removeprefix("-") not in SORT_KEYS:  # one "-" at most: "--top1" is no column
         raise ValidationError(
             {"sort": f"Sort by one of {', '.join(SORT_KEYS)} (prefix - for descending), not {sort[:40]!r}."}
         )

@@ -12,6 +12,8 @@ from evaluation.api.transfer_serializers import RankingRequestSerializer, Rankin
 from evaluation.models import TransferRanking
 from hub.api import error_response, job_response
 from hub.pagination import StrictPageNumberPagination
+from hub.parsers import DepthLimitedJSONParser
+from hub.strict_json import refuse_loose_types
 
 
 class RankingListView(generics.ListCreateAPIView):
@@ -19,12 +21,16 @@ class RankingListView(generics.ListCreateAPIView):
 
     serializer_class = RankingSerializer
     pagination_class = StrictPageNumberPagination
+    # JSON only, as documented: a form cannot carry `filter` and `config` objects (the page's own form goes
+    # through evaluation.transfer_views, which builds the same request shape from its strings).
+    parser_classes = [DepthLimitedJSONParser]
 
     def get_queryset(self):
         return transfer_selectors.ranking_queryset()
 
     @extend_schema(request=RankingRequestSerializer, responses={202: RankingSerializer})
     def post(self, request: Request) -> Response:
+        refuse_loose_types(RankingRequestSerializer, request.data)
         ranking, errors = request_ranking(data=request.data, requested_by=request.user)
         if errors:
             raise exceptions.ValidationError(errors)

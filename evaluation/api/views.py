@@ -21,6 +21,7 @@ from evaluation.models import BenchmarkRun, EvalDataset
 from hub.api import ErrorSerializer, error_response, job_response, raise_as_api_error
 from hub.pagination import StrictPageNumberPagination
 from hub.parsers import DepthLimitedJSONParser
+from hub.strict_json import refuse_loose_types
 from hub.uploads import UploadTooLarge, declared_length_too_large, spooled_upload
 
 
@@ -128,6 +129,7 @@ class RunListView(generics.ListCreateAPIView):
         },
     )
     def post(self, request: Request) -> Response:
+        refuse_loose_types(RunRequestSerializer, request.data)
         serializer = RunRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
