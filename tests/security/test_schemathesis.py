@@ -69,7 +69,7 @@ def run_schemathesis(server: throwaway_server.ThrowawayServer, *, label: str, he
     return output
 
 
-@pytest.mark.long(seconds=50)
+@pytest.mark.long(seconds=160)
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path, settings):
     # The configuration widens expected statuses per operation; it never turns a check off.
