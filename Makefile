@@ -59,6 +59,7 @@ benchmarks: setup
 	$(BIN)/python benchmarks/harness.py
 	$(BIN)/python benchmarks/starter_bundle.py
 	$(BIN)/python benchmarks/image_decode.py
+	$(BIN)/python benchmarks/first_request.py
 
 clean:
 	rm -rf $(VENV) var

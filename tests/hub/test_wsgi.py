@@ -17,6 +17,7 @@ PROBE = textwrap.dedent(
     import hub.wsgi
     from django.conf import settings
     print(json.dumps({"loaded": [m for m in hub.wsgi.ML_MODULES if m in sys.modules],
+                      "views_loaded": "catalog.api.views" in sys.modules,
                       "allowed_hosts": settings.ALLOWED_HOSTS, "seconds": time.perf_counter() - started}))
     """
 )
@@ -41,6 +42,7 @@ def test_it_imports_the_ml_stack_when_the_process_starts_not_on_the_first_reques
     loaded = load_like_gunicorn(tmp_path)
     print(f"hub.wsgi loaded with the ML stack in {loaded['seconds']:.1f} s")
     assert loaded["loaded"] == list(ML_MODULES)
+    assert loaded["views_loaded"]  # the URL patterns too, which the first request would otherwise read
     assert {"torch", "timm"} <= set(ML_MODULES)
 
 
