@@ -55,6 +55,7 @@ ENTRY_NAMES: tuple[str, ...] = tuple(
             "predict.py",
             "prepare.py",
             "requirements.txt",
+            "runtime.py",
             "tests/test_smoke.py",
             "train.py",
         )

@@ -42,6 +42,7 @@ TEXT_ENTRY_NAMES: tuple[str, ...] = tuple(
             "predict.py",
             "prepare.py",
             "requirements.txt",
+            "runtime.py",
             "textdata.py",
             "train.py",
         )
@@ -51,10 +52,11 @@ TEXTDATA_SOURCE = Path(importlib.util.find_spec("core.textdata").origin)
 TEXT_LAYOUT = BundleLayout(
     template_dir=TEXT_TEMPLATE_DIR,
     entry_names=TEXT_ENTRY_NAMES,
-    template_files={name: name for name in TEXT_ENTRY_NAMES if name != "textdata.py"}
+    template_files={name: name for name in TEXT_ENTRY_NAMES if name not in ("textdata.py", "runtime.py")}
     | {".gitignore": "gitignore.txt", "requirements.txt": "requirements.txt.tmpl"},
     # The bundle reads texts with the very reader the hub's text evaluation uses (a copy kept here would drift).
-    hub_files={"textdata.py": TEXTDATA_SOURCE},
+    # And fine-tunes by the image bundle's very rules: the strategy, seeds and parameters are one shared file.
+    hub_files={"textdata.py": TEXTDATA_SOURCE, "runtime.py": builder.TEMPLATE_DIR / "runtime.py"},
     rendered=frozenset({"README.md", "data/README.md", "params.yaml", "requirements.txt"}),
     requirements=(
         "torch", "transformers", "tokenizers", "safetensors", "huggingface_hub", "pyyaml", "numpy", "tqdm",

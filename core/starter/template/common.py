@@ -6,20 +6,23 @@ torch and timm are imported by the functions that use them, so prepare.py starts
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
+from runtime import (  # noqa: F401 (re-exported for the scripts)
+    STRATEGIES,
+    BundleError,
+    load_params,
+    resolve_device,
+    seed_everything,
+    sha256_file,
+)
 
 if TYPE_CHECKING:
     import torch
 
 ROOT = Path(__file__).resolve().parent
-PARAMS_FILE = ROOT / "params.yaml"
 PREPARED_DIR = ROOT / "prepared"
 CLASSES_FILE = PREPARED_DIR / "classes.json"
 SPLITS_FILE = PREPARED_DIR / "splits.json"
@@ -27,7 +30,6 @@ OUTPUT_DIR = ROOT / "outputs"
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
-STRATEGIES = ("linear_probe", "freeze_then_unfreeze", "full_finetune")
 
 # Training augmentation levels, as arguments of timm.data.create_transform(is_training=True).
 # "none" trains on the evaluation transform. hflip comes from params.yaml (set it to 0 for text or digits).
@@ -43,69 +45,8 @@ AUGMENTATIONS: dict[str, dict[str, Any]] = {
 }
 
 
-class BundleError(SystemExit):
-    """A problem the user must fix; the scripts exit non-zero with this message."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(f"error: {message}")
-
-
 # ---------------------------------------------------------------------------------------------------------------
-# Parameters
-
-
-def load_params(path: Path = PARAMS_FILE, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
-    """params.yaml, with `section.key=value` overrides (values parsed as YAML, like `dvc exp run -S`)."""
-    params = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise BundleError(f"--set expects section.key=value, got {item!r}")
-        node = params
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
-                raise BundleError(f"--set {key}: params.yaml has no section {part!r}")
-            node = node[part]
-        if parts[-1] not in node:
-            raise BundleError(f"--set {key}: params.yaml has no parameter {key!r}")
-        node[parts[-1]] = yaml.safe_load(raw)
-    return params
-
-
-def resolve_device(name: str) -> torch.device:
-    import torch
-
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def seed_everything(seed: int, device: torch.device) -> None:
-    """Seed every generator the scripts use; on CPU the same seed gives the same weights.
-
-    The CPU kernels of these models are deterministic for a given thread count. On GPUs, deterministic
-    algorithms are requested too (slower; warn_only: an op without one warns instead of stopping the run).
-    """
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if device.type == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.backends.cudnn.benchmark = False
-        torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def sha256_file(path: Path) -> str:
-    with Path(path).open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+# Output files
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -26,7 +26,6 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,6 @@ import torch.nn.functional as F
 from common import (
     MODEL_SUBDIR,
     OUTPUT_DIR,
-    STRATEGIES,
     BundleError,
     batches,
     confusion_of,
@@ -49,15 +47,8 @@ from common import (
     sha256_file,
     write_json,
 )
+from runtime import Phase, configure_phase, group_lr, plan_phases, set_train_mode, warmup_cosine
 from tqdm import tqdm
-
-
-@dataclass(frozen=True)
-class Phase:
-    name: str
-    epochs: int
-    trainable: frozenset[int]  # indices of layers.groups trained in this phase; the head always trains
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # The pretrained files
@@ -184,87 +175,6 @@ def assign_parameters(model: torch.nn.Module, layers: dict[str, Any]) -> dict[st
 
 # ---------------------------------------------------------------------------------------------------------------
 # Strategy
-
-
-def plan_phases(train: dict[str, Any], groups: list[dict[str, Any]], from_scratch: bool) -> list[Phase]:
-    everything = frozenset(range(len(groups)))
-    epochs, strategy = int(train["epochs"]), train["strategy"]
-    if from_scratch:
-        return [Phase("scratch", epochs, everything)]
-    if strategy == "linear_probe":
-        return [Phase("head", epochs, frozenset())]
-    if strategy == "full_finetune":
-        return [Phase("full", epochs, everything)]
-    if strategy == "freeze_then_unfreeze":
-        head = min(max(int(train["head_epochs"]), 0), epochs)
-        late = frozenset(i for i, group in enumerate(groups) if not group["early"])
-        phases = [Phase("head", head, frozenset()), Phase("unfreeze", epochs - head, late)]
-        return [phase for phase in phases if phase.epochs > 0]
-    raise BundleError(f"train.strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-
-
-def group_lr(train: dict[str, Any], group: int | None, count: int, from_scratch: bool) -> float:
-    """Learning rate of the head (group None) or of encoder group `group` of `count`."""
-    if group is None or from_scratch:
-        return float(train["lr_head"])
-    if train["strategy"] == "full_finetune":
-        return float(train["lr_backbone"]) * float(train["layer_decay"]) ** (count - 1 - group)
-    return float(train["lr_backbone"])
-
-
-def configure_phase(
-    model: torch.nn.Module,
-    owner: dict[str, int | None],
-    phase: Phase,
-    params: dict[str, Any],
-    from_scratch: bool,
-) -> tuple[torch.optim.Optimizer, list[str]]:
-    """Freeze what the phase does not train; AdamW over the rest, one param group per (layer group, decay)."""
-    train, count = params["train"], len(params["layers"]["groups"])
-    weight_decay = float(train["weight_decay"])
-    param_groups: dict[tuple, dict[str, Any]] = {}
-    for name, param in model.named_parameters():
-        group = owner[name]
-        trains = group is None or group in phase.trainable
-        param.requires_grad_(trains)
-        if not trains:
-            continue
-        # No weight decay on biases and LayerNorm weights, as BERT's recipe has it.
-        decay = 0.0 if param.ndim <= 1 or name.endswith(".bias") else weight_decay
-        key = (-1 if group is None else group, decay)
-        entry = param_groups.setdefault(
-            key, {"params": [], "lr": group_lr(train, group, count, from_scratch), "weight_decay": decay}
-        )
-        entry["params"].append(param)
-    optimizer = torch.optim.AdamW([param_groups[key] for key in sorted(param_groups)])
-    # Modules whose parameters are all frozen stay in eval mode (no dropout): they compute what they did
-    # pretrained, and the head learns on the features it will see at test time.
-    frozen = [
-        name
-        for name, module in model.named_modules()
-        if any(True for _ in module.parameters()) and not any(p.requires_grad for p in module.parameters())
-    ]
-    return optimizer, frozen
-
-
-def set_train_mode(model: torch.nn.Module, frozen_modules: list[str]) -> None:
-    model.train()
-    modules = dict(model.named_modules())
-    for name in frozen_modules:
-        modules[name].eval()
-
-
-def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int) -> Any:
-    """Linear warmup to each group's learning rate, then cosine decay towards zero, stepped per batch."""
-    warmup_steps = min(warmup_steps, total_steps // 2)
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / (warmup_steps + 1)
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def describe(model: torch.nn.Module, params: dict[str, Any], owner: dict[str, int | None], phases: list[Phase],
