@@ -12,6 +12,10 @@ JOB_WORKERS="${DEPOT_JOB_WORKERS:-1}"
 LOG_DIR="${DEPOT_VAR_DIR:-var}/log"
 mkdir -p "$LOG_DIR"
 
+# The queues first, by one process: the worker and a web process declaring them at the same moment could race
+# on the embedded broker (hub/celery.py, declare_queues).
+"$BIN/python" manage.py declare_queues || exit 1
+
 # The embedded SQLite broker has no broadcast exchange: gossip and mingle are off (nothing relies on them).
 "$BIN/celery" -A hub worker -Q benchmarks,default --concurrency "$JOB_WORKERS" --loglevel INFO \
   --without-gossip --without-mingle --hostname "depot-worker@%h" >>"$LOG_DIR/worker.log" 2>&1 &
