@@ -9,7 +9,13 @@ from django.db import connections
 from django.db.models import Count, Prefetch, QuerySet
 
 from catalog import measurements
-from catalog.filters import CLAIM_ANNOTATION, VERIFIED_ANNOTATION, CatalogFilterSet, unknown_parameters
+from catalog.filters import (
+    CLAIM_ANNOTATION,
+    VERIFICATION_ANNOTATION,
+    VERIFIED_ANNOTATION,
+    CatalogFilterSet,
+    unknown_parameters,
+)
 from catalog.measurements import MeasuredRun
 from catalog.models import (
     CASE_INSENSITIVE_FACETS,
@@ -443,15 +449,16 @@ def scatter_points(*, queryset: QuerySet[ModelEntry], limit: int = 400) -> list[
     top1_dataset annotation): the hub's measurement where it made one, else the claim. Models without a top-1 on
     that dataset are not plotted."""
     rows = queryset.filter(num_params__gt=0, **{f"{CLAIM_ANNOTATION}__isnull": False}).values(
-        "namespace", "name", "num_params", CLAIM_ANNOTATION, VERIFIED_ANNOTATION
+        "namespace", "name", "num_params", CLAIM_ANNOTATION, VERIFIED_ANNOTATION, VERIFICATION_ANNOTATION
     )[:limit]
     return [_scatter_point(row) for row in rows]
 
 
 def _scatter_point(row: Mapping) -> dict:
     claimed, measured = row[CLAIM_ANNOTATION], row[VERIFIED_ANNOTATION]
-    # Judged here, on this dataset's claim: the entry's verification column is about its headline claim only.
-    status = judge_claim(claimed, measured, dataset_on_hub=False).status if measured is not None else ""
+    # The stored verdict on this dataset's claim, judged with its sample size when the run was recorded (the
+    # entry's own verification column is about its headline claim only).
+    status = row[VERIFICATION_ANNOTATION] if measured is not None else ""
     return {
         "model_id": f"{row['namespace']}/{row['name']}",
         "num_params": row["num_params"],

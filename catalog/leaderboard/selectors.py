@@ -355,7 +355,7 @@ def _row(
             verdict.status, verdict.measured, verdict.delta, verdict.tolerance, verdict.run
         )  # fmt: skip
     else:  # a claim removed between the two reads: judged as unmeasured
-        judged = judge_claim(top1, None, dataset_on_hub=measured.dataset_on_hub)
+        judged = judge_claim(claimed=top1, measurement=None, dataset_on_hub=measured.dataset_on_hub)
         status, value, delta, tolerance, run = judged.status.value, None, None, judged.tolerance, None
     return LeaderboardRow(
         namespace=model.namespace,

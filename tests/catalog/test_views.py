@@ -208,3 +208,27 @@ def test_a_cards_yaml_front_matter_is_not_shown_as_text(client, make_model):
     assert "<h2>Real title</h2>" in html and "license: mit" not in html
     readme = client.get("/demo/carded/resolve/main/README.md").content.decode()
     assert readme.count("---") == 2 and "# Real title" in readme
+
+
+def test_the_plot_marks_measured_points_with_their_stored_verdicts(client, make_model):
+    from catalog.services import model_derived_refresh
+    from evaluation.models import EvalDataset
+    from tests.catalog.leaderboard.conftest import give_weights, succeeded_run
+
+    imagenet = EvalDataset.objects.create(name="imagenet-1k", kind="directory", root="/nonexistent")
+    agrees = make_model(name="agrees", num_params=5_000_000,
+                        claims=[{"dataset": "imagenet-1k", "metric": "top1", "value": 75.0}])  # fmt: skip
+    off = make_model(name="off", num_params=9_000_000,
+                     claims=[{"dataset": "imagenet-1k", "metric": "top1", "value": 80.0}])  # fmt: skip
+    for model, top1 in ((agrees, 75.1), (off, 70.0)):
+        give_weights(model, sha256=model.name * 8)
+        model.refresh_from_db()
+        succeeded_run(model, imagenet, top1=top1, sha256=model.name * 8)
+    model_derived_refresh(model_ids=[agrees.pk, off.pk])
+
+    response = client.get("/plot.svg")
+
+    assert response.status_code == 200
+    svg = response.content.decode()
+    assert svg.count('class="verified"') == 1 and "75.10% top-1, 5M params (verified)" in svg
+    assert svg.count('class="disagrees"') == 1 and "70.00% top-1, 9M params (disagrees)" in svg
