@@ -334,18 +334,18 @@ def models_by_ids(*, model_ids: list[str]) -> tuple[list[ModelEntry], list[str]]
 class FacetValue:
     value: str
     label: str
-    count: int
+    count: int | None  # None: not counted (a result larger than EXACT_COUNT_LIMIT on PostgreSQL)
 
 
 @dataclass(frozen=True)
 class FacetSummary:
     """What the catalog page shows beside a query's results. Every number is exact, except where a flag says:
-    `count_is_estimate` (count is PostgreSQL's planner estimate, as in the API) and `counts_are_lower_bounds`
-    (facet counts were taken over the first EXACT_COUNT_LIMIT + 1 matches only, so each is "at least")."""
+    `count_is_estimate` (count is PostgreSQL's planner estimate, as in the API) and `counts_omitted` (more than
+    EXACT_COUNT_LIMIT match: the facets list the catalog's values, without counts)."""
 
     count: int  # rows in the filtered catalog: the page needs no COUNT query of its own
     count_is_estimate: bool
-    counts_are_lower_bounds: bool
+    counts_omitted: bool
     total: int  # entries in the whole catalog
     facets: dict[str, list[FacetValue]]
 
@@ -395,8 +395,10 @@ def catalog_facets(
     """Value counts per facet over the filtered catalog, most common first, the result's size and the catalog's.
 
     The unfiltered catalog and facet-only filters read the facet-count table (exact, any size). Other filters
-    group their matches: on SQLite all of them; on PostgreSQL at most EXACT_COUNT_LIMIT + 1, so the cost is
-    bounded at any catalog size; past that the count is the planner's estimate and the facet counts lower bounds.
+    group their matches: on SQLite all of them; on PostgreSQL only a result of at most EXACT_COUNT_LIMIT, read
+    whole. A larger one (by the planner's estimate, or found so while reading) is not read at all: its count is
+    the estimate, and the facets list the catalog's values without counts. Grouping a tenth of a large catalog
+    costs several times the page, and counts over a first slice of the matches would be a biased sample.
     """
     combinations = _facet_count_rows()
     total = sum(row[-1] for row in combinations)
@@ -407,20 +409,21 @@ def catalog_facets(
     if connections[queryset.db].vendor != "postgresql":
         grouped = queryset.order_by().values_list(*FACET_FIELDS).annotate(count=Count("id"))
         return _facet_summary(list(grouped), total=total, limit=limit)
-    first = list(queryset.order_by().values_list(*FACET_FIELDS)[: EXACT_COUNT_LIMIT + 1])
-    matching = [(*key, count) for key, count in Counter(first).items()]
-    if len(first) <= EXACT_COUNT_LIMIT:
-        return _facet_summary(matching, total=total, limit=limit)
-    # More than the limit match: count facets over the first EXACT_COUNT_LIMIT (as the page says: lower bounds)
-    first_counted = Counter(first[:EXACT_COUNT_LIMIT])
-    estimate = max(planner_estimate(queryset) or 0, len(first))
-    lower_bounds = [(*key, count) for key, count in first_counted.items()]
-    return _facet_summary(lower_bounds, total=total, limit=limit, estimate=estimate)
+    estimate = planner_estimate(queryset) or 0
+    if estimate <= EXACT_COUNT_LIMIT:
+        first = list(queryset.order_by().values_list(*FACET_FIELDS)[: EXACT_COUNT_LIMIT + 1])
+        if len(first) <= EXACT_COUNT_LIMIT:
+            matching = [(*key, count) for key, count in Counter(first).items()]
+            return _facet_summary(matching, total=total, limit=limit)
+        estimate = max(estimate, len(first))
+    return _facet_summary(combinations, total=total, limit=limit, estimate=estimate)
 
 
 def _facet_summary(
     rows: Iterable[FacetRow], *, total: int, limit: int, estimate: int | None = None
 ) -> FacetSummary:
+    """Facet values ranked by their counts over `rows`; with an `estimate` (a result too large to group), `rows`
+    are the whole catalog's and only rank the values, whose counts are left out."""
     rows = list(rows)
     totals: dict[str, Counter] = {field_name: Counter() for field_name in FACET_FIELDS}
     for row in rows:
@@ -432,13 +435,14 @@ def _facet_summary(
         choices = dict(ModelEntry._meta.get_field(field_name).choices or [])
         ranked = sorted(totals[field_name].items(), key=lambda item: (-item[1], item[0]))[:limit]
         facets[field_name] = [
-            FacetValue(value=value, label=choices.get(value, value), count=count) for value, count in ranked
+            FacetValue(value=value, label=choices.get(value, value), count=None if estimate else count)
+            for value, count in ranked
         ]
     counted = sum(row[-1] for row in rows)
     return FacetSummary(
         count=counted if estimate is None else estimate,
         count_is_estimate=estimate is not None,
-        counts_are_lower_bounds=estimate is not None,
+        counts_omitted=estimate is not None,
         total=total,
         facets=facets,
     )

@@ -19,13 +19,16 @@ from catalog.models import DEFAULT_TOP1_DATASET, Domain, Library, ModelEntry, Ta
 from catalog.rendering import (
     SVG,
     catalog_row,
+    catalog_rows_html,
     empty_svg,
+    facet_lists_html,
     format_size,
     render_card,
     results_bars_svg,
     scatter_plot,
     scatter_svg,
 )
+from catalog.templatetags.depot import query_with
 from catalog.uploads import attach_uploaded_weights
 from core import weights
 from core.starter.builder import BundleConfigError
@@ -165,13 +168,19 @@ def catalog_index(request: HttpRequest) -> HttpResponse:
     context = {
         "page": page,
         "rows": rows,
+        "rows_html": catalog_rows_html(rows, dataset=dataset),
         "compare_url": _compare_url(request, [row.model_id for row in rows[:MAX_COMPARE]]),
         "compare_count": min(len(rows), MAX_COMPARE),
         "errors": errors,
         "error_list": labelled_errors(errors),
         "facets": summary.facets if summary else {},
-        "facet_labels": FACET_LABELS,
-        "facet_counts_are_lower_bounds": bool(summary and summary.counts_are_lower_bounds),
+        "facets_html": facet_lists_html(
+            summary.facets if summary else {},
+            chosen=request.GET,
+            link=lambda facet, value: query_with(request.GET, facet, value),
+            labels=FACET_LABELS,
+        ),
+        "facet_counts_omitted": bool(summary and summary.counts_omitted),
         "exact_count_limit": EXACT_COUNT_LIMIT,
         "plot_query": query_without_page.urlencode(),
         "query": request.GET,

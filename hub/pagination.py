@@ -2,9 +2,10 @@
 
 Counts are exact up to EXACT_COUNT_LIMIT rows (settings, DEPOT_EXACT_COUNT_LIMIT, 1,000 by default). On PostgreSQL a
 larger result is not counted row by row (a COUNT(*) of a big filtered set costs more than the page itself): the
-count is the query planner's estimate, at least the limit + 1, and the response says so with
-`count_is_estimate: true`; a result the planner puts at over TRUSTED_ESTIMATE_FACTOR times the limit is not counted
-even up to the limit. Pages of such a result are fetched one row long to know whether a next page exists, so
+count is the query planner's estimate, and the response says so with `count_is_estimate: true`. A result the
+planner puts past the limit is not counted at all (counting even up to the limit reads that many matching rows,
+several times the page's cost); one it puts within the limit is counted, up to the limit + 1 rows, so a low
+estimate is caught. Pages of an estimated result are fetched one row long to know whether a next page exists, so
 no real page is ever refused because the estimate was low. Other databases (SQLite) always count exactly.
 A view whose results' size is known without counting (a summary table) says so through `known_count`.
 """
@@ -54,18 +55,13 @@ def planner_estimate(queryset: QuerySet) -> int | None:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-# A result PostgreSQL's planner puts at more than this many times the limit is not counted at all: even the capped
-# count reads limit + 1 matching rows, which for a broad search or a join costs several times the page itself.
-TRUSTED_ESTIMATE_FACTOR = 3
-
-
 def count_rows(queryset: QuerySet, *, exact_up_to: int = EXACT_COUNT_LIMIT) -> tuple[int, bool]:
     """(count, is_estimate): exact when at most `exact_up_to` rows or off PostgreSQL, else the planner's estimate
-    (taken without counting when it is over TRUSTED_ESTIMATE_FACTOR times the limit)."""
+    (taken without counting when the planner puts the result past the limit)."""
     if connections[queryset.db].vendor != "postgresql":
         return queryset.count(), False
     estimate = planner_estimate(queryset) or 0
-    if estimate > TRUSTED_ESTIMATE_FACTOR * exact_up_to:
+    if estimate > exact_up_to:
         return estimate, True
     # Counting at most limit + 1 rows stops early on a big result; below the limit it is the exact count.
     capped = queryset.order_by()[: exact_up_to + 1].count()
