@@ -189,12 +189,21 @@ def _deleted_meanwhile(model: ModelEntry) -> ModelEntry.DoesNotExist:
     return ModelEntry.DoesNotExist(f"No model {model.model_id}: it was deleted while this request ran.")
 
 
+def models_lock_existing(*, models: Iterable[ModelEntry]) -> None:
+    """Lock the entries' rows for the caller's transaction, or raise ModelEntry.DoesNotExist (the API's 404) naming
+    one a concurrent delete removed since the caller read it: writing to it then would fail in the database (an
+    update of no row, a claim's, run's or ranking candidate's foreign key to nothing, an IntegrityError at
+    commit)."""
+    models = list(models)
+    wanted = [model.pk for model in models]
+    locked = set(ModelEntry.objects.select_for_update().filter(pk__in=wanted).values_list("pk", flat=True))
+    for model in models:
+        if model.pk not in locked:
+            raise _deleted_meanwhile(model)
+
+
 def _lock_existing(model: ModelEntry) -> None:
-    """Lock the entry's row for the caller's transaction, or raise ModelEntry.DoesNotExist (the API's 404) when a
-    concurrent delete removed it since the caller read it: writing to it then would fail in the database
-    (an update of no row, a claim's foreign key to nothing)."""
-    if not ModelEntry.objects.select_for_update().filter(pk=model.pk).exists():
-        raise _deleted_meanwhile(model)
+    models_lock_existing(models=[model])
 
 
 # --- the unfiltered catalog's facet counts (CatalogFacetCount) ------------------------------------------

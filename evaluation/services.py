@@ -378,6 +378,13 @@ def _config_key(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
+def dataset_lock_existing(*, dataset: EvalDataset) -> None:
+    """Lock the dataset's row for the caller's transaction (dataset_delete takes the same lock), or raise
+    EvalDataset.DoesNotExist (the API's 404) when it was removed since the caller read it."""
+    if not EvalDataset.objects.select_for_update().filter(pk=dataset.pk).exists():
+        raise EvalDataset.DoesNotExist(f"No dataset {dataset.name!r}: it was deleted while this request ran.")
+
+
 def check_not_deleting(dataset: EvalDataset) -> None:
     """A dataset being deleted is losing its files: no new job may start on it."""
     if EvalDataset.objects.filter(pk=dataset.pk, deleting__isnull=False).exists():
@@ -446,9 +453,10 @@ def run_request(
         # Lock the model row so two identical requests at once cannot both create a run (check-then-insert).
         # The same bytes registered under another name are another dataset to the user: a run asked for B
         # is B's run, never A's reported in its place.
-        list(ModelEntry.objects.select_for_update().filter(pk=model.pk).values_list("pk", flat=True))
+        # A model or dataset deleted since the caller read it is a 404, not a run pointing at nothing.
+        catalog_services.models_lock_existing(models=[model])
         # ...and the dataset's, so a deletion marked meanwhile is seen (dataset_delete takes the same lock).
-        list(EvalDataset.objects.select_for_update().filter(pk=dataset.pk).values_list("pk", flat=True))
+        dataset_lock_existing(dataset=dataset)
         check_not_deleting(dataset)
         existing = (
             None

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from catalog import services as catalog_services
 from catalog.models import Domain, Library, ModelEntry
 from core.options import OptionError
 from core.transfer.options import RANKING_CONFIG
@@ -169,9 +170,11 @@ def ranking_request(
     canonical = canonical_ranking_config(config)
     models = _candidates(model_ids, candidate_filter, dataset)
     with transaction.atomic():
-        # The dataset's row is locked as dataset_delete locks it: a deletion marked meanwhile is seen.
-        list(EvalDataset.objects.select_for_update().filter(pk=dataset.pk).values_list("pk", flat=True))
+        # The dataset's row is locked as dataset_delete locks it: a deletion marked meanwhile is seen. So are the
+        # candidates': one deleted since it was picked is a 404 naming it, not a candidate row pointing at nothing.
+        services.dataset_lock_existing(dataset=dataset)
         services.check_not_deleting(dataset)
+        catalog_services.models_lock_existing(models=models)
         ranking = TransferRanking.objects.create(
             dataset=dataset, split=split, config=canonical, candidate_filter=dict(candidate_filter or {}),
             dataset_hash=dataset.split_hashes.get(split, ""), num_classes=len(dataset.class_names),

@@ -1,10 +1,12 @@
 """The API's single error shape: {"error": one sentence naming the problem, "detail": field messages}."""
 
+import logging
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
 from django.forms.utils import ErrorDict
 from django.http import Http404
 from rest_framework import exceptions, serializers, status
@@ -40,10 +42,27 @@ def _first_message(detail: Any) -> str:
     return str(detail)
 
 
+logger = logging.getLogger(__name__)
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = (
+        "The request conflicts with a change another request made at the same time (something it refers to was "
+        "deleted or created meanwhile); nothing was stored. Read the current state and try again."
+    )
+    default_code = "conflict"
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, Http404 | ObjectDoesNotExist):
         # A service's DoesNotExist: the object a view had read was deleted by a concurrent request meanwhile.
         exc = exceptions.NotFound(str(exc) or "Not found.")
+    elif isinstance(exc, IntegrityError):
+        # The services lock what they write against; a constraint the database still enforced is a race they did
+        # not foresee. Its transaction rolled back, so the client gets a 409 and the operator the details.
+        logger.warning("IntegrityError answered 409 in %s", context.get("view"), exc_info=exc)
+        exc = Conflict()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
