@@ -114,7 +114,10 @@ def test_a_ranking_whose_candidate_was_deleted_meanwhile_names_it_and_stores_not
     monkeypatch.setattr(transfer_services, "_candidates", pick_then_delete)
     with pytest.raises(ModelEntry.DoesNotExist, match="demo/other-net: it was deleted"):
         transfer_services.ranking_request(
-            dataset=small_digits, split="test", model_ids=[digit_model.model_id, other.model_id], enqueue=False
+            dataset=small_digits,
+            split="test",
+            model_ids=[digit_model.model_id, other.model_id],
+            enqueue=False,
         )
     assert not TransferRanking.objects.exists() and not TransferCandidate.objects.exists()
 
