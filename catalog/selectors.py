@@ -435,7 +435,9 @@ def _facet_summary(
         choices = dict(ModelEntry._meta.get_field(field_name).choices or [])
         ranked = sorted(totals[field_name].items(), key=lambda item: (-item[1], item[0]))[:limit]
         facets[field_name] = [
-            FacetValue(value=value, label=choices.get(value, value), count=None if estimate else count)
+            FacetValue(
+                value=value, label=choices.get(value, value), count=None if estimate is not None else count
+            )
             for value, count in ranked
         ]
     counted = sum(row[-1] for row in rows)
