@@ -338,6 +338,9 @@ class WeightsMirror(models.Model):
     )
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(
+        blank=True, null=True, help_text="Last sign of life of the running job (with its progress)."
+    )
     finished = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import Count, F, ProtectedError, Q
+from django.db.models import Count, F, ProtectedError, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -47,6 +47,7 @@ from catalog.selectors import claim_verdict
 from core import hfconfig, label_spaces, weights
 from core.claims_csv import ClaimRow
 from core.verdict import TOP1_METRICS, VerdictStatus, headline_claim
+from hub.heartbeat import RowHeartbeat
 
 # Paths the site itself uses; a namespace with one of these names would shadow pages or the HF protocol.
 RESERVED_NAMESPACES = frozenset(
@@ -1153,14 +1154,40 @@ def weights_mirror_request(
 
 
 def _mirrors_fail_stale(*, model: ModelEntry) -> None:
-    """A job still "running" past its hard time limit lost its worker (killed, or the machine went down): it will
-    never finish, and must not block a new request for the model."""
-    deadline = timezone.now() - timedelta(seconds=settings.MIRROR_TIME_LIMIT + 60)
-    model.weights_mirrors.filter(status=MirrorStatus.RUNNING, started__lt=deadline).update(
-        status=MirrorStatus.FAILED,
-        finished=timezone.now(),
-        error="The job's worker stopped before it finished (past the time limit); request the mirror again.",
+    weights_mirrors_reap(mirrors=model.weights_mirrors.all())
+
+
+def weights_mirrors_reap(
+    *, mirrors: QuerySet[WeightsMirror] | None = None, now: datetime | None = None
+) -> list[int]:
+    """Fail every running mirror job whose worker stopped answering: no sign of life (its progress, written at
+    least every MIRROR_PROGRESS_SECONDS while bytes arrive) for DEPOT_RUN_HEARTBEAT_TIMEOUT seconds, or past its
+    hard time limit. Such a job will never finish, and must not block a new request for the model. Run by every
+    worker's reaper and before each new request; each change is conditional on the heartbeat it read, so a job
+    that showed a sign of life meanwhile is left alone. Returns the ids failed."""
+    now = now or timezone.now()
+    silent = now - timedelta(seconds=settings.RUN_HEARTBEAT_TIMEOUT)
+    past_limit = now - timedelta(seconds=settings.MIRROR_TIME_LIMIT + 60)
+    stale = (mirrors if mirrors is not None else WeightsMirror.objects.all()).filter(
+        Q(heartbeat__lt=silent) | Q(heartbeat__isnull=True, started__lt=silent) | Q(started__lt=past_limit),
+        status=MirrorStatus.RUNNING,
     )
+    failed = []
+    for mirror_id, heartbeat, started in stale.values_list("pk", "heartbeat", "started"):
+        since = heartbeat or started
+        reason = (
+            "The job's worker stopped before it finished (past the time limit); request the mirror again."
+            if started < past_limit
+            else f"The job's worker stopped answering (no progress since {since:%Y-%m-%d %H:%M:%S} UTC, over "
+            f"{settings.RUN_HEARTBEAT_TIMEOUT} s): it was killed or lost the database; request the mirror again."
+        )
+        changed = WeightsMirror.objects.filter(
+            pk=mirror_id, status=MirrorStatus.RUNNING, heartbeat=heartbeat
+        ).update(status=MirrorStatus.FAILED, finished=now, error=reason)
+        if changed:
+            logger.warning("weights mirror %s: %s", mirror_id, reason)
+            failed.append(mirror_id)
+    return failed
 
 
 class _MirrorProgress:
@@ -1175,7 +1202,7 @@ class _MirrorProgress:
             return
         self.written_at = now
         WeightsMirror.objects.filter(pk=self.mirror_id, status=MirrorStatus.RUNNING).update(
-            bytes_done=done, bytes_total=total
+            bytes_done=done, bytes_total=total, heartbeat=timezone.now()
         )
 
 
@@ -1209,14 +1236,22 @@ def weights_mirror_execute(*, mirror_id: int) -> WeightsMirror:
     """Run a queued mirror job: download the file (progress on the row), check and attach it like an upload,
     and pin the entry's Hugging Face source at the job's commit. A refusal or an unreachable Hub fails the job
     with the reason; a job not queued (taken or finished already) is left as it is."""
+    now = timezone.now()
     taken = WeightsMirror.objects.filter(pk=mirror_id, status=MirrorStatus.QUEUED).update(
-        status=MirrorStatus.RUNNING, started=timezone.now()
+        status=MirrorStatus.RUNNING, started=now, heartbeat=now
     )
     mirror = WeightsMirror.objects.select_related("model").get(pk=mirror_id)
     if not taken:
         return mirror
+    # Beats also through the phases without progress (the Hub's metadata, hashing and checking the file).
+    heartbeat = RowHeartbeat(
+        rows=WeightsMirror.objects.filter(pk=mirror_id, status=MirrorStatus.RUNNING),
+        interval=max(0.2, settings.RUN_HEARTBEAT_TIMEOUT / 5),
+        label=f"mirror-{mirror_id}",
+    )
     try:
-        weights_file = _mirror_download_and_attach(mirror)
+        with heartbeat:
+            weights_file = _mirror_download_and_attach(mirror)
     except weights.WeightsError as error:
         return _mirror_finish(mirror_id, status=MirrorStatus.FAILED, error=str(error))
     except Exception as error:  # recorded on the job, so its page says why; logged with the traceback

@@ -12,7 +12,6 @@ kind once (a JobKind) and hands it to the functions here.
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,11 +20,12 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from evaluation.models import Job, RunStatus
+from hub.heartbeat import RowHeartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -186,40 +186,17 @@ class ProgressWriter:
             raise JobCancelled() if status == RunStatus.CANCELLED else JobSuperseded()
 
 
-class Heartbeat:
-    """Beats for the execution in a thread while it runs, also through phases without progress (building a
-    model, scanning the data, measuring latency), so the reaper never mistakes a slow phase for a dead worker.
-    Progress writes beat too. The thread dies with its process: a killed job stops beating at once."""
+class Heartbeat(RowHeartbeat):
+    """Beats for the execution in a thread while it runs (hub.heartbeat), also through phases without progress
+    (building a model, scanning the data, measuring latency), so the reaper never mistakes a slow phase for a dead
+    worker. Progress writes beat too. Only while this attempt owns the running row."""
 
     def __init__(self, kind: JobKind, job_id: int, attempt: int):
-        self.kind, self.job_id, self.attempt = kind, job_id, attempt
-        self.interval = max(0.2, settings.RUN_HEARTBEAT_TIMEOUT / 5)
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(
-            target=self._beat, name=f"heartbeat-{kind.label}-{job_id}", daemon=True
+        super().__init__(
+            rows=kind.model.objects.filter(pk=job_id, status=RunStatus.RUNNING, attempts=attempt),
+            interval=max(0.2, settings.RUN_HEARTBEAT_TIMEOUT / 5),
+            label=f"{kind.label}-{job_id}",
         )
-
-    def _beat(self) -> None:
-        owned = {"pk": self.job_id, "status": RunStatus.RUNNING, "attempts": self.attempt}
-        try:
-            while not self.stopped.wait(self.interval):
-                try:
-                    self.kind.model.objects.filter(**owned).update(heartbeat=timezone.now())
-                except DatabaseError:  # briefly away: the next beat reconnects and tries again
-                    logger.warning(
-                        "%s %s: heartbeat not written", self.kind.label, self.job_id, exc_info=True
-                    )
-                    connection.close_if_unusable_or_obsolete()
-        finally:
-            connection.close()  # this thread's own connection
-
-    def __enter__(self) -> "Heartbeat":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=10)
 
 
 def job_execute(

@@ -22,6 +22,7 @@ from celery.signals import worker_ready, worker_shutting_down
 from django.conf import settings
 from django.db import close_old_connections
 
+from catalog import services as catalog_services
 from evaluation import lifecycle, services, transfer_services
 
 logger = logging.getLogger(__name__)
@@ -110,12 +111,13 @@ _reaper_stop = threading.Event()
 
 
 def reap_once() -> tuple[lifecycle.ReapReport, lifecycle.ReapReport] | None:
-    """One round for both kinds of job: (runs, rankings); and dataset deletions that stopped making progress
-    are published again."""
+    """One round for both kinds of job: (runs, rankings); dataset deletions that stopped making progress are
+    published again, and weights mirrors whose worker stopped answering are failed."""
     try:
         close_old_connections()
         reports = services.runs_reap(), transfer_services.rankings_reap()
         services.datasets_deletion_reap()
+        catalog_services.weights_mirrors_reap()
         return reports
     except Exception:  # the database may be briefly away: try again next round
         logger.exception("reaper round failed")

@@ -5,6 +5,7 @@ safetensors file at a real commit), or an address where nothing listens.
 """
 
 import hashlib
+import time
 import zipfile
 from datetime import timedelta
 from io import BytesIO, StringIO
@@ -101,10 +102,13 @@ def test_progress_is_recorded_while_the_file_downloads(
     seen: list[tuple[int, int | None]] = []
     write = services._MirrorProgress.__call__
 
+    heartbeats = []
+
     def write_and_read_back(self, done, total):
         write(self, done, total)
         row = WeightsMirror.objects.get(pk=self.mirror_id)
         seen.append((row.bytes_done, row.bytes_total))
+        heartbeats.append(row.heartbeat)
 
     monkeypatch.setattr(services._MirrorProgress, "__call__", write_and_read_back)
     mirror, _ = services.weights_mirror_request(model=catalogued, enqueue=False)
@@ -113,6 +117,8 @@ def test_progress_is_recorded_while_the_file_downloads(
     total = WeightsMirror.objects.get(pk=mirror.pk).bytes_total
     assert total and seen[0] == (0, total) and seen[-1] == (total, total)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    # each progress write is a sign of life the reaper reads
+    assert None not in heartbeats and heartbeats == sorted(heartbeats) and heartbeats[-1] > heartbeats[0]
 
 
 def test_offline_the_command_fails_with_the_reason_and_the_job_records_it(settings, hub_cache, catalogued):
@@ -215,3 +221,88 @@ def test_a_job_running_within_its_time_limit_is_the_one_returned(catalogued):
     again, created = services.weights_mirror_request(model=catalogued, enqueue=False)
 
     assert not created and again.pk == running.pk
+
+
+def running(mirror: WeightsMirror, *, started_age: float, heartbeat_age: float | None) -> None:
+    now = timezone.now()
+    WeightsMirror.objects.filter(pk=mirror.pk).update(
+        status=MirrorStatus.RUNNING, started=now - timedelta(seconds=started_age),
+        heartbeat=None if heartbeat_age is None else now - timedelta(seconds=heartbeat_age),
+    )  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)  # the reaper closes old connections, as in a worker
+def test_the_reaper_fails_a_job_whose_worker_stopped_answering_and_a_new_request_goes_ahead(
+    settings, catalogued
+):
+    from evaluation.tasks import reap_once
+
+    silent, _ = services.weights_mirror_request(model=catalogued, enqueue=False)
+    running(
+        silent,
+        started_age=settings.RUN_HEARTBEAT_TIMEOUT + 30,
+        heartbeat_age=settings.RUN_HEARTBEAT_TIMEOUT + 5,
+    )
+
+    reap_once()  # what every worker's reaper thread runs
+
+    silent.refresh_from_db()
+    assert silent.status == MirrorStatus.FAILED and silent.finished is not None
+    assert "stopped answering" in silent.error and f"over {settings.RUN_HEARTBEAT_TIMEOUT} s" in silent.error
+    fresh, created = services.weights_mirror_request(model=catalogued, enqueue=False)
+    assert created and fresh.pk != silent.pk
+
+
+def test_a_long_job_that_still_shows_progress_is_left_running(settings, catalogued):
+    busy, _ = services.weights_mirror_request(model=catalogued, enqueue=False)
+    running(busy, started_age=settings.RUN_HEARTBEAT_TIMEOUT * 5, heartbeat_age=1)
+
+    assert services.weights_mirrors_reap() == []
+    again, created = services.weights_mirror_request(model=catalogued, enqueue=False)
+    assert not created and again.pk == busy.pk and again.status == MirrorStatus.RUNNING
+
+
+def test_a_sign_of_life_between_the_reapers_read_and_its_write_keeps_the_job(
+    settings, catalogued, monkeypatch
+):
+    job, _ = services.weights_mirror_request(model=catalogued, enqueue=False)
+    running(
+        job, started_age=settings.RUN_HEARTBEAT_TIMEOUT * 2, heartbeat_age=settings.RUN_HEARTBEAT_TIMEOUT + 5
+    )
+    later = timezone.now() + timedelta(seconds=1)
+    stale = WeightsMirror.objects.filter(pk=job.pk)
+    read = list(stale.values_list("pk", "heartbeat", "started"))
+    WeightsMirror.objects.filter(pk=job.pk).update(heartbeat=later)  # the job writes progress meanwhile
+
+    class ReadBefore:  # the rows as the reaper read them, before the write
+        def filter(self, *args, **kwargs):
+            return self
+
+        def values_list(self, *fields):
+            return read
+
+    assert services.weights_mirrors_reap(mirrors=ReadBefore()) == []
+    job.refresh_from_db()
+    assert job.status == MirrorStatus.RUNNING and job.heartbeat == later
+
+
+@pytest.mark.django_db(transaction=True)  # the heartbeat thread writes through a connection of its own
+def test_a_job_beats_through_a_phase_without_progress(settings, catalogued, monkeypatch):
+    from core import weights
+
+    settings.RUN_HEARTBEAT_TIMEOUT = 1  # a beat every 0.2 s
+    seen = []
+
+    def phase_without_progress(mirror):  # as hashing and checking a large download: no progress to report
+        before = WeightsMirror.objects.get(pk=mirror.pk).heartbeat
+        time.sleep(0.8)
+        seen.append((before, WeightsMirror.objects.get(pk=mirror.pk).heartbeat))
+        raise weights.WeightsError("stopped here by the test")
+
+    monkeypatch.setattr(services, "_mirror_download_and_attach", phase_without_progress)
+    mirror, _ = services.weights_mirror_request(model=catalogued, enqueue=False)
+    services.weights_mirror_execute(mirror_id=mirror.pk)
+
+    ((before, after),) = seen
+    assert before is not None and after > before
+    assert WeightsMirror.objects.get(pk=mirror.pk).status == MirrorStatus.FAILED  # and it ended as it should
