@@ -128,7 +128,9 @@ def test_200_slow_clients_neither_delay_ordinary_requests_nor_outstay_the_header
         f"slow ones cut off after {open_for[0]:.1f}-{open_for[-1]:.1f} s (header timeout {HEADER_TIMEOUT:g} s)"
     )
     assert {status for _, status in ordinary} == {200}
-    assert len(ordinary) >= 10
+    # Answered all along the 5 s window: one every 0.25 s makes about 16, and even one answer at the 3 s bound
+    # below leaves room for 5 more (a CI run on a loaded machine once had a 2.7 s first answer, then 8 quick ones).
+    assert len(ordinary) >= 5
     # Within a second; the slowest may take longer when other jobs load the shared 2-core machine (load 15 while
     # this was written: one request of 14 took 1.05 s). Sync workers never answered at all.
     assert p90 < 1.0
