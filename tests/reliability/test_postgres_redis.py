@@ -36,6 +36,7 @@ SUITE = [
     "tests/evaluation/test_faults.py",
     "tests/evaluation/transfer/test_faults.py",
     "tests/catalog/test_claim_retirement.py",
+    "tests/security/test_concurrent_delete.py",
     "tests/reliability/test_jobs.py",
 ]
 
