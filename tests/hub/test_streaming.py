@@ -1,9 +1,7 @@
 """Weights downloads stream under ASGI (what `make run` serves) without reading the file into memory first,
 and stay plain (sendfile-able) under WSGI."""
 
-import asyncio
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -13,6 +11,7 @@ from safetensors.torch import save_file
 
 from catalog import services
 from catalog.models import ModelEntry, SourceKind
+from tests.event_loops import run_in_a_loop_of_its_own
 
 URL = "/demo/streamed/resolve/main/model.safetensors"
 
@@ -32,15 +31,7 @@ async def download(headers: dict[str, str]) -> tuple[int, bool, bytes, dict]:
     return response.status_code, response.is_async, body, dict(response.headers)
 
 
-def run_in_a_loop_of_its_own(coroutine):
-    """asyncio.run in a thread of its own. This process's main thread may already hold a running event loop
-    (Playwright's sync API, when a browser test ran first in this test process), where async_to_sync refuses
-    to run; the test is transactional, so the views' threads see its rows."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
-
-
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True)  # the view runs in the helper's thread: it must see the test's rows
 @pytest.mark.parametrize(
     ("range_header", "status", "part"),
     [(None, 200, slice(None)), ("bytes=10-1048700", 206, slice(10, 1048701))],

@@ -18,8 +18,13 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
+from tests.event_loops import run_in_a_loop_of_its_own
 from tests.scripts.test_serve import ROOT, free_port, interruptible, wait_for_page
 from tests.security.throwaway_server import prepare
+
+# One process runs this module: its server (a real multi-process one, some 40 s to start under load) is then
+# built once, not once per test process that draws one of its tests (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("serve-slow-clients")
 
 SLOW_CONNECTIONS = 200
 HEADER_LINE_EVERY = 2.0  # seconds between two header lines of a slow client
@@ -116,7 +121,7 @@ async def slowloris(url: str) -> tuple[list[tuple[float, bytes]], list[tuple[flo
 @pytest.mark.long(seconds=60)
 @pytest.mark.slow
 def test_200_slow_clients_neither_delay_ordinary_requests_nor_outstay_the_header_timeout(served):
-    slow, ordinary = asyncio.run(slowloris(served.url))
+    slow, ordinary = run_in_a_loop_of_its_own(slowloris(served.url))
 
     latencies = sorted(seconds for seconds, _ in ordinary)
     p90 = latencies[int(len(latencies) * 0.9) - 1]
