@@ -45,7 +45,7 @@ TEST_PROCESSES ?= 3
 test: setup
 	scripts/ensure-chromium.sh
 	scripts/ensure-servers.sh
-	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --dist loadgroup --no-loadscope-reorder --durations=10
+	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --maxschedchunk 1 --durations=10
 
 # ruff, then the import contracts of pyproject.toml (the core is Django-free; catalog never imports evaluation).
 lint: setup

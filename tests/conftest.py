@@ -61,11 +61,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The long tests first (longest first), then the slow ones, then the rest (stable within each). A parallel
-    run hands tests out a few at a time in this order (`make test` passes --dist loadgroup
-    --no-loadscope-reorder; a module marked xdist_group goes whole to one process, where its first test would
-    go), so the longest start at once on different workers and the many quick ones fill the gaps at the end,
-    instead of one long test starting last. Every worker sorts the same collection the same way, as xdist
-    requires."""
+    run hands tests out one or two at a time (`make test` passes --maxschedchunk 1), so the longest start at
+    once on different workers and the many quick ones fill the gaps at the end, instead of one long test
+    starting last. Every worker sorts the same collection the same way, as xdist requires. (Grouping a module
+    onto one process with xdist_group and --dist loadgroup has no effect with pytest 9.2 and xdist 3.8: the
+    items' node ids never get the group suffix xdist schedules by, so each test stays a unit of its own.)"""
     items.sort(key=_schedule_rank)
 
 

@@ -22,10 +22,6 @@ from tests.event_loops import run_in_a_loop_of_its_own
 from tests.scripts.test_serve import ROOT, free_port, interruptible, wait_for_page
 from tests.security.throwaway_server import prepare
 
-# One process runs this module: its server (a real multi-process one, some 40 s to start under load) is then
-# built once, not once per test process that draws one of its tests (make test: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("serve-slow-clients")
-
 SLOW_CONNECTIONS = 200
 HEADER_LINE_EVERY = 2.0  # seconds between two header lines of a slow client
 HEADER_TIMEOUT = 6.0  # DEPOT_HTTP_HEADER_TIMEOUT for this server (default 10)

@@ -11,10 +11,6 @@ import pytest
 
 from tests.security import throwaway_server
 
-# One process runs this module: its server (a real multi-process one, some 40 s to start under load) is then
-# built once, not once per test process that draws one of its tests (make test: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("served-limits")
-
 REQUESTS = 2_400
 RATE = 600  # the documented anonymous rate (DEPOT_API_THROTTLE_ANON's default)
 TRUSTED_PROXY = "127.0.0.2"  # loopback too: a test can connect from it (Linux routes all of 127/8 locally)
