@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tokenizers
@@ -142,9 +143,15 @@ def load_classifier(directory: Path) -> torch.nn.Module:
         )  # fmt: skip
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise HarnessError(f"Cannot load a sequence classifier from {directory.name}: {error}") from error
+    return checked_fit(model, info, keys=("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"))
+
+
+def checked_fit(model: torch.nn.Module, info: Mapping[str, Any], *, keys: Sequence[str]) -> torch.nn.Module:
+    """The model in eval mode, or HarnessError listing what from_pretrained's loading info reports under `keys`
+    (missing keys that transformers would initialise at random, unexpected or mismatched ones, errors)."""
     problems = [
         f"{len(info[key])} {key.replace('_', ' ')}: {', '.join(map(str, list(info[key])[:10]))}"
-        for key in ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs")
+        for key in keys
         if info.get(key)
     ]
     if problems:

@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from core import model_args as timm_model_args
-from core.options import OptionError
+from core.options import OptionError, Schema
 from core.starter.options import AUGMENTATIONS as AUGMENTATIONS  # re-exported: callers name them from here
 from core.starter.options import BUNDLE_OPTIONS, CLASS_NAME_PATTERN
 from core.starter.options import STRATEGIES as STRATEGIES
@@ -189,15 +189,21 @@ def validate_target(raw: Mapping[str, Any], record: ModelRecord) -> TargetConfig
     Missing or empty values take the defaults; `num_classes` may be left out when `class_names` is given.
     Unknown fields are an error rather than silently ignored.
     """
-    values = schema_checked(lambda: BUNDLE_OPTIONS.validate(raw))
+    target = TargetConfig(**target_values(BUNDLE_OPTIONS, raw))
+    check_target(target, record)
+    return target
+
+
+def target_values(options: Schema, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The options' checked values (BundleConfigError naming the field), with num_classes counted from the
+    class_names when left out: what both bundle kinds' target configs are built from."""
+    values = schema_checked(lambda: options.validate(raw))
     values["class_names"] = values["class_names"] or ()
     if values["num_classes"] is None:
         if not values["class_names"]:
             raise BundleConfigError("num_classes", "is required (or give class_names)")
         values["num_classes"] = len(values["class_names"])
-    target = TargetConfig(**values)
-    check_target(target, record)
-    return target
+    return values
 
 
 def _check_class_names(target: TargetConfig) -> None:

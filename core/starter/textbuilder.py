@@ -129,13 +129,7 @@ class TextTargetConfig:
 
 def validate_text_target(raw: Mapping[str, Any], record: TextModelRecord) -> TextTargetConfig:
     """Untrusted JSON or form values as a checked TextTargetConfig; BundleConfigError names the field."""
-    values = builder.schema_checked(lambda: TEXT_BUNDLE_OPTIONS.validate(raw))
-    values["class_names"] = values["class_names"] or ()
-    if values["num_classes"] is None:
-        if not values["class_names"]:
-            raise BundleConfigError("num_classes", "is required (or give class_names)")
-        values["num_classes"] = len(values["class_names"])
-    target = TextTargetConfig(**values)
+    target = TextTargetConfig(**builder.target_values(TEXT_BUNDLE_OPTIONS, raw))
     check_text_target(target, record)
     return target
 

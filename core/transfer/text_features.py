@@ -28,6 +28,7 @@ from core.textharness import (
     TextModelSource,
     _check_directory,
     _read_split,
+    checked_fit,
     encode,
     load_config,
     load_tokenizer,
@@ -53,19 +54,9 @@ def load_encoder(directory: Path) -> torch.nn.Module:
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise HarnessError(f"Cannot load an encoder from {Path(directory).name}: {error}") from error
     missing = [key for key in info.get("missing_keys", ()) if not key.startswith(_UNUSED_PREFIXES)]
-    problems = [f"{len(missing)} missing keys: {', '.join(missing[:10])}"] if missing else []
-    problems += [
-        f"{len(info[key])} {key.replace('_', ' ')}: {', '.join(map(str, list(info[key])[:10]))}"
-        for key in ("mismatched_keys", "error_msgs")
-        if info.get(key)
-    ]
-    if problems:
-        raise HarnessError(
-            f"The weights do not fit {type(model).__name__} (transformers would initialise the rest at random): "
-            + "; ".join(problems),
-            problems,
-        )
-    return model.eval()
+    return checked_fit(
+        model, {**info, "missing_keys": missing}, keys=("missing_keys", "mismatched_keys", "error_msgs")
+    )
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
