@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import runtime
 from runtime import (  # noqa: F401 (re-exported for the scripts)
     STRATEGIES,
     BundleError,
@@ -198,10 +199,6 @@ def create_model(params: dict[str, Any], num_classes: int) -> torch.nn.Module:
     )
 
 
-def _under(name: str, prefix: str) -> bool:
-    return name == prefix or name.startswith(prefix + ".")
-
-
 def classifier_prefixes(model: torch.nn.Module, layers: dict[str, Any]) -> list[str]:
     if layers.get("classifier"):
         return list(layers["classifier"])
@@ -210,30 +207,11 @@ def classifier_prefixes(model: torch.nn.Module, layers: dict[str, Any]) -> list[
 
 
 def assign_parameters(model: torch.nn.Module, layers: dict[str, Any]) -> dict[str, int | None]:
-    """Parameter name -> index of its layer group in params.yaml, or None for the classifier head.
-
-    Every parameter must belong to the head or exactly one group's modules, so an edit to layers.groups
-    cannot silently leave weights out.
-    """
-    classifier = classifier_prefixes(model, layers)
-    groups = layers["groups"]
-    owner: dict[str, int | None] = {}
-    uncovered = []
-    for name, _ in model.named_parameters():
-        if any(_under(name, prefix) for prefix in classifier):
-            owner[name] = None
-            continue
-        matches = [i for i, group in enumerate(groups) if any(_under(name, m) for m in group["modules"])]
-        if len(matches) != 1:
-            uncovered.append(name)
-            continue
-        owner[name] = matches[0]
-    if uncovered:
-        raise BundleError(
-            "layers.groups in params.yaml must cover every backbone parameter exactly once; check: "
-            + ", ".join(uncovered[:5])
-        )
-    return owner
+    """Parameter name -> index of its layer group in params.yaml, or None for the classifier head (the model's
+    own classifier unless layers.classifier names it)."""
+    return runtime.assign_parameters(
+        model, classifier=classifier_prefixes(model, layers), groups=layers["groups"], part="backbone"
+    )
 
 
 def save_model(

@@ -94,6 +94,38 @@ def sha256_file(path: Path) -> str:
 # Strategy: phases of layer groups, learning rates, the schedule
 
 
+def _under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def assign_parameters(
+    model: torch.nn.Module, *, classifier: list[str], groups: list[dict[str, Any]], part: str
+) -> dict[str, int | None]:
+    """Parameter name -> index of its layer group in params.yaml, or None for the classification head (the
+    modules named in `classifier`).
+
+    Every parameter must belong to the head or exactly one group's modules, so an edit to layers.groups cannot
+    silently leave weights out; `part` names the rest of the model in the message ("backbone", "encoder").
+    """
+    owner: dict[str, int | None] = {}
+    uncovered = []
+    for name, _ in model.named_parameters():
+        if any(_under(name, prefix) for prefix in classifier):
+            owner[name] = None
+            continue
+        matches = [i for i, group in enumerate(groups) if any(_under(name, m) for m in group["modules"])]
+        if len(matches) != 1:
+            uncovered.append(name)
+            continue
+        owner[name] = matches[0]
+    if uncovered:
+        raise BundleError(
+            f"layers.groups in params.yaml must cover every {part} parameter exactly once; check: "
+            + ", ".join(uncovered[:5])
+        )
+    return owner
+
+
 @dataclass(frozen=True)
 class Phase:
     name: str

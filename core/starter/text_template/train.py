@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import runtime
 import torch
 import torch.nn.functional as F
 from common import (
@@ -142,35 +143,11 @@ def build_model(folder: Path, class_names: list[str], *, pretrained: bool) -> to
     return model
 
 
-def _under(name: str, prefix: str) -> bool:
-    return name == prefix or name.startswith(prefix + ".")
-
-
 def assign_parameters(model: torch.nn.Module, layers: dict[str, Any]) -> dict[str, int | None]:
-    """Parameter name -> index of its layer group in params.yaml, or None for the classification head.
-
-    Every parameter must belong to the head or exactly one group's modules, so an edit to layers.groups
-    cannot silently leave weights out.
-    """
-    owner: dict[str, int | None] = {}
-    uncovered = []
-    for name, _ in model.named_parameters():
-        if any(_under(name, prefix) for prefix in layers["classifier"]):
-            owner[name] = None
-            continue
-        matches = [
-            i for i, group in enumerate(layers["groups"]) if any(_under(name, m) for m in group["modules"])
-        ]
-        if len(matches) != 1:
-            uncovered.append(name)
-            continue
-        owner[name] = matches[0]
-    if uncovered:
-        raise BundleError(
-            "layers.groups in params.yaml must cover every encoder parameter exactly once; check: "
-            + ", ".join(uncovered[:5])
-        )
-    return owner
+    """Parameter name -> index of its layer group in params.yaml, or None for the classification head."""
+    return runtime.assign_parameters(
+        model, classifier=list(layers["classifier"]), groups=layers["groups"], part="encoder"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
