@@ -1125,7 +1125,7 @@ def weights_mirror_request(
     instead of a second one. Raises ValidationError naming what is missing."""
     with transaction.atomic():
         locked = ModelEntry.objects.select_for_update().get(pk=model.pk)
-        _mirrors_fail_stale(model=locked)
+        weights_mirrors_reap(mirrors=locked.weights_mirrors.all())  # a dead job must not block this request
         active = locked.weights_mirrors.filter(status__in=ACTIVE_MIRROR_STATUSES).first()
         if active is not None:
             return active, False
@@ -1151,10 +1151,6 @@ def weights_mirror_request(
 
             mirror_weights.delay_on_commit(mirror.pk)
     return mirror, True
-
-
-def _mirrors_fail_stale(*, model: ModelEntry) -> None:
-    weights_mirrors_reap(mirrors=model.weights_mirrors.all())
 
 
 def weights_mirrors_reap(
